@@ -1,0 +1,6 @@
+namespace OtSensor.Cli;
+
+public static class Program
+{
+    public static int Main(string[] args) => args.Length >= 0 ? 0 : 1;
+}

@@ -1,0 +1,93 @@
+using System.Buffers.Binary;
+using System.Net;
+
+namespace OtSensor.Core;
+
+/// <summary>
+/// An IPv4 or IPv6 address as a 128-bit value type (no allocation). IPv4 addresses are stored
+/// IPv4-mapped (::ffff:a.b.c.d) so both families share one representation and one hash.
+/// </summary>
+public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
+{
+    private const ulong V4MappedHi = 0UL;
+    private const ulong V4MappedLoPrefix = 0x0000_FFFF_0000_0000UL;
+
+    public readonly ulong Hi;
+    public readonly ulong Lo;
+
+    public IpAddr(ulong hi, ulong lo)
+    {
+        Hi = hi;
+        Lo = lo;
+    }
+
+    public static IpAddr FromV4(uint addressHostOrder) => new(V4MappedHi, V4MappedLoPrefix | addressHostOrder);
+
+    /// <summary>Reads 4 bytes (network order) as IPv4.</summary>
+    public static IpAddr ReadV4(ReadOnlySpan<byte> four) => FromV4(BinaryPrimitives.ReadUInt32BigEndian(four));
+
+    /// <summary>Reads 16 bytes (network order) as IPv6.</summary>
+    public static IpAddr ReadV6(ReadOnlySpan<byte> sixteen)
+        => new(BinaryPrimitives.ReadUInt64BigEndian(sixteen), BinaryPrimitives.ReadUInt64BigEndian(sixteen[8..]));
+
+    public bool IsV4 => Hi == V4MappedHi && (Lo & 0xFFFF_FFFF_0000_0000UL) == V4MappedLoPrefix;
+    public bool IsZero => Hi == 0 && Lo == 0;
+    public uint V4 => (uint)Lo;
+
+    public bool IsMulticast => IsV4 ? (V4 >> 28) == 0xE : (Hi >> 56) == 0xFF;
+    public bool IsBroadcastV4 => IsV4 && V4 == 0xFFFF_FFFFu;
+
+    public static IpAddr Parse(string text) => FromIPAddress(IPAddress.Parse(text));
+
+    public static IpAddr FromIPAddress(IPAddress address)
+    {
+        Span<byte> b = stackalloc byte[16];
+        if (address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+        {
+            address.TryWriteBytes(b, out _);
+            return ReadV4(b);
+        }
+        address.TryWriteBytes(b, out _);
+        return ReadV6(b);
+    }
+
+    public IPAddress ToIPAddress()
+    {
+        if (IsV4)
+        {
+            Span<byte> four = stackalloc byte[4];
+            BinaryPrimitives.WriteUInt32BigEndian(four, V4);
+            return new IPAddress(four);
+        }
+        Span<byte> b = stackalloc byte[16];
+        WriteV6(b);
+        return new IPAddress(b);
+    }
+
+    public void WriteV6(Span<byte> sixteen)
+    {
+        BinaryPrimitives.WriteUInt64BigEndian(sixteen, Hi);
+        BinaryPrimitives.WriteUInt64BigEndian(sixteen[8..], Lo);
+    }
+
+    public bool Equals(IpAddr other) => Hi == other.Hi && Lo == other.Lo;
+    public override bool Equals(object? obj) => obj is IpAddr a && Equals(a);
+    public override int GetHashCode() => HashCode.Combine(Hi, Lo);
+    public int CompareTo(IpAddr other)
+    {
+        int c = Hi.CompareTo(other.Hi);
+        return c != 0 ? c : Lo.CompareTo(other.Lo);
+    }
+    public static bool operator ==(IpAddr a, IpAddr b) => a.Equals(b);
+    public static bool operator !=(IpAddr a, IpAddr b) => !a.Equals(b);
+
+    public override string ToString()
+    {
+        if (IsV4)
+        {
+            uint v = V4;
+            return $"{v >> 24}.{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}.{v & 0xFF}";
+        }
+        return ToIPAddress().ToString();
+    }
+}

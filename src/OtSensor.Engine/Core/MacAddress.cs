@@ -1,0 +1,52 @@
+using System.Buffers.Binary;
+
+namespace OtSensor.Core;
+
+/// <summary>A 48-bit IEEE MAC address kept in the low 48 bits of a <see cref="ulong"/>.</summary>
+public readonly struct MacAddress : IEquatable<MacAddress>, IComparable<MacAddress>
+{
+    public readonly ulong Value;
+
+    public MacAddress(ulong value) => Value = value & 0xFFFF_FFFF_FFFFUL;
+
+    public static MacAddress Read(ReadOnlySpan<byte> six)
+        => new(((ulong)BinaryPrimitives.ReadUInt16BigEndian(six) << 32) | BinaryPrimitives.ReadUInt32BigEndian(six[2..]));
+
+    public bool IsZero => Value == 0;
+    public bool IsBroadcast => Value == 0xFFFF_FFFF_FFFFUL;
+    /// <summary>I/G bit: group (multicast or broadcast) address.</summary>
+    public bool IsMulticast => (Value & 0x0100_0000_0000UL) != 0;
+    /// <summary>U/L bit: locally administered (randomised, virtual) address.</summary>
+    public bool IsLocallyAdministered => (Value & 0x0200_0000_0000UL) != 0;
+    /// <summary>The 24-bit organisationally unique identifier.</summary>
+    public uint Oui => (uint)(Value >> 24);
+
+    public void WriteTo(Span<byte> six)
+    {
+        BinaryPrimitives.WriteUInt16BigEndian(six, (ushort)(Value >> 32));
+        BinaryPrimitives.WriteUInt32BigEndian(six[2..], (uint)Value);
+    }
+
+    public bool Equals(MacAddress other) => Value == other.Value;
+    public override bool Equals(object? obj) => obj is MacAddress m && Equals(m);
+    public override int GetHashCode() => Value.GetHashCode();
+    public int CompareTo(MacAddress other) => Value.CompareTo(other.Value);
+    public static bool operator ==(MacAddress a, MacAddress b) => a.Value == b.Value;
+    public static bool operator !=(MacAddress a, MacAddress b) => a.Value != b.Value;
+
+    public override string ToString()
+    {
+        Span<byte> b = stackalloc byte[6];
+        WriteTo(b);
+        return string.Create(17, b.ToArray(), static (dst, src) =>
+        {
+            const string hex = "0123456789abcdef";
+            for (int i = 0; i < 6; i++)
+            {
+                dst[i * 3] = hex[src[i] >> 4];
+                dst[i * 3 + 1] = hex[src[i] & 0xF];
+                if (i < 5) dst[i * 3 + 2] = ':';
+            }
+        });
+    }
+}
