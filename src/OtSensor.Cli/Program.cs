@@ -1,6 +1,34 @@
+using System.CommandLine;
+using OtSensor.Cli.Commands;
+
 namespace OtSensor.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args) => args.Length >= 0 ? 0 : 1;
+    public const int ExitOk = 0;
+    public const int ExitError = 1;
+    public const int ExitUsage = 2;
+
+    public static async Task<int> Main(string[] args)
+    {
+        var root = new RootCommand("OtSensor: a passive ICS/OT network monitor (Modbus/TCP, MQTT, CoAP).")
+        {
+            ReplayCommand.Create(),
+        };
+        var parse = root.Parse(args);
+        if (parse.Errors.Count > 0)
+        {
+            foreach (var e in parse.Errors) await Console.Error.WriteLineAsync($"otsensor: {e.Message}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync("Try 'otsensor --help'.").ConfigureAwait(false);
+            return ExitUsage;
+        }
+        try
+        {
+            return await parse.InvokeAsync().ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            return ExitError;
+        }
+    }
 }

@@ -1,0 +1,132 @@
+using System.CommandLine;
+using System.Diagnostics;
+using OtSensor.Output;
+using OtSensor.Pipeline;
+using Spectre.Console;
+
+namespace OtSensor.Cli.Commands;
+
+internal static class ReplayCommand
+{
+    public static Command Create()
+    {
+        var files = new Argument<string[]>("paths")
+        {
+            Description = "Capture files (pcap, pcapng, optionally .gz) or directories to replay (searched recursively).",
+            Arity = ArgumentArity.OneOrMore,
+        };
+        var json = new Option<bool>("--json") { Description = "Print the summary as JSON (for scripts)." };
+        var events = new Option<string?>("--events") { Description = "Write one JSON object per transaction to this file (JSON lines)." };
+        var workers = new Option<int>("--workers") { Description = "Dissector worker threads (default: the number of cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var modbusPorts = new Option<int[]>("--modbus-port") { Description = "Extra TCP port(s) to dissect as Modbus/TCP (502 always is).", AllowMultipleArgumentsPerToken = true };
+        var noProgress = new Option<bool>("--no-progress") { Description = "Do not show the progress bar even on a terminal." };
+
+        var cmd = new Command("replay", "Replay capture files through the sensor and print what it found.")
+        {
+            files, json, events, workers, modbusPorts, noProgress,
+        };
+        cmd.SetAction(async (parse, ct) =>
+        {
+            var paths = CaptureFiles.Expand(parse.GetValue(files) ?? []);
+            if (paths.Count == 0)
+            {
+                await Console.Error.WriteLineAsync("otsensor replay: no capture files found in the given directories.").ConfigureAwait(false);
+                return Program.ExitError;
+            }
+            int workerCount = parse.GetValue(workers);
+            if (workerCount is < 1 or > 64)
+            {
+                await Console.Error.WriteLineAsync("otsensor replay: --workers must be between 1 and 64.").ConfigureAwait(false);
+                return Program.ExitUsage;
+            }
+            var dissectors = new DissectorOptions();
+            foreach (var p in parse.GetValue(modbusPorts) ?? [])
+            {
+                if (p is < 1 or > 65535)
+                {
+                    await Console.Error.WriteLineAsync($"otsensor replay: --modbus-port {p} is not a TCP port.").ConfigureAwait(false);
+                    return Program.ExitUsage;
+                }
+                dissectors.ModbusPorts.Add((ushort)p);
+            }
+
+            bool asJson = parse.GetValue(json);
+            string? eventsPath = parse.GetValue(events);
+            var progress = new ReplayProgress();
+            var report = new ReplayReport();
+            var consumers = new List<IEventConsumer> { report };
+            JsonEventWriter? writer = null;
+            try
+            {
+                if (eventsPath is not null)
+                {
+                    try
+                    {
+                        writer = new JsonEventWriter(eventsPath);
+                    }
+                    catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+                    {
+                        await Console.Error.WriteLineAsync($"otsensor replay: cannot write events to '{eventsPath}': {ex.Message}").ConfigureAwait(false);
+                        return Program.ExitError;
+                    }
+                    consumers.Add(writer);
+                }
+                var engine = new ReplayEngine(new ReplayOptions
+                {
+                    Files = paths,
+                    Workers = workerCount,
+                    Dissectors = dissectors,
+                    Progress = progress,
+                }, consumers);
+
+                bool showProgress = !asJson && !parse.GetValue(noProgress) && !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive;
+                ReplayStats stats = showProgress
+                    ? await RunWithProgress(engine, progress, ct).ConfigureAwait(false)
+                    : await engine.RunAsync(ct).ConfigureAwait(false);
+                report.InternalErrors = engine.InternalErrors;
+                writer?.Dispose();
+                writer = null;
+
+                if (asJson) report.WriteJson(Console.OpenStandardOutput(), stats);
+                else report.WriteText(Console.Out, stats);
+
+                if (engine.FirstInternalError is { } bug)
+                    await Console.Error.WriteLineAsync($"otsensor: internal error (reported, replay continued): {bug}").ConfigureAwait(false);
+                foreach (var f in stats.Files)
+                    if (f.Error is not null) await Console.Error.WriteLineAsync($"otsensor replay: {f.Error}").ConfigureAwait(false);
+                return stats.HasFileErrors || engine.InternalErrors > 0 ? Program.ExitError : Program.ExitOk;
+            }
+            finally
+            {
+                writer?.Dispose();
+            }
+        });
+        return cmd;
+    }
+
+    private static async Task<ReplayStats> RunWithProgress(ReplayEngine engine, ReplayProgress progress, CancellationToken ct)
+    {
+        ReplayStats? result = null;
+        await AnsiConsole.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask("reading", maxValue: 100);
+                var run = engine.RunAsync(ct);
+                var sw = Stopwatch.StartNew();
+                while (!run.IsCompleted)
+                {
+                    await Task.WhenAny(run, Task.Delay(200, CancellationToken.None)).ConfigureAwait(false);
+                    long len = progress.Length;
+                    double pct = len > 0 ? Math.Min(100.0, progress.Position * 100.0 / len) : 0;
+                    double pps = progress.Packets / Math.Max(0.001, sw.Elapsed.TotalSeconds);
+                    task.Value = pct;
+                    task.Description = Markup.Escape($"{Path.GetFileName(progress.File)} ({progress.FileIndex + 1}/{progress.FileCount}) {progress.Packets:N0} pkts {pps:N0} pkt/s");
+                }
+                task.Value = 100;
+                result = await run.ConfigureAwait(false);
+            }).ConfigureAwait(false);
+        return result!;
+    }
+}

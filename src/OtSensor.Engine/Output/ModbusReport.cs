@@ -1,0 +1,207 @@
+using System.Globalization;
+using System.Text.Json;
+using OtSensor.Core;
+using OtSensor.Pipeline;
+using OtSensor.Protocols.Modbus;
+
+namespace OtSensor.Output;
+
+/// <summary>Modbus/TCP part of the replay summary: PDUs by function and exception, unanswered requests, devices.</summary>
+public sealed class ModbusReport
+{
+    private readonly long[] _requests = new long[128];
+    private readonly long[] _responses = new long[128];
+    private readonly long[] _exceptionsByFunction = new long[128];
+    private readonly long[] _exceptions = new long[256];
+    private readonly long[] _anomalies = new long[64];
+    private readonly SortedDictionary<(IpAddr Ip, ushort Port), ModbusDevice> _devices = new();
+
+    public long Transactions { get; private set; }
+    public long Requests { get; private set; }
+    public long Responses { get; private set; }
+    public long Unanswered { get; private set; }
+    public long Unsolicited { get; private set; }
+
+    public IReadOnlyCollection<ModbusDevice> Devices => _devices.Values;
+
+    /// <summary>Request PDUs per (7-bit) function code.</summary>
+    public long RequestsFor(int function) => _requests[function & 0x7F];
+    /// <summary>Response PDUs (normal and exception) per (7-bit) function code.</summary>
+    public long ResponsesFor(int function) => _responses[function & 0x7F];
+    public long ExceptionsFor(int code) => _exceptions[code & 0xFF];
+    public long AnomalyCount(ModbusAnomaly a) => _anomalies[(int)a];
+
+    public void OnEvent(in EventEntry entry, EventBuffer buffer)
+    {
+        if (entry.Kind == EventKind.Anomaly)
+        {
+            int id = entry.Anomaly.AnomalyId;
+            if ((uint)id < 64) _anomalies[id]++;
+            return;
+        }
+        ref readonly var tx = ref entry.Transaction;
+        Transactions++;
+        for (ulong m = tx.Anomalies; m != 0; m &= m - 1) _anomalies[System.Numerics.BitOperations.TrailingZeroCount(m)]++;
+
+        var req = buffer.Slice(entry.RequestOffset, entry.RequestLength);
+        var resp = buffer.Slice(entry.ResponseOffset, entry.ResponseLength);
+        byte unit = 0;
+        if (tx.HasRequest && req.Length >= 8)
+        {
+            Requests++;
+            _requests[req[7] & 0x7F]++;
+            unit = req[6];
+        }
+        if (tx.HasResponse && resp.Length >= 8)
+        {
+            Responses++;
+            byte fc = resp[7];
+            _responses[fc & 0x7F]++;
+            unit = resp[6];
+            if ((fc & 0x80) != 0 && resp.Length >= 9)
+            {
+                _exceptions[resp[8]]++;
+                _exceptionsByFunction[fc & 0x7F]++;
+            }
+        }
+        if (tx.HasRequest && !tx.HasResponse) Unanswered++;
+        if (!tx.HasRequest && tx.HasResponse) Unsolicited++;
+
+        var key = (entry.Flow.ServerIp, entry.Flow.ServerPort);
+        if (!_devices.TryGetValue(key, out var dev))
+        {
+            dev = new ModbusDevice(entry.Flow.ServerIp, entry.Flow.ServerPort);
+            _devices.Add(key, dev);
+        }
+        dev.Clients.Add(entry.Flow.ClientIp);
+        if (tx.HasResponse) dev.Units.Add(unit);
+        else if (tx.HasRequest) dev.UnitsAsked.Add(unit);
+        if (tx.HasResponse && resp.Length > 8) dev.OnResponse(unit, resp[7..]);
+    }
+
+    public void WriteText(TextWriter w)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        w.WriteLine("== Modbus/TCP");
+        w.WriteLine(ci, $"  transactions {Transactions:N0} (request PDUs {Requests:N0}, response PDUs {Responses:N0}), unanswered requests {Unanswered:N0}, unsolicited responses {Unsolicited:N0}");
+        if (Transactions == 0 && Devices.Count == 0) return;
+        w.WriteLine("  by function code:        requests  responses  exceptions");
+        for (int fc = 0; fc < 128; fc++)
+        {
+            if (_requests[fc] == 0 && _responses[fc] == 0) continue;
+            w.WriteLine(ci, $"    {fc,3} {ModbusFunctions.Name((byte)fc),-30} {_requests[fc],9:N0} {_responses[fc],10:N0} {_exceptionsByFunction[fc],11:N0}");
+        }
+        bool anyEx = false;
+        for (int c = 0; c < 256; c++)
+        {
+            if (_exceptions[c] == 0) continue;
+            if (!anyEx) w.WriteLine("  exceptions by code:");
+            anyEx = true;
+            w.WriteLine(ci, $"    {c,3} {ModbusFunctions.ExceptionName((byte)c) ?? "UNDEFINED",-40} {_exceptions[c],9:N0}");
+        }
+        bool anyAn = false;
+        for (int a = 1; a < 64; a++)
+        {
+            if (_anomalies[a] == 0) continue;
+            if (!anyAn) w.WriteLine("  anomalies:");
+            anyAn = true;
+            w.WriteLine(ci, $"    {ModbusAnomalies.Info((ModbusAnomaly)a).Id,-40} {_anomalies[a],9:N0}");
+        }
+        w.WriteLine(ci, $"  devices ({_devices.Count}):");
+        foreach (var d in _devices.Values)
+        {
+            w.WriteLine(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]  clients [{string.Join(", ", d.Clients)}]");
+            foreach (var (unit, id) in d.Identities)
+            {
+                w.WriteLine(ci, $"      unit {unit}: {id.Describe()}");
+            }
+        }
+    }
+
+    public void WriteJson(Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("transactions", Transactions);
+        w.WriteNumber("request_pdus", Requests);
+        w.WriteNumber("response_pdus", Responses);
+        w.WriteNumber("unanswered_requests", Unanswered);
+        w.WriteNumber("unsolicited_responses", Unsolicited);
+        w.WriteStartObject("by_function");
+        for (int fc = 0; fc < 128; fc++)
+        {
+            if (_requests[fc] == 0 && _responses[fc] == 0) continue;
+            w.WriteStartObject(fc.ToString(CultureInfo.InvariantCulture));
+            w.WriteString("name", ModbusFunctions.Name((byte)fc));
+            w.WriteNumber("requests", _requests[fc]);
+            w.WriteNumber("responses", _responses[fc]);
+            w.WriteNumber("exceptions", _exceptionsByFunction[fc]);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteStartObject("exceptions");
+        for (int c = 0; c < 256; c++)
+        {
+            if (_exceptions[c] == 0) continue;
+            w.WriteStartObject(c.ToString(CultureInfo.InvariantCulture));
+            w.WriteString("name", ModbusFunctions.ExceptionName((byte)c) ?? "UNDEFINED");
+            w.WriteNumber("count", _exceptions[c]);
+            w.WriteEndObject();
+        }
+        w.WriteEndObject();
+        w.WriteStartObject("anomalies");
+        for (int a = 1; a < 64; a++)
+            if (_anomalies[a] != 0) w.WriteNumber(ModbusAnomalies.Info((ModbusAnomaly)a).Id, _anomalies[a]);
+        w.WriteEndObject();
+        w.WriteStartArray("devices");
+        foreach (var d in _devices.Values) d.WriteJson(w);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+}
+
+/// <summary>A Modbus server seen on the network, with the unit ids behind it and their identities.</summary>
+public sealed class ModbusDevice(IpAddr ip, ushort port)
+{
+    public IpAddr Ip { get; } = ip;
+    public ushort Port { get; } = port;
+    /// <summary>Unit ids that answered.</summary>
+    public SortedSet<byte> Units { get; } = [];
+    /// <summary>Unit ids that were asked but never answered.</summary>
+    public SortedSet<byte> UnitsAsked { get; } = [];
+    public SortedSet<IpAddr> Clients { get; } = [];
+    public SortedDictionary<byte, ModbusIdentity> Identities { get; } = [];
+
+    internal void OnResponse(byte unit, ReadOnlySpan<byte> pdu)
+    {
+        if (pdu.Length < 2 || pdu[0] != 43 || pdu[1] != ModbusFunctions.MeiReadDeviceIdentification) return;
+        if (!Identities.TryGetValue(unit, out var id))
+        {
+            id = new ModbusIdentity();
+            Identities.Add(unit, id);
+        }
+        id.Add(pdu);
+    }
+
+    internal void WriteJson(Utf8JsonWriter w)
+    {
+        w.WriteStartObject();
+        w.WriteString("server_ip", Ip.ToString());
+        w.WriteNumber("server_port", Port);
+        w.WriteStartArray("unit_ids");
+        foreach (var u in Units) w.WriteNumberValue(u);
+        w.WriteEndArray();
+        w.WriteStartArray("clients");
+        foreach (var c in Clients) w.WriteStringValue(c.ToString());
+        w.WriteEndArray();
+        w.WriteStartArray("identities");
+        foreach (var (unit, id) in Identities)
+        {
+            w.WriteStartObject();
+            w.WriteNumber("unit", unit);
+            id.WriteFields(w);
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+}

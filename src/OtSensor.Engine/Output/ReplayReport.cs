@@ -1,0 +1,124 @@
+using System.Globalization;
+using System.Text.Json;
+using OtSensor.Decoding;
+using OtSensor.Pipeline;
+
+namespace OtSensor.Output;
+
+/// <summary>The replay summary: capture, decode and flow counters plus each protocol's report.</summary>
+public sealed class ReplayReport : IEventConsumer
+{
+    public ModbusReport Modbus { get; } = new();
+    public long InternalErrors { get; set; }
+    public ReplayStats? Stats { get; private set; }
+
+    public void OnPackets(PacketBatch batch) { }
+
+    public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
+    {
+        ProtocolId proto = entry.Kind == EventKind.Transaction ? entry.Transaction.Protocol : entry.Anomaly.Protocol;
+        if (proto == ProtocolId.Modbus) Modbus.OnEvent(in entry, buffer);
+    }
+
+    public void OnComplete(ReplayStats stats) => Stats = stats;
+
+    public void WriteText(TextWriter w, ReplayStats stats)
+    {
+        var d = stats.Decode;
+        var f = stats.Flows;
+        var ci = CultureInfo.InvariantCulture;
+        w.WriteLine("== Capture");
+        foreach (var file in stats.Files)
+        {
+            w.WriteLine(ci, $"  {file.Path}: {file.Format}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}");
+        }
+        w.WriteLine(ci, $"  packets {d.Packets:N0}, bytes {d.Bytes:N0}, elapsed {stats.Elapsed.TotalSeconds:F2} s ({Rate(d.Packets, stats.Elapsed)} packets/s, {stats.Workers} workers)");
+        if (stats.FirstTimestampNs != 0)
+            w.WriteLine(ci, $"  packet time {Core.PacketTime.ToRfc3339(stats.FirstTimestampNs)} .. {Core.PacketTime.ToRfc3339(stats.LastTimestampNs)}");
+        w.WriteLine("== Decode");
+        w.WriteLine(ci, $"  IPv4 {d.Ipv4:N0}, IPv6 {d.Ipv6:N0}, ARP {d.Arp:N0}, other L3 {d.OtherNetwork:N0}; TCP {d.Tcp:N0}, UDP {d.Udp:N0}, other L4 {d.OtherTransport:N0}");
+        w.WriteLine(ci, $"  IP fragments {d.Fragments:N0} (datagrams reassembled {d.Reassembled:N0}), snaplen-truncated {d.SnapTruncated:N0}");
+        w.WriteLine(ci, $"  decode errors {d.ErrorTotal:N0}{FormatErrors(d)}");
+        w.WriteLine("== Flows");
+        w.WriteLine(ci, $"  flows {f.FlowsCreated:N0} (TCP {f.TcpFlows:N0}, UDP {f.UdpFlows:N0}), mid-stream pickups {f.MidstreamPickups:N0}, timed out {f.FlowsTimedOut:N0}, evicted {f.FlowsEvicted:N0}");
+        w.WriteLine(ci, $"  TCP retransmissions {f.Retransmissions:N0}, out-of-order segments {f.OutOfOrderSegments:N0}, gaps {f.Gaps:N0} ({f.GapBytes:N0} bytes), conflicting overlaps {f.ConflictingOverlaps:N0}");
+        Modbus.WriteText(w);
+        if (InternalErrors > 0) w.WriteLine(ci, $"== INTERNAL ERRORS: {InternalErrors} (a bug: please report it with the capture)");
+    }
+
+    private static string FormatErrors(DecodeStats d)
+    {
+        var parts = d.ErrorsByKind().Select(e => $"{e.Error} {e.Count}").ToList();
+        return parts.Count == 0 ? "" : " (" + string.Join(", ", parts) + ")";
+    }
+
+    private static string Rate(long n, TimeSpan t) => (n / Math.Max(1e-6, t.TotalSeconds)).ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>The summary as one JSON object. <paramref name="includeTiming"/> false leaves out wall-clock figures (golden files).</summary>
+    public void WriteJson(Stream output, ReplayStats stats, bool includeTiming = true, Func<string, string>? pathMapper = null)
+    {
+        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        w.WriteStartObject();
+        w.WriteStartArray("files");
+        foreach (var file in stats.Files)
+        {
+            w.WriteStartObject();
+            w.WriteString("path", pathMapper is null ? file.Path : pathMapper(file.Path));
+            w.WriteString("format", file.Format);
+            w.WriteNumber("packets", file.Packets);
+            w.WriteNumber("bytes", file.Bytes);
+            if (file.Error is null) w.WriteNull("error");
+            else w.WriteString("error", pathMapper is null ? file.Error : file.Error.Replace(file.Path, pathMapper(file.Path), StringComparison.Ordinal));
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        var d = stats.Decode;
+        w.WriteNumber("packets", d.Packets);
+        w.WriteNumber("bytes", d.Bytes);
+        if (stats.FirstTimestampNs != 0)
+        {
+            w.WriteString("first_packet", Core.PacketTime.ToRfc3339(stats.FirstTimestampNs));
+            w.WriteString("last_packet", Core.PacketTime.ToRfc3339(stats.LastTimestampNs));
+        }
+        if (includeTiming)
+        {
+            w.WriteNumber("elapsed_ms", Math.Round(stats.Elapsed.TotalMilliseconds, 1));
+            w.WriteNumber("packets_per_second", Math.Round(d.Packets / Math.Max(1e-6, stats.Elapsed.TotalSeconds)));
+            w.WriteNumber("workers", stats.Workers);
+        }
+        w.WriteStartObject("decode");
+        w.WriteNumber("ipv4", d.Ipv4);
+        w.WriteNumber("ipv6", d.Ipv6);
+        w.WriteNumber("arp", d.Arp);
+        w.WriteNumber("other_network", d.OtherNetwork);
+        w.WriteNumber("tcp", d.Tcp);
+        w.WriteNumber("udp", d.Udp);
+        w.WriteNumber("other_transport", d.OtherTransport);
+        w.WriteNumber("fragments", d.Fragments);
+        w.WriteNumber("reassembled", d.Reassembled);
+        w.WriteNumber("snaplen_truncated", d.SnapTruncated);
+        w.WriteNumber("errors", d.ErrorTotal);
+        w.WriteStartObject("errors_by_kind");
+        foreach (var (error, count) in d.ErrorsByKind()) w.WriteNumber(error.ToString(), count);
+        w.WriteEndObject();
+        w.WriteEndObject();
+        var f = stats.Flows;
+        w.WriteStartObject("flows");
+        w.WriteNumber("total", f.FlowsCreated);
+        w.WriteNumber("tcp", f.TcpFlows);
+        w.WriteNumber("udp", f.UdpFlows);
+        w.WriteNumber("midstream", f.MidstreamPickups);
+        w.WriteNumber("timed_out", f.FlowsTimedOut);
+        w.WriteNumber("evicted", f.FlowsEvicted);
+        w.WriteNumber("retransmissions", f.Retransmissions);
+        w.WriteNumber("out_of_order", f.OutOfOrderSegments);
+        w.WriteNumber("gaps", f.Gaps);
+        w.WriteNumber("gap_bytes", f.GapBytes);
+        w.WriteNumber("conflicting_overlaps", f.ConflictingOverlaps);
+        w.WriteEndObject();
+        w.WritePropertyName("modbus");
+        Modbus.WriteJson(w);
+        w.WriteNumber("internal_errors", InternalErrors);
+        w.WriteEndObject();
+    }
+}

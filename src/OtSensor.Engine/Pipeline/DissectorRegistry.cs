@@ -1,0 +1,51 @@
+using OtSensor.Decoding;
+using OtSensor.Flows;
+using OtSensor.Protocols.Modbus;
+
+namespace OtSensor.Pipeline;
+
+/// <summary>Options that choose and configure the dissectors.</summary>
+public sealed class DissectorOptions
+{
+    /// <summary>TCP ports dissected as Modbus/TCP without asking the payload (502 by default).</summary>
+    public HashSet<ushort> ModbusPorts { get; } = [502];
+    /// <summary>Look for Modbus/TCP by payload on any other TCP port.</summary>
+    public bool ModbusHeuristics { get; set; } = true;
+    public ModbusOptions Modbus { get; set; } = new();
+}
+
+/// <summary>Chooses a dissector for a new flow: by the server port first, then by payload heuristics.</summary>
+public sealed class DissectorRegistry : IDissectorFactory
+{
+    private readonly DissectorOptions _options;
+    private readonly IEventSink _sink;
+
+    public DissectorRegistry(DissectorOptions options, IEventSink sink)
+    {
+        _options = options;
+        _sink = sink;
+    }
+
+    public DissectorChoice Select(FlowContext flow, Direction direction, ReadOnlySpan<byte> payload, out IFlowDissector? dissector)
+    {
+        dissector = null;
+        if (flow.Transport == TransportLayer.Tcp)
+        {
+            if (_options.ModbusPorts.Contains(flow.ServerPort))
+            {
+                dissector = new ModbusSession(_sink, _options.Modbus);
+                flow.Protocol = ProtocolId.Modbus;
+                return DissectorChoice.Selected;
+            }
+            if (payload.IsEmpty) return DissectorChoice.Undecided;
+            if (_options.ModbusHeuristics && ModbusProbe.LooksLikeModbus(payload, direction == Direction.ToServer))
+            {
+                dissector = new ModbusSession(_sink, _options.Modbus);
+                flow.Protocol = ProtocolId.Modbus;
+                return DissectorChoice.Selected;
+            }
+            return DissectorChoice.Undecided;
+        }
+        return DissectorChoice.None;
+    }
+}

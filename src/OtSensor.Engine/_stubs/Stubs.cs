@@ -1,0 +1,91 @@
+// TEMPORARY: signatures of parts being written on other branches; deleted when they merge.
+#pragma warning disable CA1822, IDE0060
+using OtSensor.Core;
+using OtSensor.Decoding;
+using OtSensor.Flows;
+
+namespace OtSensor.Capture
+{
+    public enum CaptureFormat { Pcap, PcapNg }
+    public sealed record CaptureError(string File, long Offset, string Message);
+    public sealed class CaptureFormatException : Exception { public CaptureFormatException(string m) : base(m) { } public CaptureFormatException() { } public CaptureFormatException(string m, Exception e) : base(m, e) { } }
+    public readonly ref struct CapturedPacket
+    {
+        public long TimestampNs { get; init; }
+        public LinkType LinkType { get; init; }
+        public int InterfaceId { get; init; }
+        public int OriginalLength { get; init; }
+        public ReadOnlySpan<byte> Data { get; init; }
+        public long FileOffset { get; init; }
+    }
+    public sealed class CaptureFileReader : IDisposable
+    {
+        public static CaptureFileReader Open(string path) => throw new NotImplementedException(path);
+        public CaptureFormat Format => default;
+        public bool TryReadPacket(out CapturedPacket packet) { packet = default; return false; }
+        public CaptureError? Error => null;
+        public long PacketsRead => 0;
+        public long Position => 0;
+        public long Length => -1;
+        public void Dispose() { }
+    }
+    public sealed class PcapWriter : IDisposable
+    {
+        public PcapWriter(Stream stream, LinkType linkType, int snapLength = 262144, bool nanosecond = false, bool leaveOpen = false) { }
+        public void WritePacket(long timestampNs, ReadOnlySpan<byte> data, int originalLength = -1) { }
+        public void Dispose() { }
+    }
+}
+
+namespace OtSensor.Decoding
+{
+    public static class PacketDecoder
+    {
+        public static bool Decode(LinkType linkType, ReadOnlySpan<byte> frame, ref DecodedPacket packet) { packet = default; return false; }
+    }
+    public enum DefragResult { NotFragment, Held, Completed, Dropped }
+    public sealed class DefragOptions { }
+    public sealed class DefragStats { public long FragmentsSeen, DatagramsCompleted, TimedOut, Overlaps, DroppedForBounds, Invalid; }
+    public sealed class IpDefragmenter
+    {
+        public IpDefragmenter(DefragOptions? options = null) { }
+        public DefragResult Process(in DecodedPacket packet, ReadOnlySpan<byte> frame, long timestampNs) => DefragResult.NotFragment;
+        public ReadOnlySpan<byte> CompletedPacket => default;
+        public void Expire(long nowNs) { }
+        public DefragStats Stats { get; } = new();
+    }
+}
+
+namespace OtSensor.Flows
+{
+    public readonly struct FlowKey
+    {
+        public static FlowKey From(in DecodedPacket p) => default;
+        public uint SymmetricHash => 0;
+    }
+    public sealed class FlowTableOptions { }
+    public sealed class FlowTableStats { public long FlowsCreated, TcpFlows, UdpFlows, FlowsClosed, FlowsTimedOut, FlowsEvicted, ActiveFlows, Retransmissions, RetransmittedBytes, Overlaps, ConflictingOverlaps, OutOfOrderSegments, Gaps, GapBytes, OutOfOrderOverflows, MidstreamPickups, PacketsNotTcpUdp; }
+    public sealed class FlowTable
+    {
+        public FlowTable(FlowTableOptions options, IDissectorFactory factory) { }
+        public FlowContext? Process(in DecodedPacket packet, ReadOnlySpan<byte> frame, in PacketMeta meta) => null;
+        public void Advance(long nowNs) { }
+        public void CloseAll(long nowNs) { }
+        public FlowTableStats Stats { get; } = new();
+    }
+}
+
+namespace OtSensor.Protocols.Modbus
+{
+    public sealed class ModbusOptions { }
+    public sealed class ModbusSession : IFlowDissector
+    {
+        public ModbusSession(IEventSink sink, ModbusOptions options) { }
+        public void OnStreamData(FlowContext flow, Direction direction, ReadOnlySpan<byte> data, in PacketMeta meta) { }
+        public void OnStreamGap(FlowContext flow, Direction direction, long missingBytes, in PacketMeta meta) { }
+        public void OnDatagram(FlowContext flow, Direction direction, ReadOnlySpan<byte> data, in PacketMeta meta) { }
+        public void OnTick(FlowContext flow, long nowNs) { }
+        public void OnClose(FlowContext flow, FlowCloseReason reason, long nowNs) { }
+    }
+    public static class ModbusProbe { public static bool LooksLikeModbus(ReadOnlySpan<byte> payload, bool fromClient) => false; }
+}
