@@ -331,7 +331,7 @@ public sealed class CaptureFileReader : IDisposable
                 _ => 12,
             };
             if (len < minLen)
-                return Fail(off, $"block length {len} is too small for a {BlockName(type)} (minimum {minLen})");
+                return Fail(off, $"{BlockName(type)} length {len} is below the minimum {minLen}");
 
             if (type is not (BlockShb or BlockIdb or BlockEpb or BlockSpb or BlockOpb))
             {
@@ -465,9 +465,9 @@ public sealed class CaptureFileReader : IDisposable
         long body = len - 4L;
         long skipped = Skip(body);
         if (skipped < body)
-            return Truncated(len, skipped);
+            return Truncated(off, len, skipped);
         if (_end - _pos < 4 && !Fill(4))
-            return Truncated(len, body + (_end - _pos));
+            return Truncated(off, len, body + (_end - _pos));
         uint trailer = U32(_buf.AsSpan(_pos));
         if (trailer != len)
             return Fail(off, $"trailing block length {trailer} does not match the leading length {len}");
@@ -553,8 +553,10 @@ public sealed class CaptureFileReader : IDisposable
         }
     }
 
-    private bool Truncated(long need, long avail)
-        => Fail(_bufBase + _pos, $"truncated record: need {need} bytes, file ends after {avail}");
+    private bool Truncated(long need, long avail) => Truncated(_bufBase + _pos, need, avail);
+
+    private bool Truncated(long offset, long need, long avail)
+        => Fail(offset, $"truncated record: need {need} bytes, file ends after {avail}");
 
     private bool Fail(long offset, string message)
     {
