@@ -23,7 +23,7 @@ public sealed class CaptureFileReader : IDisposable
     public const int HardMaxRecordLength = 16 << 20;
 
     private const int MaxBufferedBlockLength = HardMaxRecordLength + (64 << 10);
-    private const int MaxInterfacesPerSection = 1 << 20;
+    private const int MaxInterfacesPerSection = 1 << 16;
 
     private const uint PcapMagicMicro = 0xA1B2C3D4;
     private const uint PcapMagicNano = 0xA1B23C4D;
@@ -406,7 +406,7 @@ public sealed class CaptureFileReader : IDisposable
                             cap = Math.Min(cap, snap);
                         ref readonly InterfaceInfo ifc = ref _ifaces[0];
                         _lastLinkType = ifc.LinkType;
-                        packet = new CapturedPacket(0, ifc.LinkType, 0, ClampInt(orig), block.Slice(12, (int)cap), off);
+                        packet = new CapturedPacket(0, ifc.LinkType, 0, ClampInt(orig), block.Slice(12, (int)cap), off, hasTimestamp: false);
                         _pos += ilen;
                         PacketsRead++;
                         return true;

@@ -42,8 +42,9 @@ public sealed class CaptureFormatException : Exception
 /// </summary>
 public readonly ref struct CapturedPacket
 {
-    internal CapturedPacket(long timestampNs, LinkType linkType, int interfaceId, int originalLength, ReadOnlySpan<byte> data, long fileOffset)
+    internal CapturedPacket(long timestampNs, LinkType linkType, int interfaceId, int originalLength, ReadOnlySpan<byte> data, long fileOffset, bool hasTimestamp = true)
     {
+        HasTimestamp = hasTimestamp;
         TimestampNs = timestampNs;
         LinkType = linkType;
         InterfaceId = interfaceId;
@@ -54,6 +55,9 @@ public readonly ref struct CapturedPacket
 
     /// <summary>Nanoseconds since the Unix epoch, UTC (pcapng if_tsresol and if_tsoffset applied).</summary>
     public long TimestampNs { get; }
+
+    /// <summary>False for a pcapng simple packet block, which carries no timestamp (<see cref="TimestampNs"/> is then 0).</summary>
+    public bool HasTimestamp { get; }
 
     /// <summary>Raw link type value (low 16 bits) cast to the enum; unknown values pass through.</summary>
     public LinkType LinkType { get; }

@@ -29,6 +29,9 @@ public class PcapNgReaderTests
         Assert.Equal(Frame(61, 2), pkts[1].Data);
         Assert.Equal(1500, pkts[1].OriginalLength);
         Assert.Equal(Frame(3, 3), pkts[2].Data);
+        using var r = new CaptureFileReader(new MemoryStream(img.ToArray()), "epb");
+        Assert.True(r.TryReadPacket(out var first));
+        Assert.True(first.HasTimestamp);
         Assert.All(pkts, p => Assert.Equal(LinkType.Ethernet, p.LinkType));
         Assert.Equal(img.BlockOffsets.Skip(2).Select(o => (long)o), pkts.Select(p => p.Offset));
     }
@@ -103,6 +106,10 @@ public class PcapNgReaderTests
         Assert.Equal(17, pkts[1].OriginalLength);
         Assert.Equal(Frame(30, 3), pkts[2].Data);
         Assert.All(pkts, p => Assert.Equal(0, p.InterfaceId));
+        Assert.All(pkts, p => Assert.Equal(0L, p.Ts));
+        using var r = new CaptureFileReader(new MemoryStream(img.ToArray()), "spb");
+        Assert.True(r.TryReadPacket(out var first));
+        Assert.False(first.HasTimestamp);
     }
 
     [Fact]
