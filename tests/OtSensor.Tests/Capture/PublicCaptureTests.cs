@@ -119,6 +119,45 @@ public class PublicCaptureTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public void PublicCaptures_MergedByMergecapIntoMultiInterfacePcapNg_KeepAllPacketsAndLinkTypes()
+    {
+        string sll = Path.Combine(Root, "californium-deter-coap-dos/r1/attacker_dump.pcap");
+        string eth = Path.Combine(Root, "nDPI/modbus.pcap");
+        if (!File.Exists(sll) || !File.Exists(eth) || !File.Exists("/usr/bin/mergecap"))
+        {
+            output.WriteLine("SKIPPED: public captures or mergecap missing.");
+            return;
+        }
+        string merged = Path.Combine(Path.GetTempPath(), "otsensor-merge-" + Guid.NewGuid() + ".pcapng");
+        try
+        {
+            var psi = new ProcessStartInfo("/usr/bin/mergecap", ["-F", "pcapng", "-w", merged, sll, eth]) { RedirectStandardError = true, RedirectStandardOutput = true };
+            using (var proc = Process.Start(psi)!)
+            {
+                proc.WaitForExit();
+                Assert.Equal(0, proc.ExitCode);
+            }
+            var counts = new Dictionary<(int, OtSensor.Core.LinkType), int>();
+            long lastTs = long.MinValue;
+            using var r = CaptureFileReader.Open(merged);
+            while (r.TryReadPacket(out var p))
+            {
+                counts[(p.InterfaceId, p.LinkType)] = counts.GetValueOrDefault((p.InterfaceId, p.LinkType)) + 1;
+                Assert.True(p.TimestampNs >= lastTs, "mergecap output is in time order");
+                lastTs = p.TimestampNs;
+            }
+            Assert.Null(r.Error);
+            Assert.Equal(1000, counts.Where(kv => kv.Key.Item2 == OtSensor.Core.LinkType.LinuxSll).Sum(kv => kv.Value));
+            Assert.Equal(102, counts.Where(kv => kv.Key.Item2 == OtSensor.Core.LinkType.Ethernet).Sum(kv => kv.Value));
+            Assert.Equal(2, counts.Keys.Select(k => k.Item1).Distinct().Count());
+        }
+        finally
+        {
+            File.Delete(merged);
+        }
+    }
+
     private static string? FindSourceDir(string file)
     {
         for (var dir = Path.GetDirectoryName(file); dir != null && dir.Length >= Root.Length; dir = Path.GetDirectoryName(dir))
