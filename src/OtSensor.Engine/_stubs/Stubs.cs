@@ -4,39 +4,6 @@ using OtSensor.Core;
 using OtSensor.Decoding;
 using OtSensor.Flows;
 
-namespace OtSensor.Capture
-{
-    public enum CaptureFormat { Pcap, PcapNg }
-    public sealed record CaptureError(string File, long Offset, string Message);
-    public sealed class CaptureFormatException : Exception { public CaptureFormatException(string m) : base(m) { } public CaptureFormatException() { } public CaptureFormatException(string m, Exception e) : base(m, e) { } }
-    public readonly ref struct CapturedPacket
-    {
-        public long TimestampNs { get; init; }
-        public LinkType LinkType { get; init; }
-        public int InterfaceId { get; init; }
-        public int OriginalLength { get; init; }
-        public ReadOnlySpan<byte> Data { get; init; }
-        public long FileOffset { get; init; }
-    }
-    public sealed class CaptureFileReader : IDisposable
-    {
-        public static CaptureFileReader Open(string path) => throw new NotImplementedException(path);
-        public CaptureFormat Format => default;
-        public bool TryReadPacket(out CapturedPacket packet) { packet = default; return false; }
-        public CaptureError? Error => null;
-        public long PacketsRead => 0;
-        public long Position => 0;
-        public long Length => -1;
-        public void Dispose() { }
-    }
-    public sealed class PcapWriter : IDisposable
-    {
-        public PcapWriter(Stream stream, LinkType linkType, int snapLength = 262144, bool nanosecond = false, bool leaveOpen = false) { }
-        public void WritePacket(long timestampNs, ReadOnlySpan<byte> data, int originalLength = -1) { }
-        public void Dispose() { }
-    }
-}
-
 namespace OtSensor.Decoding
 {
     public static class PacketDecoder
