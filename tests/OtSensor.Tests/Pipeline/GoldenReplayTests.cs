@@ -21,10 +21,10 @@ public class GoldenReplayTests
     public void Replay_SummaryMatchesGolden(string capture)
     {
         string path = Path.Combine(TestPaths.CapturesDir, capture);
-        var run = ReplayHarness.Run([path], workers: 2, d => d.ModbusPorts.Add(5020));
+        var run = ReplayHarness.Run([path], workers: 2);
         Assert.Equal(0, run.InternalErrors);
-        string actual = run.SummaryJson(p => Path.GetRelativePath(TestPaths.RepoRoot, p).Replace('\\', '/')).ReplaceLineEndings("\n") + "\n";
-        string goldenDir = Path.Combine(TestPaths.RepoRoot, "tests", "OtSensor.Tests", "Golden", "expected");
+        string actual = run.SummaryJson(p => Path.GetRelativePath(TestPaths.RepositoryRoot, p).Replace('\\', '/')).ReplaceLineEndings("\n") + "\n";
+        string goldenDir = Path.Combine(TestPaths.RepositoryRoot, "tests", "OtSensor.Tests", "Golden", "expected");
         string golden = Path.Combine(goldenDir, capture.Replace('/', '_') + ".json");
         if (Environment.GetEnvironmentVariable("OTSENSOR_UPDATE_GOLDEN") == "1")
         {
@@ -40,8 +40,8 @@ public class GoldenReplayTests
     public void Replay_OutputIsIdenticalWhateverTheNumberOfWorkers(string capture)
     {
         string path = Path.Combine(TestPaths.CapturesDir, capture);
-        var one = ReplayHarness.Run([path], workers: 1, d => d.ModbusPorts.Add(5020), batchPackets: 64);
-        var three = ReplayHarness.Run([path], workers: 3, d => d.ModbusPorts.Add(5020), batchPackets: 64);
+        var one = ReplayHarness.Run([path], workers: 1, batchPackets: 64);
+        var three = ReplayHarness.Run([path], workers: 3, batchPackets: 64);
         Assert.Equal(one.SummaryJson(), three.SummaryJson());
         Assert.Equal(one.EventsJsonl, three.EventsJsonl);
     }
