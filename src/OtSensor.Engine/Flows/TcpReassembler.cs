@@ -39,6 +39,7 @@ internal sealed class TcpReassembler
     private int _count;
     private int _bufferedBytes;
     private uint _base;
+    private long _highestEnd;
 
     public TcpReassembler(Direction direction, FlowTableStats stats, int maxBytes, int maxSegments)
     {
@@ -73,6 +74,7 @@ internal sealed class TcpReassembler
         _count = 0;
         _bufferedBytes = 0;
         _base = 0;
+        _highestEnd = 0;
         Started = false;
         SynSeen = false;
         Isn = 0;
@@ -112,6 +114,10 @@ internal sealed class TcpReassembler
         }
 
         long start = ToOffset(dataSeq);
+        if (start + payload.Length > _highestEnd)
+        {
+            _highestEnd = start + payload.Length;
+        }
         if (!payload.IsEmpty)
         {
             AddData(start, payload, meta, sink);
@@ -126,6 +132,7 @@ internal sealed class TcpReassembler
     /// <summary>
     /// The peer acknowledged up to <paramref name="ack"/>. If that covers a hole in front of buffered data, the hole's
     /// bytes reached the receiver but not the capture: they are reported as a gap and the buffered data delivered.
+    /// An ACK beyond every byte seen from the sender is not trusted (a bogus or misread ACK must not cost data).
     /// </summary>
     public void OnPeerAck(uint ack, in PacketMeta meta, IStreamSink sink)
     {
@@ -134,6 +141,10 @@ internal sealed class TcpReassembler
             return;
         }
         long ackOffset = ToOffset(ack);
+        if (ackOffset > _highestEnd)
+        {
+            return;
+        }
         while (_count > 0 && ackOffset >= _segs[_head].Start)
         {
             SkipToFirstBuffered(meta, sink);

@@ -233,6 +233,19 @@ public class TcpReassemblyTests
     }
 
     [Fact]
+    public void PeerAckBeyondEverythingTheSenderSent_IsNotTrusted()
+    {
+        var h = Connected();
+        h.C(Data0, [1, 2, 3]);
+        h.C(Data0 + 13, [4, 5, 6]);
+        h.S(5001, [], ack: Data0 + 1_000_000, flags: TcpFlags.Ack);
+        Assert.Single(h.Dissector.Events);
+        h.C(Data0 + 3, FlowHarness.Bytes(10)); // the hole arrives after all
+        Assert.Equal(16, h.Dissector.Stream(Direction.ToServer).Length);
+        Assert.Equal(0, h.Table.Stats.Gaps);
+    }
+
+    [Fact]
     public void BufferedDataAfterAHole_IsFlushedWithAGapAtEndOfCapture()
     {
         var h = Connected();
