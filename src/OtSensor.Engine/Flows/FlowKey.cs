@@ -1,0 +1,89 @@
+using System.Numerics;
+using OtSensor.Core;
+using OtSensor.Decoding;
+
+namespace OtSensor.Flows;
+
+/// <summary>
+/// Canonical flow key: the same value for both directions of a conversation (5-tuple + outer/inner VLAN).
+/// Endpoint A is the smaller (address, port) pair; <see cref="From(in DecodedPacket, out bool)"/> tells whether the
+/// packet's source is A. The hash is computed once, is deterministic across runs, and is symmetric by construction.
+/// </summary>
+public readonly struct FlowKey : IEquatable<FlowKey>
+{
+    public readonly IpAddr AddressA;
+    public readonly IpAddr AddressB;
+    public readonly ushort PortA;
+    public readonly ushort PortB;
+    public readonly ushort Vlan;
+    public readonly ushort InnerVlan;
+    public readonly TransportLayer Transport;
+    private readonly uint _hash;
+
+    /// <summary>Builds the canonical key of a packet from <paramref name="srcIp"/>:<paramref name="srcPort"/> to <paramref name="dstIp"/>:<paramref name="dstPort"/>.</summary>
+    public FlowKey(IpAddr srcIp, ushort srcPort, IpAddr dstIp, ushort dstPort, TransportLayer transport, ushort vlan, ushort innerVlan)
+        : this(srcIp, srcPort, dstIp, dstPort, transport, vlan, innerVlan, out _)
+    {
+    }
+
+    private FlowKey(IpAddr srcIp, ushort srcPort, IpAddr dstIp, ushort dstPort, TransportLayer transport, ushort vlan, ushort innerVlan, out bool sourceIsA)
+    {
+        int c = srcIp.CompareTo(dstIp);
+        sourceIsA = c < 0 || (c == 0 && srcPort <= dstPort);
+        if (sourceIsA)
+        {
+            AddressA = srcIp; PortA = srcPort; AddressB = dstIp; PortB = dstPort;
+        }
+        else
+        {
+            AddressA = dstIp; PortA = dstPort; AddressB = srcIp; PortB = srcPort;
+        }
+        Vlan = vlan;
+        InnerVlan = innerVlan;
+        Transport = transport;
+        _hash = ComputeHash(AddressA, AddressB, PortA, PortB, vlan, innerVlan, transport);
+    }
+
+    public static FlowKey From(in DecodedPacket p) => From(p, out _);
+
+    /// <summary>The canonical key of <paramref name="p"/>; <paramref name="sourceIsA"/> is true when the packet's source is endpoint A.</summary>
+    public static FlowKey From(in DecodedPacket p, out bool sourceIsA)
+        => new(p.SrcIp, p.SrcPort, p.DstIp, p.DstPort, p.Transport, p.Vlan, p.InnerVlan, out sourceIsA);
+
+    /// <summary>Same for both directions, well mixed (the pipeline shards flows over workers by it).</summary>
+    public uint SymmetricHash => _hash;
+
+    private static uint ComputeHash(IpAddr a, IpAddr b, ushort portA, ushort portB, ushort vlan, ushort innerVlan, TransportLayer transport)
+    {
+        ulong h = 0x243F_6A88_85A3_08D3UL;
+        h = Round(h, a.Hi);
+        h = Round(h, a.Lo);
+        h = Round(h, b.Hi);
+        h = Round(h, b.Lo);
+        h = Round(h, portA | ((ulong)portB << 16) | ((ulong)(vlan & 0xFFF) << 32) | ((ulong)(innerVlan & 0xFFF) << 44) | ((ulong)transport << 56));
+        // Final avalanche.
+        h ^= h >> 33;
+        h *= 0xFF51_AFD7_ED55_8CCDUL;
+        h ^= h >> 33;
+        h *= 0xC4CE_B9FE_1A85_EC53UL;
+        h ^= h >> 33;
+        return (uint)h ^ (uint)(h >> 32);
+    }
+
+    private static ulong Round(ulong h, ulong v)
+    {
+        h ^= v * 0x9E37_79B9_7F4A_7C15UL;
+        return BitOperations.RotateLeft(h, 29) * 0xBF58_476D_1CE4_E5B9UL;
+    }
+
+    public bool Equals(FlowKey other)
+        => _hash == other._hash && PortA == other.PortA && PortB == other.PortB && Transport == other.Transport
+            && Vlan == other.Vlan && InnerVlan == other.InnerVlan && AddressA == other.AddressA && AddressB == other.AddressB;
+
+    public override bool Equals(object? obj) => obj is FlowKey k && Equals(k);
+    public override int GetHashCode() => (int)_hash;
+    public static bool operator ==(FlowKey left, FlowKey right) => left.Equals(right);
+    public static bool operator !=(FlowKey left, FlowKey right) => !left.Equals(right);
+
+    public override string ToString() => $"{Transport} {AddressA}:{PortA} <-> {AddressB}:{PortB} vlan {Vlan}/{InnerVlan}";
+}
