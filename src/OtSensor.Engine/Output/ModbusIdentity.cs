@@ -1,4 +1,6 @@
+using System.Text;
 using System.Text.Json;
+using OtSensor.Protocols.Modbus;
 
 namespace OtSensor.Output;
 
@@ -16,10 +18,25 @@ public sealed class ModbusIdentity
     public string? ProductCode => Objects.GetValueOrDefault(1);
     public string? Revision => Objects.GetValueOrDefault(2);
 
+    /// <summary>Merges the objects of one FC 43/14 response PDU (several responses when "more follows").</summary>
     internal void Add(ReadOnlySpan<byte> pdu)
     {
-        // TODO(merge): replace with ModbusDeviceIdentification from Protocols/Modbus.
-        _ = pdu;
+        if (!ModbusDeviceIdentification.TryParse(pdu, out var id)) return;
+        ConformityLevel = id.ConformityLevel;
+        foreach (var o in id)
+        {
+            var v = o.Value.Length > MaxValueLength ? o.Value[..MaxValueLength] : o.Value;
+            Objects[o.ObjectId] = Sanitize(Encoding.Latin1.GetString(v));
+        }
+    }
+
+    /// <summary>Device strings come off the wire: control characters are replaced so they cannot forge output lines.</summary>
+    private static string Sanitize(string s)
+    {
+        if (!s.Any(char.IsControl)) return s;
+        var sb = new StringBuilder(s.Length);
+        foreach (char c in s) sb.Append(char.IsControl(c) ? '?' : c);
+        return sb.ToString();
     }
 
     public static string KeyFor(int objectId) => objectId < Keys.Length ? Keys[objectId] : $"object_{objectId}";

@@ -23,25 +23,6 @@ namespace OtSensor.Decoding
     }
 }
 
-namespace OtSensor.Flows
-{
-    public readonly struct FlowKey
-    {
-        public static FlowKey From(in DecodedPacket p) => default;
-        public uint SymmetricHash => 0;
-    }
-    public sealed class FlowTableOptions { }
-    public sealed class FlowTableStats { public long FlowsCreated, TcpFlows, UdpFlows, FlowsClosed, FlowsTimedOut, FlowsEvicted, ActiveFlows, Retransmissions, RetransmittedBytes, Overlaps, ConflictingOverlaps, OutOfOrderSegments, Gaps, GapBytes, OutOfOrderOverflows, MidstreamPickups, PacketsNotTcpUdp; }
-    public sealed class FlowTable
-    {
-        public FlowTable(FlowTableOptions options, IDissectorFactory factory) { }
-        public FlowContext? Process(in DecodedPacket packet, ReadOnlySpan<byte> frame, in PacketMeta meta) => null;
-        public void Advance(long nowNs) { }
-        public void CloseAll(long nowNs) { }
-        public FlowTableStats Stats { get; } = new();
-    }
-}
-
 namespace OtSensor.Protocols.Modbus
 {
     public sealed class ModbusOptions { }
