@@ -12,6 +12,8 @@ public enum DecodeError : byte
     TruncatedVlan = 3,
     TooManyVlanTags = 4,
     TruncatedArp = 5,
+    /// <summary>Raw IP link type whose first nibble is neither 4 nor 6.</summary>
+    BadIpVersion = 9,
     TruncatedIpv4 = 10,
     BadIpv4Version = 11,
     BadIpv4HeaderLength = 12,
