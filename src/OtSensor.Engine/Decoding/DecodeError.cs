@@ -26,5 +26,6 @@ public enum DecodeError : byte
     BadTcpDataOffset = 31,
     TruncatedUdp = 40,
     BadUdpLength = 41,
+    /// <summary>A fragment that cannot be part of a valid datagram: it ends beyond 65535 bytes, or is a non-last fragment whose length is not a non-zero multiple of 8.</summary>
     BadFragment = 50,
 }

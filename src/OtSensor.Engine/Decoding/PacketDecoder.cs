@@ -44,6 +44,7 @@ public static class PacketDecoder
     public const ushort EtherTypeIpv6 = 0x86DD;
 
     private const int ArphrdNetlink = 824;
+    private const int MaxIpv4Length = 65535;
 
     public static bool Decode(LinkType linkType, ReadOnlySpan<byte> frame, ref DecodedPacket packet)
         => Decode(linkType, frame, ref packet, DecodeOptions.None);
@@ -274,6 +275,8 @@ public static class PacketDecoder
             p.IsFragment = true;
             p.MoreFragments = more;
             p.FragmentOffset = fragmentOffset;
+            if (!FragmentLayoutValid(more, fragmentOffset, total - headerLength, MaxIpv4Length - headerLength))
+                return DecodeError.BadFragment;
         }
 
         if ((o & DecodeOptions.VerifyIpv4Checksum) != 0 && !Ipv4HeaderChecksumValid(h.Slice(0, headerLength)))
@@ -284,6 +287,13 @@ public static class PacketDecoder
 
         return DecodeTransport(f, off + headerLength, off + captured, off + total, protocol, fragment, ref p);
     }
+
+    /// <summary>
+    /// A fragment must fit the reassembled length field (65535 bytes: IPv4 total length, IPv6 payload length) and, unless it is the last,
+    /// carry a non-empty multiple of 8 bytes (RFC 791, RFC 8200).
+    /// </summary>
+    private static bool FragmentLayoutValid(bool more, int fragmentOffset, int dataLength, int maxEnd)
+        => fragmentOffset + dataLength <= maxEnd && (!more || (dataLength > 0 && (dataLength & 7) == 0));
 
     /// <summary>True when the one's-complement sum of the header (checksum included) is 0xFFFF.</summary>
     public static bool Ipv4HeaderChecksumValid(ReadOnlySpan<byte> header) => Ipv4HeaderChecksum(header, skipChecksumField: false) == 0;
@@ -388,6 +398,8 @@ public static class PacketDecoder
                         p.FragmentDataOffset = pos + 8;
                         p.Ipv6UnfragmentableLength = pos - off;
                         p.Ipv6FragmentNextHeaderOffset = nextHeaderPos;
+                        if (!FragmentLayoutValid(more, fragmentOffset, declEnd - (pos + 8), MaxIpv4Length - (pos - off - 40)))
+                            return DecodeError.BadFragment;
                         if (fragmentOffset != 0)
                         {
                             p.IpProtocol = next;
