@@ -12,6 +12,8 @@ public enum DecodeError : byte
     TruncatedVlan = 3,
     TooManyVlanTags = 4,
     TruncatedArp = 5,
+    /// <summary>Raw IP link type whose first nibble is neither 4 nor 6.</summary>
+    BadIpVersion = 9,
     TruncatedIpv4 = 10,
     BadIpv4Version = 11,
     BadIpv4HeaderLength = 12,
@@ -24,5 +26,6 @@ public enum DecodeError : byte
     BadTcpDataOffset = 31,
     TruncatedUdp = 40,
     BadUdpLength = 41,
+    /// <summary>A fragment that cannot be part of a valid datagram: it ends beyond 65535 bytes, or is a non-last fragment whose length is not a non-zero multiple of 8.</summary>
     BadFragment = 50,
 }

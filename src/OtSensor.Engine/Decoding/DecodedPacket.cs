@@ -52,7 +52,14 @@ public struct DecodedPacket
     /// <summary>Inner VLAN id of a stacked (802.1ad / QinQ) frame, or 0.</summary>
     public ushort InnerVlan;
     public byte VlanCount;
-    /// <summary>EtherType of the payload after VLAN tags (0x0800, 0x86DD, 0x0806, ...). For raw IP link types, set from the IP version.</summary>
+    /// <summary>Linux SLL / SLL2: the ARPHRD_ hardware type of the link-layer address (1 = Ethernet); 0 for other link types.</summary>
+    public ushort LinkAddressType;
+    /// <summary>Linux SLL / SLL2 packet type (0 to us, 1 broadcast, 2 multicast, 3 to someone else, 4 sent by us); 0 for other link types.</summary>
+    public byte LinkPacketType;
+    /// <summary>
+    /// EtherType of the payload after VLAN tags (0x0800, 0x86DD, 0x0806, ...). For raw IP / loopback link types, set from the IP version or
+    /// address family. For an IEEE 802.3 frame (length field &lt; 0x0600, LLC follows) it holds that raw length value and Network is Other.
+    /// </summary>
     public ushort EtherType;
 
     // ---- Layer 3 ----
@@ -75,8 +82,15 @@ public struct DecodedPacket
     public uint FragmentId;
     /// <summary>Offset, in the frame, of the fragmentable part (IPv4: after the header; IPv6: after the Fragment header).</summary>
     public int FragmentDataOffset;
-    /// <summary>Offset, in the frame, of the IPv6 Fragment header's "next header" byte owner (the unfragmentable part ends there). 0 for IPv4.</summary>
+    /// <summary>
+    /// IPv6 fragments: length in bytes, counted from <see cref="L3Offset"/>, of the unfragmentable part (the fixed header and
+    /// the extension headers before the Fragment header), i.e. the Fragment header starts at L3Offset + Ipv6UnfragmentableLength. 0 for IPv4.
+    /// </summary>
     public int Ipv6UnfragmentableLength;
+    /// <summary>IPv6 fragments: offset, in the frame, of the "next header" byte that holds 44 (points at the Fragment header). 0 for IPv4.</summary>
+    public int Ipv6FragmentNextHeaderOffset;
+    /// <summary>True when the capture (snap length) cut the IP packet short of the length its header declares.</summary>
+    public bool L3Truncated;
 
     // ---- Layer 4 ----
     public TransportLayer Transport;
