@@ -83,13 +83,13 @@ public sealed class ModbusReport
     {
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine("== Modbus/TCP");
-        w.WriteLine(ci, $"  transactions {Transactions:N0} (request PDUs {Requests:N0}, response PDUs {Responses:N0}), unanswered requests {Unanswered:N0}, unsolicited responses {Unsolicited:N0}");
+        w.WriteLine(string.Create(ci, $"  transactions {Transactions:N0} (request PDUs {Requests:N0}, response PDUs {Responses:N0}), unanswered requests {Unanswered:N0}, unsolicited responses {Unsolicited:N0}"));
         if (Transactions == 0 && Devices.Count == 0) return;
         w.WriteLine("  by function code:        requests  responses  exceptions");
         for (int fc = 0; fc < 128; fc++)
         {
             if (_requests[fc] == 0 && _responses[fc] == 0) continue;
-            w.WriteLine(ci, $"    {fc,3} {ModbusFunctions.Name((byte)fc),-30} {_requests[fc],9:N0} {_responses[fc],10:N0} {_exceptionsByFunction[fc],11:N0}");
+            w.WriteLine(string.Create(ci, $"    {fc,3} {ModbusFunctions.Name((byte)fc),-30} {_requests[fc],9:N0} {_responses[fc],10:N0} {_exceptionsByFunction[fc],11:N0}"));
         }
         bool anyEx = false;
         for (int c = 0; c < 256; c++)
@@ -97,7 +97,7 @@ public sealed class ModbusReport
             if (_exceptions[c] == 0) continue;
             if (!anyEx) w.WriteLine("  exceptions by code:");
             anyEx = true;
-            w.WriteLine(ci, $"    {c,3} {ModbusFunctions.ExceptionName((byte)c) ?? "UNDEFINED",-40} {_exceptions[c],9:N0}");
+            w.WriteLine(string.Create(ci, $"    {c,3} {ModbusFunctions.ExceptionName((byte)c) ?? "UNDEFINED",-40} {_exceptions[c],9:N0}"));
         }
         bool anyAn = false;
         for (int a = 1; a < 64; a++)
@@ -105,15 +105,15 @@ public sealed class ModbusReport
             if (_anomalies[a] == 0) continue;
             if (!anyAn) w.WriteLine("  anomalies:");
             anyAn = true;
-            w.WriteLine(ci, $"    {ModbusAnomalies.Info((ModbusAnomaly)a).Id,-40} {_anomalies[a],9:N0}");
+            w.WriteLine(string.Create(ci, $"    {ModbusAnomalies.Info((ModbusAnomaly)a).Id,-40} {_anomalies[a],9:N0}"));
         }
-        w.WriteLine(ci, $"  devices ({_devices.Count}):");
+        w.WriteLine(string.Create(ci, $"  devices ({_devices.Count}):"));
         foreach (var d in _devices.Values)
         {
-            w.WriteLine(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]  clients [{string.Join(", ", d.Clients)}]");
+            w.WriteLine(string.Create(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]  clients [{string.Join(", ", d.Clients)}]"));
             foreach (var (unit, id) in d.Identities)
             {
-                w.WriteLine(ci, $"      unit {unit}: {id.Describe()}");
+                w.WriteLine(string.Create(ci, $"      unit {unit}: {id.Describe()}"));
             }
         }
     }

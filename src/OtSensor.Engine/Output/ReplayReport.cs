@@ -30,20 +30,20 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteLine("== Capture");
         foreach (var file in stats.Files)
         {
-            w.WriteLine(ci, $"  {file.Path}: {file.Format}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}");
+            w.WriteLine(string.Create(ci, $"  {file.Path}: {file.Format}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}"));
         }
-        w.WriteLine(ci, $"  packets {d.Packets:N0}, bytes {d.Bytes:N0}, elapsed {stats.Elapsed.TotalSeconds:F2} s ({Rate(d.Packets, stats.Elapsed)} packets/s, {stats.Workers} workers)");
+        w.WriteLine(string.Create(ci, $"  packets {d.Packets:N0}, bytes {d.Bytes:N0}, elapsed {stats.Elapsed.TotalSeconds:F2} s ({Rate(d.Packets, stats.Elapsed)} packets/s, {stats.Workers} workers)"));
         if (stats.FirstTimestampNs != 0)
-            w.WriteLine(ci, $"  packet time {Core.PacketTime.ToRfc3339(stats.FirstTimestampNs)} .. {Core.PacketTime.ToRfc3339(stats.LastTimestampNs)}");
+            w.WriteLine(string.Create(ci, $"  packet time {Core.PacketTime.ToRfc3339(stats.FirstTimestampNs)} .. {Core.PacketTime.ToRfc3339(stats.LastTimestampNs)}"));
         w.WriteLine("== Decode");
-        w.WriteLine(ci, $"  IPv4 {d.Ipv4:N0}, IPv6 {d.Ipv6:N0}, ARP {d.Arp:N0}, other L3 {d.OtherNetwork:N0}; TCP {d.Tcp:N0}, UDP {d.Udp:N0}, other L4 {d.OtherTransport:N0}");
-        w.WriteLine(ci, $"  IP fragments {d.Fragments:N0} (datagrams reassembled {d.Reassembled:N0}), snaplen-truncated {d.SnapTruncated:N0}");
-        w.WriteLine(ci, $"  decode errors {d.ErrorTotal:N0}{FormatErrors(d)}");
+        w.WriteLine(string.Create(ci, $"  IPv4 {d.Ipv4:N0}, IPv6 {d.Ipv6:N0}, ARP {d.Arp:N0}, other L3 {d.OtherNetwork:N0}; TCP {d.Tcp:N0}, UDP {d.Udp:N0}, other L4 {d.OtherTransport:N0}"));
+        w.WriteLine(string.Create(ci, $"  IP fragments {d.Fragments:N0} (datagrams reassembled {d.Reassembled:N0}), snaplen-truncated {d.SnapTruncated:N0}"));
+        w.WriteLine(string.Create(ci, $"  decode errors {d.ErrorTotal:N0}{FormatErrors(d)}"));
         w.WriteLine("== Flows");
-        w.WriteLine(ci, $"  flows {f.FlowsCreated:N0} (TCP {f.TcpFlows:N0}, UDP {f.UdpFlows:N0}), mid-stream pickups {f.MidstreamPickups:N0}, timed out {f.FlowsTimedOut:N0}, evicted {f.FlowsEvicted:N0}");
-        w.WriteLine(ci, $"  TCP retransmissions {f.Retransmissions:N0}, out-of-order segments {f.OutOfOrderSegments:N0}, gaps {f.Gaps:N0} ({f.GapBytes:N0} bytes), conflicting overlaps {f.ConflictingOverlaps:N0}");
+        w.WriteLine(string.Create(ci, $"  flows {f.FlowsCreated:N0} (TCP {f.TcpFlows:N0}, UDP {f.UdpFlows:N0}), mid-stream pickups {f.MidstreamPickups:N0}, timed out {f.FlowsTimedOut:N0}, evicted {f.FlowsEvicted:N0}"));
+        w.WriteLine(string.Create(ci, $"  TCP retransmissions {f.Retransmissions:N0}, out-of-order segments {f.OutOfOrderSegments:N0}, gaps {f.Gaps:N0} ({f.GapBytes:N0} bytes), conflicting overlaps {f.ConflictingOverlaps:N0}"));
         Modbus.WriteText(w);
-        if (InternalErrors > 0) w.WriteLine(ci, $"== INTERNAL ERRORS: {InternalErrors} (a bug: please report it with the capture)");
+        if (InternalErrors > 0) w.WriteLine(string.Create(ci, $"== INTERNAL ERRORS: {InternalErrors} (a bug: please report it with the capture)"));
     }
 
     private static string FormatErrors(DecodeStats d)

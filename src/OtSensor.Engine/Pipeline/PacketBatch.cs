@@ -46,6 +46,13 @@ public sealed class PacketBatch
     public long ClockNs { get; set; }
     /// <summary>The last batch of the replay: workers close every flow after it.</summary>
     public bool IsFinal { get; set; }
+    /// <summary>
+    /// Close every flow before this batch's packets: the next file is not a continuation of the previous one
+    /// (its packets are older), so its connections must not be mistaken for retransmissions of the previous file's.
+    /// </summary>
+    public bool CloseFlowsFirst { get; set; }
+    /// <summary>Packet time at which flows closed by <see cref="CloseFlowsFirst"/> end.</summary>
+    public long CloseFlowsAtNs { get; set; }
     /// <summary>Per-worker event output for this batch.</summary>
     public EventBuffer[] Outputs { get; }
     public SemaphoreSlim Done { get; } = new(0, 1);
@@ -74,6 +81,8 @@ public sealed class PacketBatch
         Count = 0;
         DataLength = 0;
         IsFinal = false;
+        CloseFlowsFirst = false;
+        CloseFlowsAtNs = 0;
         foreach (var o in Outputs) o.Clear();
     }
 

@@ -65,9 +65,9 @@ public sealed class ReplayEngine
             workers[i] = new Worker(i, _options.Flows, _options.Dissectors);
             var w = workers[i];
             var q = _workerQueues[i].Reader;
-            workerTasks[i] = Task.Factory.StartNew(() => RunWorker(w, q), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            workerTasks[i] = Task.Factory.StartNew(() => RunWorker(w, q), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         }
-        var analysis = Task.Factory.StartNew(RunAnalysis, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        var analysis = Task.Factory.StartNew(RunAnalysis, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
         var reader = Task.Factory.StartNew(() => RunReader(cancellationToken), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
 
         await reader.ConfigureAwait(false);
@@ -147,7 +147,7 @@ public sealed class ReplayEngine
                     long filePackets = 0;
                     while (!ct.IsCancellationRequested)
                     {
-                        if (!ReadInto(reader, batch, ref packetNumber, ref clock, decodeStats, defrag, fileStats, ref filePackets))
+                        if (!ReadInto(reader, ref batch, ref packetNumber, ref clock, decodeStats, defrag, fileStats, ref filePackets))
                             break;
                         // Batch full.
                         Ship(batch, clock);
@@ -171,7 +171,7 @@ public sealed class ReplayEngine
     }
 
     /// <summary>Reads packets into the batch; true when the batch is full (more may follow), false at end of file.</summary>
-    private bool ReadInto(CaptureFileReader reader, PacketBatch batch, ref long packetNumber, ref long clock,
+    private bool ReadInto(CaptureFileReader reader, ref PacketBatch batch, ref long packetNumber, ref long clock,
         DecodeStats ds, IpDefragmenter defrag, CaptureFileStats fileStats, ref long filePackets)
     {
         int workers = _workers;
@@ -179,6 +179,16 @@ public sealed class ReplayEngine
         {
             if (!reader.TryReadPacket(out var pkt)) return false;
             var data = pkt.Data;
+            if (filePackets == 0 && packetNumber > 0 && pkt.TimestampNs < clock)
+            {
+                // A file that starts before the previous one ended is another capture, not its continuation:
+                // end the previous file's flows first (in a batch of their own, at the previous file's time).
+                Ship(batch, clock);
+                batch = Rent();
+                batch.CloseFlowsFirst = true;
+                batch.CloseFlowsAtNs = clock;
+                clock = pkt.TimestampNs;
+            }
             packetNumber++;
             filePackets++;
             fileStats.Packets++;

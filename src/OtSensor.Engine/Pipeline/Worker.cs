@@ -23,6 +23,11 @@ internal sealed class Worker
     public void Process(PacketBatch batch)
     {
         _sink.Begin(batch.Outputs[_index]);
+        if (batch.CloseFlowsFirst)
+        {
+            _sink.PacketIndex = -1;
+            _flows.CloseAll(batch.CloseFlowsAtNs);
+        }
         var slots = batch.Slots;
         var decoded = batch.Decoded;
         byte me = (byte)_index;
