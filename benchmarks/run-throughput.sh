@@ -3,7 +3,8 @@
 # Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [SOURCE.pcap ...]
 # Builds (once) benchmarks/data/modbus_large_N.pcap from the project's own captures by rewriting addresses
 # (64 interleaved copies at a time, each copy with its own IPv4 addresses), then times both tools on it, whole
-# process wall clock (start-up included), best of 3 for otsensor and 1 run for tshark, and prints the ratio.
+# process wall clock (start-up included), best of 3 for otsensor (the ReadyToRun build ./install publishes to out/)
+# and 1 run for tshark (`tshark -n -r FILE`, full dissection for its summary lines), and prints the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -15,6 +16,7 @@ command -v tshark >/dev/null || { echo "tshark not found: run ./install" >&2; ex
 mkdir -p benchmarks/data
 big=benchmarks/data/modbus_large_${n}.pcap
 dotnet build OtSensor.sln -c Release -nologo -v quiet -clp:ErrorsOnly
+dotnet publish src/OtSensor.Cli -c Release -r linux-x64 --self-contained false -nologo -v quiet -clp:ErrorsOnly -o out
 if [ ! -s "$big" ]; then
   dotnet benchmarks/OtSensor.Benchmarks/bin/Release/net10.0/OtSensor.Benchmarks.dll make-capture "$big" "$n" "${sources[@]}"
 fi
@@ -26,7 +28,7 @@ now() { date +%s.%N; }
 best=""
 for i in 1 2 3; do
   t0=$(now)
-  dotnet src/OtSensor.Cli/bin/Release/net10.0/otsensor.dll replay --no-progress --json "$big" > benchmarks/data/otsensor.json
+  out/otsensor replay --no-progress --json "$big" > benchmarks/data/otsensor.json
   t1=$(now)
   t=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
   echo "otsensor run $i: ${t}s"

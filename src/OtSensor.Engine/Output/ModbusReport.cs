@@ -14,7 +14,8 @@ public sealed class ModbusReport
     private readonly long[] _exceptionsByFunction = new long[128];
     private readonly long[] _exceptions = new long[256];
     private readonly long[] _anomalies = new long[64];
-    private readonly SortedDictionary<(IpAddr Ip, ushort Port), ModbusDevice> _devices = new();
+    private readonly Dictionary<(IpAddr Ip, ushort Port), ModbusDevice> _devices = new();
+    private ModbusDevice? _lastDevice;
 
     public long Transactions { get; private set; }
     public long Requests { get; private set; }
@@ -22,7 +23,8 @@ public sealed class ModbusReport
     public long Unanswered { get; private set; }
     public long Unsolicited { get; private set; }
 
-    public IReadOnlyCollection<ModbusDevice> Devices => _devices.Values;
+    /// <summary>Devices in address order.</summary>
+    public IReadOnlyList<ModbusDevice> Devices => [.. _devices.Values.OrderBy(d => d.Ip).ThenBy(d => d.Port)];
 
     /// <summary>Request PDUs per (7-bit) function code.</summary>
     public long RequestsFor(int function) => _requests[function & 0x7F];
@@ -67,15 +69,20 @@ public sealed class ModbusReport
         if (tx.HasRequest && !tx.HasResponse) Unanswered++;
         if (!tx.HasRequest && tx.HasResponse) Unsolicited++;
 
-        var key = (entry.Flow.ServerIp, entry.Flow.ServerPort);
-        if (!_devices.TryGetValue(key, out var dev))
+        var dev = _lastDevice;
+        if (dev is null || dev.Ip != entry.Flow.ServerIp || dev.Port != entry.Flow.ServerPort)
         {
-            dev = new ModbusDevice(entry.Flow.ServerIp, entry.Flow.ServerPort);
-            _devices.Add(key, dev);
+            var key = (entry.Flow.ServerIp, entry.Flow.ServerPort);
+            if (!_devices.TryGetValue(key, out dev))
+            {
+                dev = new ModbusDevice(entry.Flow.ServerIp, entry.Flow.ServerPort);
+                _devices.Add(key, dev);
+            }
+            _lastDevice = dev;
         }
-        dev.Clients.Add(entry.Flow.ClientIp);
-        if (tx.HasResponse) dev.Units.Add(unit);
-        else if (tx.HasRequest) dev.UnitsAsked.Add(unit);
+        dev.AddClient(entry.Flow.ClientIp);
+        if (tx.HasResponse) dev.AddUnit(unit);
+        else if (tx.HasRequest) dev.AddUnitAsked(unit);
         if (tx.HasResponse && resp.Length > 8) dev.OnResponse(unit, resp[7..]);
     }
 
@@ -108,7 +115,7 @@ public sealed class ModbusReport
             w.WriteLine(string.Create(ci, $"    {ModbusAnomalies.Info((ModbusAnomaly)a).Id,-40} {_anomalies[a],9:N0}"));
         }
         w.WriteLine(string.Create(ci, $"  devices ({_devices.Count}):"));
-        foreach (var d in _devices.Values)
+        foreach (var d in Devices)
         {
             w.WriteLine(string.Create(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]  clients [{string.Join(", ", d.Clients)}]"));
             foreach (var (unit, id) in d.Identities)
@@ -153,7 +160,7 @@ public sealed class ModbusReport
             if (_anomalies[a] != 0) w.WriteNumber(ModbusAnomalies.Info((ModbusAnomaly)a).Id, _anomalies[a]);
         w.WriteEndObject();
         w.WriteStartArray("devices");
-        foreach (var d in _devices.Values) d.WriteJson(w);
+        foreach (var d in Devices) d.WriteJson(w);
         w.WriteEndArray();
         w.WriteEndObject();
     }
@@ -164,11 +171,32 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
 {
     public IpAddr Ip { get; } = ip;
     public ushort Port { get; } = port;
-    /// <summary>Unit ids that answered.</summary>
-    public SortedSet<byte> Units { get; } = [];
-    /// <summary>Unit ids that were asked but never answered.</summary>
-    public SortedSet<byte> UnitsAsked { get; } = [];
-    public SortedSet<IpAddr> Clients { get; } = [];
+    private readonly ulong[] _units = new ulong[4];
+    private readonly ulong[] _unitsAsked = new ulong[4];
+    private readonly HashSet<IpAddr> _clients = [];
+    private IpAddr _lastClient;
+
+    /// <summary>Unit ids that answered, ascending.</summary>
+    public IEnumerable<byte> Units => Bits(_units);
+    /// <summary>Unit ids that were asked but never answered, ascending.</summary>
+    public IEnumerable<byte> UnitsAsked => Bits(_unitsAsked);
+    public IEnumerable<IpAddr> Clients => _clients.Order();
+
+    internal void AddUnit(byte unit) => _units[unit >> 6] |= 1UL << (unit & 63);
+    internal void AddUnitAsked(byte unit) => _unitsAsked[unit >> 6] |= 1UL << (unit & 63);
+
+    internal void AddClient(IpAddr client)
+    {
+        if (client == _lastClient && _clients.Count > 0) return;
+        _clients.Add(client);
+        _lastClient = client;
+    }
+
+    private static IEnumerable<byte> Bits(ulong[] set)
+    {
+        for (int u = 0; u < 256; u++)
+            if ((set[u >> 6] & (1UL << (u & 63))) != 0) yield return (byte)u;
+    }
     public SortedDictionary<byte, ModbusIdentity> Identities { get; } = [];
 
     internal void OnResponse(byte unit, ReadOnlySpan<byte> pdu)

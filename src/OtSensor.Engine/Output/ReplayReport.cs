@@ -33,6 +33,7 @@ public sealed class ReplayReport : IEventConsumer
             w.WriteLine(string.Create(ci, $"  {file.Path}: {file.Format}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}"));
         }
         w.WriteLine(string.Create(ci, $"  packets {d.Packets:N0}, bytes {d.Bytes:N0}, elapsed {stats.Elapsed.TotalSeconds:F2} s ({Rate(d.Packets, stats.Elapsed)} packets/s, {stats.Workers} workers)"));
+        w.WriteLine(string.Create(ci, $"  stage busy time: reader+decode {stats.ReaderBusy.TotalSeconds:F2} s, workers {stats.WorkersBusy.TotalSeconds:F2} s, analysis {stats.AnalysisBusy.TotalSeconds:F2} s"));
         if (stats.FirstTimestampNs != 0)
             w.WriteLine(string.Create(ci, $"  packet time {Core.PacketTime.ToRfc3339(stats.FirstTimestampNs)} .. {Core.PacketTime.ToRfc3339(stats.LastTimestampNs)}"));
         w.WriteLine("== Decode");

@@ -75,6 +75,9 @@ public sealed class ReplayEngine
         await analysis.ConfigureAwait(false);
 
         foreach (var w in workers) _stats.AddFlowStats(w.Stats);
+        _stats.ReaderBusy = Stopwatch.GetElapsedTime(0, _readerTicks);
+        _stats.WorkersBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _workerTicks));
+        _stats.AnalysisBusy = Stopwatch.GetElapsedTime(0, _analysisTicks);
         _stats.Elapsed = sw.Elapsed;
         foreach (var c in _consumers) c.OnComplete(_stats);
         return _stats;
@@ -95,6 +98,9 @@ public sealed class ReplayEngine
     }
 
     private long _sequence;
+    private long _readerTicks;
+    private long _workerTicks;
+    private long _analysisTicks;
 
     private void Ship(PacketBatch batch, long clock)
     {
@@ -147,8 +153,10 @@ public sealed class ReplayEngine
                     long filePackets = 0;
                     while (!ct.IsCancellationRequested)
                     {
-                        if (!ReadInto(reader, ref batch, ref packetNumber, ref clock, decodeStats, defrag, fileStats, ref filePackets))
-                            break;
+                        long t0 = Stopwatch.GetTimestamp();
+                        bool full = ReadInto(reader, ref batch, ref packetNumber, ref clock, decodeStats, defrag, fileStats, ref filePackets);
+                        _readerTicks += Stopwatch.GetTimestamp() - t0;
+                        if (!full) break;
                         // Batch full.
                         Ship(batch, clock);
                         defrag.Expire(clock);
@@ -269,6 +277,7 @@ public sealed class ReplayEngine
     {
         await foreach (var batch in queue.ReadAllAsync().ConfigureAwait(false))
         {
+            long t0 = Stopwatch.GetTimestamp();
             try
             {
                 worker.Process(batch);
@@ -279,6 +288,7 @@ public sealed class ReplayEngine
             }
             finally
             {
+                Interlocked.Add(ref _workerTicks, Stopwatch.GetTimestamp() - t0);
                 batch.WorkerFinished();
             }
         }
@@ -297,6 +307,7 @@ public sealed class ReplayEngine
         await foreach (var batch in _analysisQueue.Reader.ReadAllAsync().ConfigureAwait(false))
         {
             await batch.Done.WaitAsync().ConfigureAwait(false);
+            long t0 = Stopwatch.GetTimestamp();
             try
             {
                 foreach (var c in _consumers) c.OnPackets(batch);
@@ -329,6 +340,7 @@ public sealed class ReplayEngine
             }
             finally
             {
+                _analysisTicks += Stopwatch.GetTimestamp() - t0;
                 Return(batch);
             }
         }

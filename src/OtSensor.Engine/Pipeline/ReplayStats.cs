@@ -64,6 +64,11 @@ public sealed class ReplayStats
     public long FirstTimestampNs { get; set; }
     public long LastTimestampNs { get; set; }
 
+    /// <summary>Busy time of each stage (reader+decoder, the workers together, analysis), to find the bottleneck.</summary>
+    public TimeSpan ReaderBusy { get; set; }
+    public TimeSpan WorkersBusy { get; set; }
+    public TimeSpan AnalysisBusy { get; set; }
+
     public bool HasFileErrors => Files.Exists(f => f.Error is not null);
 
     internal void AddFlowStats(FlowTableStats s)
