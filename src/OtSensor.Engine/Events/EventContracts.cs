@@ -35,6 +35,11 @@ public struct TransactionRecord
     /// <summary>The request / response message was longer than what is carried and was cut.</summary>
     public bool RequestTruncated;
     public bool ResponseTruncated;
+    /// <summary>
+    /// False: request/response are the raw messages (Modbus ADUs). True: the request span carries the event's decoded
+    /// fields as an <see cref="EventFieldWriter"/> blob (MQTT, CoAP) and the response span is empty.
+    /// </summary>
+    public bool FieldsEncoded;
 }
 
 /// <summary>A protocol anomaly not carried by a transaction (framing error, gap, non-protocol data on the port...).</summary>

@@ -70,7 +70,8 @@ public sealed class JsonEventWriter : IEventConsumer, IDisposable
         WriteCommon(in e, ts, tx.Protocol, "transaction");
         var req = buffer.Slice(e.RequestOffset, e.RequestLength);
         var resp = buffer.Slice(e.ResponseOffset, e.ResponseLength);
-        if (tx.Protocol == ProtocolId.Modbus) ModbusEventFields.Write(_json, in tx, req, resp);
+        if (tx.FieldsEncoded) EventFieldJson.Write(_json, req, FieldNames(tx.Protocol));
+        else if (tx.Protocol == ProtocolId.Modbus) ModbusEventFields.Write(_json, in tx, req, resp);
         var w = _json;
         w.WriteBoolean("has_request", tx.HasRequest);
         w.WriteBoolean("has_response", tx.HasResponse);
@@ -103,6 +104,12 @@ public sealed class JsonEventWriter : IEventConsumer, IDisposable
         ProtocolId.MqttTls => "mqtt-tls",
         ProtocolId.CoapDtls => "coap-dtls",
         _ => "unknown",
+    };
+
+    /// <summary>The field-name table of a protocol whose events carry <see cref="EventFieldWriter"/> blobs.</summary>
+    public static Func<byte, string> FieldNames(ProtocolId p) => p switch
+    {
+        _ => static id => "field_" + id.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     public static string AnomalyId(ProtocolId p, int id) => p switch
