@@ -27,7 +27,16 @@ internal static class ReplayCommand
         };
         cmd.SetAction(async (parse, ct) =>
         {
-            var paths = CaptureFiles.Expand(parse.GetValue(files) ?? []);
+            var given = parse.GetValue(files) ?? [];
+            foreach (var g in given)
+            {
+                if (g.StartsWith('-') && !File.Exists(g) && !Directory.Exists(g))
+                {
+                    await Console.Error.WriteLineAsync($"otsensor replay: unknown option '{g}'. Try 'otsensor replay --help'.").ConfigureAwait(false);
+                    return Program.ExitUsage;
+                }
+            }
+            var paths = CaptureFiles.Expand(given);
             if (paths.Count == 0)
             {
                 await Console.Error.WriteLineAsync("otsensor replay: no capture files found in the given directories.").ConfigureAwait(false);
@@ -87,8 +96,9 @@ internal static class ReplayCommand
                 writer?.Dispose();
                 writer = null;
 
+                bool nothingRead = stats.Files.TrueForAll(f => f.Error is not null && f.Packets == 0);
                 if (asJson) report.WriteJson(Console.OpenStandardOutput(), stats);
-                else report.WriteText(Console.Out, stats);
+                else if (!nothingRead) report.WriteText(Console.Out, stats);
 
                 if (engine.FirstInternalError is { } bug)
                     await Console.Error.WriteLineAsync($"otsensor: internal error (reported, replay continued): {bug}").ConfigureAwait(false);

@@ -30,7 +30,7 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteLine("== Capture");
         foreach (var file in stats.Files)
         {
-            w.WriteLine(string.Create(ci, $"  {file.Path}: {file.Format}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}"));
+            w.WriteLine(string.Create(ci, $"  {file.Path}: {(file.Format.Length == 0 ? "unreadable" : file.Format)}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}"));
         }
         w.WriteLine(string.Create(ci, $"  packets {d.Packets:N0}, bytes {d.Bytes:N0}, elapsed {stats.Elapsed.TotalSeconds:F2} s ({Rate(d.Packets, stats.Elapsed)} packets/s, {stats.Workers} workers)"));
         w.WriteLine(string.Create(ci, $"  stage busy time: reader+decode {stats.ReaderBusy.TotalSeconds:F2} s, workers {stats.WorkersBusy.TotalSeconds:F2} s, analysis {stats.AnalysisBusy.TotalSeconds:F2} s"));
