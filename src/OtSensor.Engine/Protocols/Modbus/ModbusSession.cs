@@ -141,6 +141,14 @@ public sealed class ModbusSession : IFlowDissector
         {
             bool atSegmentStart = segmentStart;
             segmentStart = false;
+            if (atSegmentStart && st.Resync && st.Count > 0 && IsHeaderAtSegmentStart(data))
+            {
+                // The bytes kept while scanning are older than a segment that starts in sync: drop them.
+                st.ResyncSkipped += st.Count;
+                st.ScannedBytes += st.Count;
+                st.Count = 0;
+            }
+
             if (st.Count == 0)
             {
                 int consumed = Process(flow, direction, st, data, meta, final: false, atSegmentStart);
@@ -341,7 +349,7 @@ public sealed class ModbusSession : IFlowDissector
             {
                 bool found;
                 int skipped;
-                if (pos == 0 && (segmentStart || final) && IsHeaderAtSegmentStart(rest, final))
+                if (pos == 0 && (segmentStart || final) && IsHeaderAtSegmentStart(rest))
                 {
                     // Senders write whole ADUs: after a gap or garbage, a segment that starts with a header that
                     // frames cleanly is back in sync, whatever its function code.
@@ -611,26 +619,30 @@ public sealed class ModbusSession : IFlowDissector
     }
 
     /// <summary>
-    /// True when a segment starts with an MBAP header (protocol id 0, length 2..254) whose ADU ends where the segment
-    /// ends or is followed by another header with protocol id 0.
+    /// True when a segment starts with an MBAP header (protocol id 0, length 2..254) whose whole ADU is in the
+    /// segment. Senders write whole ADUs, so after a gap or garbage this is where the stream is back in sync.
     /// </summary>
-    private static bool IsHeaderAtSegmentStart(ReadOnlySpan<byte> rest, bool final)
+    private static bool IsHeaderAtSegmentStart(ReadOnlySpan<byte> segment)
+        => IsFramedHeader(segment) && segment.Length >= ((segment[4] << 8) | segment[5]) + 6;
+
+    /// <summary>True when at least 8 bytes start with protocol id 0 and an MBAP length of 2..254 (any function code).</summary>
+    private static bool IsFramedHeader(ReadOnlySpan<byte> c)
     {
-        if (rest.Length < ModbusFraming.HeaderLength + 1 || rest[2] != 0 || rest[3] != 0)
+        if (c.Length < ModbusFraming.HeaderLength + 1 || c[2] != 0 || c[3] != 0)
         {
             return false;
         }
 
-        int len = (rest[4] << 8) | rest[5];
-        return len is >= 2 and <= ModbusFraming.MaxMbapLength
-            && CheckFraming(rest, len + 6, 0, final: true) == FrameCheck.Clean
-            && (final || rest.Length >= len + 6);
+        int len = (c[4] << 8) | c[5];
+        return len is >= 2 and <= ModbusFraming.MaxMbapLength;
     }
 
     /// <summary>
-    /// Looks for a plausible MBAP header (protocol id 0, length 2..254, plausible function, PDU that decodes, and the
-    /// next header plausible when its bytes are there). Returns the bytes before it (or the bytes that can be
-    /// discarded when not found: everything but a short tail that may start a header).
+    /// Looks for an MBAP header to resynchronise on: protocol id 0, length 2..254, a PDU that decodes exactly, and
+    /// either a plausible function code (public or user-defined) with the next header plausible when its bytes are
+    /// there, or any function code (vendor codes such as UMAS 0x5A) followed by a second well-framed header.
+    /// Returns the bytes before it (or the bytes that can be discarded when not found: everything but a short tail
+    /// that may start a header).
     /// </summary>
     private static int Scan(ReadOnlySpan<byte> rest, bool request, out bool found)
     {
@@ -639,17 +651,24 @@ public sealed class ModbusSession : IFlowDissector
         while (rest.Length - i >= ModbusFraming.HeaderLength + 1)
         {
             var c = rest[i..];
-            if (!ModbusFraming.IsPlausibleHeader(c, request))
+            if (!IsFramedHeader(c))
             {
                 i++;
                 continue;
             }
 
+            bool plausible = ModbusFraming.IsPlausibleFunction(c[7], request);
             int adu = ((c[4] << 8) | c[5]) + 6;
             if (c.Length < adu)
             {
-                // Candidate not complete yet: keep it and wait for more bytes.
-                return i;
+                if (plausible)
+                {
+                    // Candidate not complete yet: keep it and wait for more bytes.
+                    return i;
+                }
+
+                i++;
+                continue;
             }
 
             var pdu = c.Slice(ModbusFraming.HeaderLength, adu - ModbusFraming.HeaderLength);
@@ -662,7 +681,11 @@ public sealed class ModbusSession : IFlowDissector
                 continue;
             }
 
-            if (c.Length >= adu + ModbusFraming.HeaderLength + 1 && !ModbusFraming.IsPlausibleHeader(c[adu..], request))
+            bool nextThere = c.Length >= adu + ModbusFraming.HeaderLength + 1;
+            bool ok = plausible
+                ? !nextThere || ModbusFraming.IsPlausibleHeader(c[adu..], request)
+                : nextThere && IsFramedHeader(c[adu..]);
+            if (!ok)
             {
                 i++;
                 continue;

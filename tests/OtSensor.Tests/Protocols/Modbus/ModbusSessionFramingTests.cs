@@ -304,6 +304,43 @@ public class ModbusSessionFramingTests
     }
 
     [Fact]
+    public void Resync_MidSegment_OnVendorFunctionCodes_NeedsTwoChainedHeaders()
+    {
+        byte[] garbage = [0xde, 0xad, 0xbe, 0xef, 0x55];
+        var (session, sink, flow) = NewSession();
+        session.OnStreamData(flow, Direction.ToServer, Adu(1, 1, "03 0000 0001"), Meta(1));
+        session.OnStreamGap(flow, Direction.ToServer, 40, Meta(2));
+        session.OnStreamData(flow, Direction.ToServer, [.. garbage, .. Adu(2, 255, "5a 00 02"), .. Adu(3, 255, "5a 00 03")], Meta(3));
+        Assert.Equal(3, session.PendingCount);
+        var resync = Assert.Single(sink.Anomalies);
+        Assert.Equal((int)ModbusAnomaly.StreamResync, resync.AnomalyId);
+        Assert.Equal(garbage.Length, resync.Detail);
+
+        // A single vendor ADU in the middle of garbage is not evidence enough.
+        var (session2, sink2, flow2) = NewSession();
+        session2.OnStreamData(flow2, Direction.ToServer, Adu(1, 1, "03 0000 0001"), Meta(1));
+        session2.OnStreamGap(flow2, Direction.ToServer, 40, Meta(2));
+        session2.OnStreamData(flow2, Direction.ToServer, [.. garbage, .. Adu(2, 255, "5a 00 02")], Meta(3));
+        Assert.Equal(1, session2.PendingCount);
+        Assert.Empty(sink2.Anomalies);
+    }
+
+    [Fact]
+    public void Resync_DropsTheKeptScanTail_WhenTheNextSegmentStartsWithAWholeAdu()
+    {
+        byte[] garbage = [0xde, 0xad, 0xbe, 0xef, 0x55, 0x00, 0x00, 0x00, 0x01, 0x02];
+        var (session, sink, flow) = NewSession();
+        session.OnStreamData(flow, Direction.ToServer, Adu(1, 1, "03 0000 0001"), Meta(1));
+        session.OnStreamGap(flow, Direction.ToServer, 40, Meta(2));
+        session.OnStreamData(flow, Direction.ToServer, garbage, Meta(3));
+        session.OnStreamData(flow, Direction.ToServer, Adu(2, 1, "21 0000 0000"), Meta(4));
+        Assert.Equal(2, session.PendingCount);
+        var resync = Assert.Single(sink.Anomalies);
+        Assert.Equal((int)ModbusAnomaly.StreamResync, resync.AnomalyId);
+        Assert.Equal(garbage.Length, resync.Detail);
+    }
+
+    [Fact]
     public void ServerIsFlowClient_TakesToServerBytesAsResponses()
     {
         var sink = new RecordingSink();
