@@ -9,9 +9,15 @@ public enum ModbusAnomaly : byte
     None = 0,
     /// <summary>MBAP protocol identifier is not 0.</summary>
     InvalidProtocolId = 1,
-    /// <summary>MBAP length is inconsistent with what the PDU needs (trailing bytes, byte count ≠ data).</summary>
+    /// <summary>
+    /// MBAP length is inconsistent with what the PDU needs (trailing bytes, PDU shorter than its function needs,
+    /// byte count ≠ data, MBAP length 1 with no function code).
+    /// </summary>
     LengthMismatch = 2,
-    /// <summary>MBAP length announces a PDU above 253 bytes; the ADU is skipped.</summary>
+    /// <summary>
+    /// MBAP length announces a PDU above 253 bytes: the first 260 bytes are kept as a truncated message, the rest is
+    /// skipped (an anomaly record when the ADU never completes).
+    /// </summary>
     OversizePdu = 3,
     /// <summary>Function code 0, or ≥ 128 in a request.</summary>
     InvalidFunctionCode = 4,

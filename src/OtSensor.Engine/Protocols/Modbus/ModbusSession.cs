@@ -24,8 +24,15 @@ public sealed class ModbusOptions
 
 /// <summary>
 /// Per-flow Modbus/TCP dissector: MBAP framing per direction (partial ADUs across segments, several ADUs per
-/// segment), request/response matching by (transaction id, unit id), oversize skipping, resynchronisation after gaps
-/// and garbage. Every complete ADU ends up in exactly one <see cref="IEventSink.Transaction"/> call.
+/// segment), request/response matching by (transaction id, unit id), oversize ADUs (kept truncated, the rest
+/// skipped), resynchronisation after gaps and garbage. Every complete ADU ends up in exactly one
+/// <see cref="IEventSink.Transaction"/> call.
+/// <para>
+/// The session exists because the flow is on a Modbus port (or the payload probe already matched), so a header whose
+/// MBAP length frames the stream cleanly is taken as Modbus whatever its function code or protocol id; those are
+/// flagged on the transaction (<see cref="ModbusAnomaly.InvalidFunctionCode"/>, <see cref="ModbusAnomaly.InvalidProtocolId"/>).
+/// Data that does not frame (HTTP, TLS, random bytes) is <see cref="ModbusAnomaly.NonModbusOnPort"/>.
+/// </para>
 /// Not thread-safe: a flow belongs to one worker.
 /// </summary>
 public sealed class ModbusSession : IFlowDissector
@@ -44,12 +51,26 @@ public sealed class ModbusSession : IFlowDissector
     private bool _nonModbusReported;
 
     public ModbusSession(IEventSink sink, ModbusOptions options)
+        : this(sink, options, serverIsFlowClient: false)
+    {
+    }
+
+    /// <summary>
+    /// A session whose Modbus server may be the flow's client side: when <paramref name="serverIsFlowClient"/>, the
+    /// bytes the flow calls <see cref="Direction.ToClient"/> are Modbus requests and <see cref="Direction.ToServer"/>
+    /// are responses (the TCP connection was opened from the Modbus port, e.g. a SYN from port 502).
+    /// </summary>
+    public ModbusSession(IEventSink sink, ModbusOptions options, bool serverIsFlowClient)
     {
         ArgumentNullException.ThrowIfNull(sink);
         ArgumentNullException.ThrowIfNull(options);
         _sink = sink;
         _options = options;
+        ServerIsFlowClient = serverIsFlowClient;
     }
+
+    /// <summary>True when requests travel <see cref="Direction.ToClient"/> (the Modbus server opened the connection).</summary>
+    public bool ServerIsFlowClient { get; }
 
     /// <summary>Requests currently waiting for a response.</summary>
     public int PendingCount => _pendingCount;
@@ -62,6 +83,10 @@ public sealed class ModbusSession : IFlowDissector
 
     private sealed class DirectionState
     {
+        /// <summary>First bytes of an oversize ADU, handled once its declared length has gone by.</summary>
+        public byte[]? Held;
+        public int HeldLength;
+        public ulong HeldFlags;
         public byte[]? Buffer;
         public int Count;
         public long SkipRemaining;
@@ -79,26 +104,54 @@ public sealed class ModbusSession : IFlowDissector
         public ulong Anomalies;
         public byte[] Adu;
         public int Length;
+        public bool Truncated;
     }
 
     private enum HeaderDecision
     {
+        /// <summary>A normal ADU of <c>aduLength</c> bytes (maybe not all there yet).</summary>
         Accept,
+        /// <summary>MBAP length above 254: keep the first bytes, skip the rest.</summary>
         Oversize,
+        /// <summary>MBAP length 1: a 7-byte ADU without function code, framed but unusable.</summary>
+        NoFunction,
+        /// <summary>Not decidable with the bytes present.</summary>
+        NeedMore,
         Invalid,
     }
 
+    private enum FrameCheck
+    {
+        Clean,
+        NeedMore,
+        Broken,
+    }
+
     private DirectionState State(Direction d) => d == Direction.ToServer ? _toServer : _toClient;
+
+    /// <summary>True when <paramref name="d"/> carries requests (client to Modbus server).</summary>
+    private bool IsRequest(Direction d) => (d == Direction.ToServer) != ServerIsFlowClient;
 
     public void OnStreamData(FlowContext flow, Direction direction, ReadOnlySpan<byte> data, in PacketMeta meta)
     {
         flow.Protocol = ProtocolId.Modbus;
         var st = State(direction);
+        bool segmentStart = true;
         while (!data.IsEmpty && !st.Abandoned)
         {
+            bool atSegmentStart = segmentStart;
+            segmentStart = false;
+            if (atSegmentStart && st.Resync && st.Count > 0 && IsHeaderAtSegmentStart(data))
+            {
+                // The bytes kept while scanning are older than a segment that starts in sync: drop them.
+                st.ResyncSkipped += st.Count;
+                st.ScannedBytes += st.Count;
+                st.Count = 0;
+            }
+
             if (st.Count == 0)
             {
-                int consumed = Process(flow, direction, st, data, meta);
+                int consumed = Process(flow, direction, st, data, meta, final: false, atSegmentStart);
                 data = data[consumed..];
                 if (!data.IsEmpty)
                 {
@@ -151,9 +204,15 @@ public sealed class ModbusSession : IFlowDissector
         {
             // The lost bytes belong to the oversize ADU being skipped: still in sync.
             st.SkipRemaining -= missingBytes;
+            if (st.SkipRemaining == 0)
+            {
+                CompleteHeld(flow, direction, st, meta);
+            }
+
             return;
         }
 
+        DropHeld(flow, direction, st, meta);
         if (st.Count > 0)
         {
             Report(flow, direction, ModbusAnomaly.StreamGap, st.Count, meta);
@@ -178,12 +237,13 @@ public sealed class ModbusSession : IFlowDissector
             return;
         }
 
-        int consumed = Process(flow, direction, st, data, meta);
+        int consumed = Process(flow, direction, st, data, meta, final: true);
         if (consumed < data.Length && !st.Abandoned)
         {
             Report(flow, direction, ModbusAnomaly.MalformedPdu, data.Length - consumed, meta);
         }
 
+        DropHeld(flow, direction, st, meta);
         st.Count = 0;
         st.SkipRemaining = 0;
         st.Resync = false;
@@ -240,10 +300,11 @@ public sealed class ModbusSession : IFlowDissector
 
     private void CloseDirection(FlowContext flow, Direction direction, DirectionState st, long nowNs)
     {
+        var meta = new PacketMeta(nowNs, 0);
+        DropHeld(flow, direction, st, meta);
         if (st.Count > 0 && !st.Abandoned && !st.Resync)
         {
             // A partial ADU at the end of the flow: it never completed.
-            var meta = new PacketMeta(nowNs, 0);
             Report(flow, direction, ModbusAnomaly.MalformedPdu, st.Count, meta);
         }
 
@@ -255,10 +316,13 @@ public sealed class ModbusSession : IFlowDissector
         }
     }
 
-    /// <summary>Frames and handles as much of <paramref name="span"/> as possible; returns the bytes consumed.</summary>
-    private int Process(FlowContext flow, Direction direction, DirectionState st, ReadOnlySpan<byte> span, in PacketMeta meta)
+    /// <summary>
+    /// Frames and handles as much of <paramref name="span"/> as possible; returns the bytes consumed.
+    /// <paramref name="final"/>: no byte will follow (a datagram), so nothing waits for more data.
+    /// </summary>
+    private int Process(FlowContext flow, Direction direction, DirectionState st, ReadOnlySpan<byte> span, in PacketMeta meta, bool final = false, bool segmentStart = false)
     {
-        bool request = direction == Direction.ToServer;
+        bool request = IsRequest(direction);
         int pos = 0;
         while (pos < span.Length)
         {
@@ -272,13 +336,31 @@ public sealed class ModbusSession : IFlowDissector
                 int n = (int)Math.Min(st.SkipRemaining, span.Length - pos);
                 st.SkipRemaining -= n;
                 pos += n;
+                if (st.SkipRemaining == 0)
+                {
+                    CompleteHeld(flow, direction, st, meta);
+                }
+
                 continue;
             }
 
             var rest = span[pos..];
             if (st.Resync)
             {
-                int skipped = Scan(rest, request, out bool found);
+                bool found;
+                int skipped;
+                if (pos == 0 && (segmentStart || final) && IsHeaderAtSegmentStart(rest))
+                {
+                    // Senders write whole ADUs: after a gap or garbage, a segment that starts with a header that
+                    // frames cleanly is back in sync, whatever its function code.
+                    found = true;
+                    skipped = 0;
+                }
+                else
+                {
+                    skipped = Scan(rest, request, out found);
+                }
+
                 pos += skipped;
                 st.ResyncSkipped += skipped;
                 st.ScannedBytes += skipped;
@@ -300,12 +382,12 @@ public sealed class ModbusSession : IFlowDissector
                 return pos;
             }
 
-            if (rest.Length < ModbusFraming.HeaderLength + 1)
+            if (rest.Length < ModbusFraming.HeaderLength)
             {
                 return pos;
             }
 
-            var decision = Decide(rest, request, out int aduLength, out ulong flags, out ModbusAnomaly invalidReason, out long detail);
+            var decision = Decide(rest, request, final, out int aduLength, out ulong flags, out ModbusAnomaly invalidReason, out long detail);
             switch (decision)
             {
                 case HeaderDecision.Accept:
@@ -315,13 +397,36 @@ public sealed class ModbusSession : IFlowDissector
                     }
 
                     _established = true;
-                    HandleAdu(flow, direction, rest[..aduLength], flags, meta);
+                    HandleAdu(flow, direction, rest[..aduLength], flags, meta, truncated: false);
                     pos += aduLength;
                     break;
                 case HeaderDecision.Oversize:
-                    Report(flow, direction, ModbusAnomaly.OversizePdu, detail, meta);
-                    st.SkipRemaining = aduLength;
+                    {
+                        int keep = Math.Min(ModbusFraming.MaxAduLength, aduLength);
+                        if (rest.Length < keep)
+                        {
+                            if (!final)
+                            {
+                                return pos;
+                            }
+
+                            keep = rest.Length;
+                        }
+
+                        _established = true;
+                        Hold(st, rest[..keep], flags | ModbusAnomalies.Bit(ModbusAnomaly.OversizePdu));
+                        pos += keep;
+                        st.SkipRemaining = aduLength - keep;
+                        break;
+                    }
+
+                case HeaderDecision.NoFunction:
+                    // MBAP length 1: unit id only. Framed (the stream stays in sync) but carries no PDU.
+                    Report(flow, direction, ModbusAnomaly.LengthMismatch, detail, meta);
+                    pos += aduLength;
                     break;
+                case HeaderDecision.NeedMore:
+                    return pos;
                 default:
                     EnterResync(flow, direction, st, meta, invalidReason, detail);
                     pos += 1;
@@ -332,6 +437,45 @@ public sealed class ModbusSession : IFlowDissector
         }
 
         return pos;
+    }
+
+    /// <summary>Keeps the first bytes of an oversize ADU until its declared length has gone by.</summary>
+    private void Hold(DirectionState st, ReadOnlySpan<byte> adu, ulong flags)
+    {
+        st.Held ??= RentSlot();
+        adu.CopyTo(st.Held);
+        st.HeldLength = adu.Length;
+        st.HeldFlags = flags;
+    }
+
+    /// <summary>The oversize ADU is complete: handle its kept bytes as a truncated message.</summary>
+    private void CompleteHeld(FlowContext flow, Direction direction, DirectionState st, in PacketMeta meta)
+    {
+        if (st.HeldLength == 0 || st.Held is null)
+        {
+            return;
+        }
+
+        int n = st.HeldLength;
+        st.HeldLength = 0;
+        HandleAdu(flow, direction, st.Held.AsSpan(0, n), st.HeldFlags, meta, truncated: true);
+    }
+
+    /// <summary>An oversize ADU that never completed (gap, end of flow, short datagram): report it, drop it.</summary>
+    private void DropHeld(FlowContext flow, Direction direction, DirectionState st, in PacketMeta meta)
+    {
+        if (st.HeldLength > 0 && st.Held is not null)
+        {
+            var h = ModbusFraming.ReadHeader(st.Held);
+            Report(flow, direction, ModbusAnomaly.OversizePdu, h.Length, meta);
+        }
+
+        st.HeldLength = 0;
+        if (st.Held is not null)
+        {
+            ReleaseSlot(st.Held);
+            st.Held = null;
+        }
     }
 
     private void EnterResync(FlowContext flow, Direction direction, DirectionState st, in PacketMeta meta, ModbusAnomaly reason, long detail)
@@ -354,32 +498,85 @@ public sealed class ModbusSession : IFlowDissector
         st.ScannedBytes = 0;
     }
 
-    private HeaderDecision Decide(ReadOnlySpan<byte> rest, bool request, out int aduLength, out ulong flags, out ModbusAnomaly invalidReason, out long detail)
+    /// <summary>
+    /// Decides what the MBAP header at the start of <paramref name="rest"/> (at least 7 bytes) announces.
+    /// <list type="bullet">
+    /// <item>Length 2..254: an ADU. On an established flow with protocol id 0 the length is trusted. Otherwise (first
+    /// ADU of the flow, or protocol id not 0) the length must frame the stream cleanly: the ADU ends where the bytes
+    /// end, or the next bytes start a header with the same protocol id. Function code and protocol id are not
+    /// judged here: they are flagged on the transaction.</item>
+    /// <item>A protocol id other than 0 never opens a direction of a flow whose other direction was non-Modbus.</item>
+    /// <item>Length above 254 with protocol id 0: an oversize ADU (bytes present must not contradict it).</item>
+    /// <item>Length 1 with protocol id 0, framing cleanly: an ADU without function code.</item>
+    /// </list>
+    /// </summary>
+    private HeaderDecision Decide(ReadOnlySpan<byte> rest, bool request, bool final, out int aduLength, out ulong flags, out ModbusAnomaly invalidReason, out long detail)
     {
         var h = ModbusFraming.ReadHeader(rest);
         flags = 0;
         invalidReason = ModbusAnomaly.None;
         detail = h.Length;
         aduLength = h.Length + 6;
-        bool plausibleFunction = ModbusFraming.IsPlausibleFunction(rest[7], request);
-        if (ModbusFraming.TryGetAduLength(rest, out _) == FrameStatus.Complete)
+        bool pidZero = h.ProtocolId == 0;
+        if (h.Length is >= 2 and <= ModbusFraming.MaxMbapLength)
         {
-            if (h.Length <= ModbusFraming.MaxMbapLength)
+            if (!pidZero)
             {
-                if (h.ProtocolId == 0 && (_established || plausibleFunction))
-                {
-                    return HeaderDecision.Accept;
-                }
+                flags = ModbusAnomalies.Bit(ModbusAnomaly.InvalidProtocolId);
+            }
 
-                if (h.ProtocolId != 0 && _established && plausibleFunction)
+            if (_established && pidZero)
+            {
+                return HeaderDecision.Accept;
+            }
+
+            if (rest.Length <= ModbusFraming.HeaderLength)
+            {
+                return final ? HeaderDecision.Invalid : HeaderDecision.NeedMore;
+            }
+
+            if (_established && ModbusFraming.IsPlausibleFunction(rest[7], request))
+            {
+                return HeaderDecision.Accept;
+            }
+
+            // A protocol id other than 0 opening a direction is Modbus only while the flow is not known to carry
+            // other data: a device that answers a scanner's HTTP or TLS with an "exception" echoing the garbage's
+            // first bytes as MBAP header is replying to non-Modbus, not holding a Modbus conversation.
+            if (pidZero || _established || !_nonModbusReported)
+            {
+                switch (CheckFraming(rest, aduLength, h.ProtocolId, final))
                 {
-                    flags = ModbusAnomalies.Bit(ModbusAnomaly.InvalidProtocolId);
-                    return HeaderDecision.Accept;
+                    case FrameCheck.Clean:
+                        return HeaderDecision.Accept;
+                    case FrameCheck.NeedMore:
+                        return HeaderDecision.NeedMore;
                 }
             }
-            else if (h.ProtocolId == 0 && (_established || plausibleFunction) && aduLength <= _options.MaxBufferedBytes)
+        }
+        else if (h.Length == 1 && pidZero)
+        {
+            switch (CheckFraming(rest, aduLength, 0, final))
+            {
+                case FrameCheck.Clean:
+                    return HeaderDecision.NoFunction;
+                case FrameCheck.NeedMore:
+                    return HeaderDecision.NeedMore;
+            }
+        }
+        else if (h.Length > ModbusFraming.MaxMbapLength && pidZero && aduLength <= _options.MaxBufferedBytes)
+        {
+            if (_established || rest.Length <= aduLength)
             {
                 return HeaderDecision.Oversize;
+            }
+
+            switch (CheckFraming(rest, aduLength, 0, final))
+            {
+                case FrameCheck.Clean:
+                    return HeaderDecision.Oversize;
+                case FrameCheck.NeedMore:
+                    return HeaderDecision.NeedMore;
             }
         }
 
@@ -387,7 +584,7 @@ public sealed class ModbusSession : IFlowDissector
         {
             invalidReason = ModbusAnomaly.NonModbusOnPort;
         }
-        else if (h.ProtocolId != 0)
+        else if (!pidZero)
         {
             invalidReason = ModbusAnomaly.InvalidProtocolId;
             detail = h.ProtocolId;
@@ -401,9 +598,51 @@ public sealed class ModbusSession : IFlowDissector
     }
 
     /// <summary>
-    /// Looks for a plausible MBAP header (protocol id 0, length 2..254, plausible function, PDU that decodes, and the
-    /// next header plausible when its bytes are there). Returns the bytes before it (or the bytes that can be
-    /// discarded when not found: everything but a short tail that may start a header).
+    /// Whether an ADU of <paramref name="aduLength"/> bytes at the start of <paramref name="rest"/> frames cleanly:
+    /// it ends exactly where the bytes end, or it is followed by an MBAP header with the same protocol id and a
+    /// length of at least 1.
+    /// </summary>
+    private static FrameCheck CheckFraming(ReadOnlySpan<byte> rest, int aduLength, ushort protocolId, bool final)
+    {
+        if (rest.Length == aduLength)
+        {
+            return FrameCheck.Clean;
+        }
+
+        if (rest.Length < aduLength + ModbusFraming.HeaderLength)
+        {
+            return final ? FrameCheck.Broken : FrameCheck.NeedMore;
+        }
+
+        var next = ModbusFraming.ReadHeader(rest[aduLength..]);
+        return next.ProtocolId == protocolId && next.Length >= 1 ? FrameCheck.Clean : FrameCheck.Broken;
+    }
+
+    /// <summary>
+    /// True when a segment starts with an MBAP header (protocol id 0, length 2..254) whose whole ADU is in the
+    /// segment. Senders write whole ADUs, so after a gap or garbage this is where the stream is back in sync.
+    /// </summary>
+    private static bool IsHeaderAtSegmentStart(ReadOnlySpan<byte> segment)
+        => IsFramedHeader(segment) && segment.Length >= ((segment[4] << 8) | segment[5]) + 6;
+
+    /// <summary>True when at least 8 bytes start with protocol id 0 and an MBAP length of 2..254 (any function code).</summary>
+    private static bool IsFramedHeader(ReadOnlySpan<byte> c)
+    {
+        if (c.Length < ModbusFraming.HeaderLength + 1 || c[2] != 0 || c[3] != 0)
+        {
+            return false;
+        }
+
+        int len = (c[4] << 8) | c[5];
+        return len is >= 2 and <= ModbusFraming.MaxMbapLength;
+    }
+
+    /// <summary>
+    /// Looks for an MBAP header to resynchronise on: protocol id 0, length 2..254, a PDU that decodes exactly, and
+    /// either a plausible function code (public or user-defined) with the next header plausible when its bytes are
+    /// there, or any function code (vendor codes such as UMAS 0x5A) followed by a second well-framed header.
+    /// Returns the bytes before it (or the bytes that can be discarded when not found: everything but a short tail
+    /// that may start a header).
     /// </summary>
     private static int Scan(ReadOnlySpan<byte> rest, bool request, out bool found)
     {
@@ -412,17 +651,24 @@ public sealed class ModbusSession : IFlowDissector
         while (rest.Length - i >= ModbusFraming.HeaderLength + 1)
         {
             var c = rest[i..];
-            if (!ModbusFraming.IsPlausibleHeader(c, request))
+            if (!IsFramedHeader(c))
             {
                 i++;
                 continue;
             }
 
+            bool plausible = ModbusFraming.IsPlausibleFunction(c[7], request);
             int adu = ((c[4] << 8) | c[5]) + 6;
             if (c.Length < adu)
             {
-                // Candidate not complete yet: keep it and wait for more bytes.
-                return i;
+                if (plausible)
+                {
+                    // Candidate not complete yet: keep it and wait for more bytes.
+                    return i;
+                }
+
+                i++;
+                continue;
             }
 
             var pdu = c.Slice(ModbusFraming.HeaderLength, adu - ModbusFraming.HeaderLength);
@@ -435,7 +681,11 @@ public sealed class ModbusSession : IFlowDissector
                 continue;
             }
 
-            if (c.Length >= adu + ModbusFraming.HeaderLength + 1 && !ModbusFraming.IsPlausibleHeader(c[adu..], request))
+            bool nextThere = c.Length >= adu + ModbusFraming.HeaderLength + 1;
+            bool ok = plausible
+                ? !nextThere || ModbusFraming.IsPlausibleHeader(c[adu..], request)
+                : nextThere && IsFramedHeader(c[adu..]);
+            if (!ok)
             {
                 i++;
                 continue;
@@ -448,15 +698,15 @@ public sealed class ModbusSession : IFlowDissector
         return i;
     }
 
-    private void HandleAdu(FlowContext flow, Direction direction, ReadOnlySpan<byte> adu, ulong flags, in PacketMeta meta)
+    private void HandleAdu(FlowContext flow, Direction direction, ReadOnlySpan<byte> adu, ulong flags, in PacketMeta meta, bool truncated)
     {
         var header = ModbusFraming.ReadHeader(adu);
         var pdu = adu[ModbusFraming.HeaderLength..];
-        if (direction == Direction.ToServer)
+        if (IsRequest(direction))
         {
             var status = ModbusPduReader.TryReadRequest(pdu, out var req);
-            flags |= ModbusValidation.CheckRequest(status, req);
-            AddPending(flow, header.Key, adu, flags, meta);
+            flags |= truncated ? ModbusValidation.CheckTruncatedRequest(status, req) : ModbusValidation.CheckRequest(status, req);
+            AddPending(flow, header.Key, adu, flags, meta, truncated);
             return;
         }
 
@@ -464,7 +714,7 @@ public sealed class ModbusSession : IFlowDissector
         if (index < 0)
         {
             var rs = ModbusPduReader.TryReadResponse(pdu, 0, out var resp);
-            flags |= ModbusValidation.CheckResponse(rs, resp, false, PduStatus.Empty, default);
+            flags |= ModbusValidation.CheckResponse(ModbusValidation.EffectiveStatus(rs, truncated), resp, false, PduStatus.Empty, default);
             flags |= ModbusAnomalies.Bit(ModbusAnomaly.UnsolicitedResponse);
             var record = new TransactionRecord
             {
@@ -474,6 +724,7 @@ public sealed class ModbusSession : IFlowDissector
                 ResponsePacket = meta.PacketNumber,
                 Key = header.Key,
                 Anomalies = flags,
+                ResponseTruncated = truncated,
             };
             _sink.Transaction(flow, record, ReadOnlySpan<byte>.Empty, adu);
             return;
@@ -484,7 +735,8 @@ public sealed class ModbusSession : IFlowDissector
         var reqAdu = p.Adu.AsSpan(0, p.Length);
         var reqStatus = ModbusPduReader.TryReadRequest(reqAdu[ModbusFraming.HeaderLength..], out var request);
         var respStatus = ModbusPduReader.TryReadResponse(pdu, request.FunctionByte, out var response);
-        flags |= p.Anomalies | ModbusValidation.CheckResponse(respStatus, response, true, reqStatus, request);
+        flags |= p.Anomalies | ModbusValidation.CheckResponse(
+            ModbusValidation.EffectiveStatus(respStatus, truncated), response, true, ModbusValidation.EffectiveStatus(reqStatus, p.Truncated), request);
         var tx = new TransactionRecord
         {
             Protocol = ProtocolId.Modbus,
@@ -496,11 +748,12 @@ public sealed class ModbusSession : IFlowDissector
             ResponsePacket = meta.PacketNumber,
             Key = header.Key,
             Anomalies = flags,
+            RequestTruncated = p.Truncated,
+            ResponseTruncated = truncated,
         };
         _sink.Transaction(flow, tx, reqAdu, adu);
         ReleaseSlot(p.Adu);
     }
-
     private int FindPending(uint key)
     {
         for (int i = 0; i < _pendingCount; i++)
@@ -514,7 +767,7 @@ public sealed class ModbusSession : IFlowDissector
         return -1;
     }
 
-    private void AddPending(FlowContext flow, uint key, ReadOnlySpan<byte> adu, ulong flags, in PacketMeta meta)
+    private void AddPending(FlowContext flow, uint key, ReadOnlySpan<byte> adu, ulong flags, in PacketMeta meta, bool truncated)
     {
         int dup = FindPending(key);
         if (dup >= 0)
@@ -548,6 +801,7 @@ public sealed class ModbusSession : IFlowDissector
             Anomalies = flags,
             Adu = slot,
             Length = adu.Length,
+            Truncated = truncated,
         };
     }
 
@@ -573,6 +827,7 @@ public sealed class ModbusSession : IFlowDissector
             RequestPacket = p.Packet,
             Key = p.Key,
             Anomalies = p.Anomalies | extra,
+            RequestTruncated = p.Truncated,
         };
         _sink.Transaction(flow, tx, p.Adu.AsSpan(0, p.Length), ReadOnlySpan<byte>.Empty);
         ReleaseSlot(p.Adu);

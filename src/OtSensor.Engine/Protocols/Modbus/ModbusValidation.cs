@@ -10,12 +10,40 @@ public static class ModbusValidation
 {
     private static ulong Bit(ModbusAnomaly a) => 1UL << (int)a;
 
+    /// <summary>
+    /// A complete PDU (as delimited by the MBAP length) that is shorter than its function needs is malformed, and its
+    /// MBAP length disagrees with the PDU; one with bytes left over has an MBAP length that disagrees too.
+    /// </summary>
     private static ulong StatusBits(PduStatus status) => status switch
     {
-        PduStatus.Malformed or PduStatus.Empty => Bit(ModbusAnomaly.MalformedPdu),
+        PduStatus.Malformed => Bit(ModbusAnomaly.MalformedPdu) | Bit(ModbusAnomaly.LengthMismatch),
+        PduStatus.Empty => Bit(ModbusAnomaly.MalformedPdu),
         PduStatus.TrailingBytes => Bit(ModbusAnomaly.LengthMismatch),
         _ => 0,
     };
+
+    /// <summary>
+    /// The status to validate a PDU with: a PDU the sensor cut (oversize ADU, <paramref name="truncated"/>) misses
+    /// its tail through no fault of the sender, so "shorter than needed" is not held against it.
+    /// </summary>
+    public static PduStatus EffectiveStatus(PduStatus status, bool truncated)
+        => truncated && status == PduStatus.Malformed ? PduStatus.Ok : status;
+
+    /// <summary>
+    /// Anomaly bits of a request PDU the sensor cut (the first bytes of an oversize ADU): the fields that are there
+    /// are checked (function code, quantities, byte count against quantity); checks that need the missing tail are not.
+    /// </summary>
+    public static ulong CheckTruncatedRequest(PduStatus status, scoped in ModbusRequest req)
+    {
+        ulong bits = CheckRequest(EffectiveStatus(status, truncated: true), req);
+        if (status == PduStatus.Malformed && req.Function is ModbusFunction.ReadFileRecord or ModbusFunction.WriteFileRecord)
+        {
+            // The sub-request walk ran out of kept bytes, not of sent bytes.
+            bits &= ~Bit(ModbusAnomaly.ByteCountMismatch);
+        }
+
+        return bits;
+    }
 
     private static ulong Quantity(int q, int min, int max) => q < min || q > max ? Bit(ModbusAnomaly.IllegalQuantity) : 0;
 

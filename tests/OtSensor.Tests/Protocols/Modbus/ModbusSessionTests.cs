@@ -259,9 +259,11 @@ public class ModbusSessionTests
     }
 
     [Fact]
-    public void OversizeAdu_IsSkipped_AndTheNextAduIsDecoded()
+    public void OversizeAdu_IsKeptTruncated_AndTheNextAduIsDecoded()
     {
         var big = new byte[7 + 299];
+        big[0] = 0x00;
+        big[1] = 0x09; // tid 9
         big[4] = 0x01;
         big[5] = 0x2C; // length 300
         big[6] = 1;
@@ -283,10 +285,15 @@ public class ModbusSessionTests
                 session.OnStreamData(flow, Direction.ToServer, stream, Meta(1));
             }
 
-            var anomaly = Assert.Single(sink.Anomalies);
-            Assert.Equal((int)ModbusAnomaly.OversizePdu, anomaly.AnomalyId);
-            Assert.Equal(300, anomaly.Detail);
-            Assert.Equal(2, session.PendingCount);
+            Assert.Empty(sink.Anomalies);
+            Assert.Equal(3, session.PendingCount);
+            session.OnClose(flow, FlowCloseReason.Closed, 0);
+            Assert.Equal([4u, 9u, 5u], sink.Transactions.Select(t => t.Record.Key & 0xFFFF).ToArray());
+            var oversize = sink.Transactions[1];
+            Assert.True(oversize.Record.RequestTruncated);
+            Assert.True(ModbusAnomalies.Has(oversize.Record.Anomalies, ModbusAnomaly.OversizePdu));
+            Assert.Equal(big.AsSpan(0, ModbusFraming.MaxAduLength).ToArray(), oversize.Request);
+            Assert.False(sink.Transactions[2].Record.RequestTruncated);
         }
     }
 
