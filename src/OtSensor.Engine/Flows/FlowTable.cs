@@ -243,6 +243,8 @@ public sealed class FlowTable
         bool clientIsSource;
         bool fromHandshake = false;
         TcpFlags synAck = packet.Flags & (TcpFlags.Syn | TcpFlags.Ack);
+        // A SYN that also carries FIN or RST is no handshake (scanners, fuzzers): orient by ports instead.
+        if ((packet.Flags & (TcpFlags.Fin | TcpFlags.Rst)) != 0) synAck = TcpFlags.None;
         if (tcp && synAck == TcpFlags.Syn)
         {
             clientIsSource = true;

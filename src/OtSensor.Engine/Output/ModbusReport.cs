@@ -117,7 +117,8 @@ public sealed class ModbusReport
         w.WriteLine(string.Create(ci, $"  devices ({_devices.Count}):"));
         foreach (var d in Devices)
         {
-            w.WriteLine(string.Create(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]  clients [{string.Join(", ", d.Clients)}]"));
+            string silent = d.UnitsNeverAnswered.Any() ? $"  never answered [{string.Join(",", d.UnitsNeverAnswered)}]" : "";
+            w.WriteLine(string.Create(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]{silent}  clients [{string.Join(", ", d.Clients)}]"));
             foreach (var (unit, id) in d.Identities)
             {
                 w.WriteLine(string.Create(ci, $"      unit {unit}: {id.Describe()}"));
@@ -179,7 +180,7 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
     /// <summary>Unit ids that answered, ascending.</summary>
     public IEnumerable<byte> Units => Bits(_units);
     /// <summary>Unit ids that were asked but never answered, ascending.</summary>
-    public IEnumerable<byte> UnitsAsked => Bits(_unitsAsked);
+    public IEnumerable<byte> UnitsNeverAnswered => Bits(_unitsAsked).Where(u => (_units[u >> 6] & (1UL << (u & 63))) == 0);
     public IEnumerable<IpAddr> Clients => _clients.Order();
 
     internal void AddUnit(byte unit) => _units[unit >> 6] |= 1UL << (unit & 63);
@@ -217,6 +218,9 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
         w.WriteNumber("server_port", Port);
         w.WriteStartArray("unit_ids");
         foreach (var u in Units) w.WriteNumberValue(u);
+        w.WriteEndArray();
+        w.WriteStartArray("unit_ids_never_answered");
+        foreach (var u in UnitsNeverAnswered) w.WriteNumberValue(u);
         w.WriteEndArray();
         w.WriteStartArray("clients");
         foreach (var c in Clients) w.WriteStringValue(c.ToString());

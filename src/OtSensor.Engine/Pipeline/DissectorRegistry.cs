@@ -37,6 +37,14 @@ public sealed class DissectorRegistry : IDissectorFactory
                 flow.Protocol = ProtocolId.Modbus;
                 return DissectorChoice.Selected;
             }
+            if (_options.ModbusPorts.Contains(flow.ClientPort) && !_options.ModbusPorts.Contains(flow.ServerPort))
+            {
+                // The handshake says the Modbus port opened the connection (a device calling out, or a capture that
+                // began with an odd SYN): dissect it with the roles the port implies.
+                dissector = new ModbusSession(_sink, _options.Modbus, serverIsFlowClient: true);
+                flow.Protocol = ProtocolId.Modbus;
+                return DissectorChoice.Selected;
+            }
             if (payload.IsEmpty) return DissectorChoice.Undecided;
             if (_options.ModbusHeuristics && ModbusProbe.LooksLikeModbus(payload, direction == Direction.ToServer))
             {
