@@ -8,10 +8,10 @@ public class ModbusFramingTests
     public static TheoryData<string> Adus()
     {
         var data = new TheoryData<string>();
-        foreach (var (req, resp) in CapturePairs)
+        // A write-echo response equals its request: list each distinct ADU once.
+        foreach (var adu in CapturePairs.SelectMany(p => new[] { p.Request, p.Response }).Distinct(StringComparer.Ordinal))
         {
-            data.Add(req);
-            data.Add(resp);
+            data.Add(adu);
         }
 
         return data;
