@@ -95,6 +95,8 @@ class MqttCase:
 
     def record(self, direction, raw, **info):
         t = raw[0] >> 4
+        if t == 2 and len(raw) >= 4:
+            info.setdefault("connack_code", raw[3])
         self.messages.append({"direction": direction, "type": MQTT_NAMES[t], "header": f"0x{raw[0]:02x}", **info})
 
 
@@ -233,7 +235,9 @@ def build_mqtt(w):
     c, f = new("v5_excessive_property_length", "MQTT v5 CONNECT whose property length (200) exceeds the rest of "
                "the packet (a 5-byte session-expiry property and the client id follow).",
                ["mqtt_malformed_property"],
-               tshark_note="tshark counts the CONNECT (level 5) and flags it Malformed.")
+               tshark_note="tshark counts the CONNECT (level 5) and flags it Malformed; it cannot reach the client "
+               "id behind the oversized property block, so crafted-v5prop is not among its client ids.",
+               tshark_adjust={"client_ids": {"crafted-v5prop": -1}})
     body = ustr("MQTT") + bytes([5, 0x02]) + struct.pack(">H", 60) + varint(200) + b"\x11\x00\x00\x00\x1e" + \
         ustr("crafted-v5prop")
     c2s(c, f, packet(1, 0, body), version=5, client_id="crafted-v5prop", malformed="property length 200")
@@ -439,7 +443,7 @@ def build_coap(w):
 
     c = new("token_length_9", "CON GET whose token length field is 9 (9-15 are reserved), 9 bytes follow; "
             "the server answers RST.", ["coap_invalid_token_length"])
-    send(c, True, coap(0, GET, 0x1003, bytes(range(1, 10)), path("sensors")), tkl=9)
+    send(c, True, coap(0, GET, 0x1003, bytes(range(1, 10)), path("sensors"), tkl=9), uri_path="/sensors")
     send(c, False, coap(3, 0, 0x1003))
 
     c = new("option_delta_15", "CON GET whose first option byte is 0xf1 (delta 15 is reserved unless the byte is "
