@@ -305,7 +305,8 @@ def build_mqtt(w):
     cid0 = "inj|nul=\\\r\n\x00end"
     topic0 = "site|nul=\\\r\n\x00end"
     c, f = new("injection_strings_nul", "Client id and topic containing | = \\ CR LF and NUL (U+0000, which the "
-               "MQTT spec forbids in UTF-8 strings).", ["mqtt_malformed_utf8"])
+               "MQTT spec forbids in UTF-8 strings).", ["mqtt_malformed_utf8"],
+               tshark_note="tshark prints CR and LF as \\r and \\n and cuts client id and topic at the NUL.")
     hello(c, f, cid0)
     c2s(c, f, publish(topic0, b"x"), topic=topic0, qos=0)
     c2s(c, f, DISCONNECT)
@@ -437,7 +438,8 @@ def build_coap(w):
     send(c, False, coap(2, CONTENT, 0x1001, b"\x11", [(12, b"")], b"21.5"))
 
     c = new("version_2", "CON GET /sensors/temp with version field 2 (only 1 is defined); no answer.",
-            ["coap_invalid_version"])
+            ["coap_invalid_version"],
+            tshark_note="tshark dissects it like a version 1 message (counted, no warning).")
     send(c, True, coap(0, GET, 0x1002, b"\x12", path("sensors", "temp"), ver=2), uri_path="/sensors/temp",
          version=2)
 
@@ -447,12 +449,14 @@ def build_coap(w):
     send(c, False, coap(3, 0, 0x1003))
 
     c = new("option_delta_15", "CON GET whose first option byte is 0xf1 (delta 15 is reserved unless the byte is "
-            "the payload marker 0xff); RST.", ["coap_invalid_option"])
+            "the payload marker 0xff); RST.", ["coap_invalid_option"],
+            tshark_note="tshark counts it with the warning 'end-of-options marker found, but option delta isn't 15'.")
     send(c, True, coap(0, GET, 0x1004, b"\x14", raw_opts=b"\xf1\x00"))
     send(c, False, coap(3, 0, 0x1004))
 
     c = new("option_length_15", "CON GET with option byte 0xbf (Uri-Path, length nibble 15 is reserved); RST.",
-            ["coap_invalid_option"])
+            ["coap_invalid_option"],
+            tshark_note="tshark counts it with the warning 'end-of-options marker found, but option length isn't 15'.")
     send(c, True, coap(0, GET, 0x1005, b"\x15", raw_opts=b"\xbf" + b"x" * 15))
     send(c, False, coap(3, 0, 0x1005))
 
@@ -485,7 +489,8 @@ def build_coap(w):
 
     c = new("unknown_critical_option", "CON GET /sensors/temp with option 25 (odd = critical, unassigned); the "
             "server answers ACK 4.02 Bad Option.", ["coap_unknown_critical_option"],
-            tshark_note="tshark counts both messages; option 25 is an 'unknown option' expert item.")
+            tshark_note="tshark counts both messages and raises the Malformed-group warning 'Invalid Option "
+            "Number 25' (the frame matches _ws.malformed).")
     send(c, True, coap(0, GET, 0x100a, b"\x1a", path("sensors", "temp") + [(25, b"\x01")]), uri_path="/sensors/temp")
     send(c, False, coap(2, BAD_OPTION, 0x100a, b"\x1a"))
 
@@ -501,7 +506,8 @@ def build_coap(w):
 
     segs = ["a|b", "x=1", "back\\slash", "cr\rlf\n", "nul\x00end"]
     c = new("injection_uri_path", "CON GET with Uri-Path segments 'a|b', 'x=1', 'back\\slash', 'cr<CR>lf<LF>', "
-            "'nul<NUL>end'; ACK 4.04.", [])
+            "'nul<NUL>end'; ACK 4.04.", [],
+            tshark_note="tshark prints CR and LF as \\r and \\n and cuts a segment at NUL ('nul').")
     send(c, True, coap(0, GET, 0x100d, b"\x1d", path(*segs)), uri_path="/" + "/".join(segs))
     send(c, False, coap(2, NOT_FOUND, 0x100d, b"\x1d"))
 
