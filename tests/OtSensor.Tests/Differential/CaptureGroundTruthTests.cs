@@ -30,7 +30,7 @@ public class CaptureGroundTruthTests(ITestOutputHelper output)
                         || n.EndsWith(".pcap.gz", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal)
             .ToList();
-        var listed = CaptureManifest.Entries.Select(e => e.File).Order(StringComparer.Ordinal).ToList();
+        var listed = CaptureManifest.AllFiles.Order(StringComparer.Ordinal).ToList();
         Assert.Equal(onDisk, listed);
     }
 
