@@ -43,6 +43,13 @@ public sealed class CoapReport
         {
             int id = entry.Anomaly.AnomalyId;
             if ((uint)id < 64) _anomalies[id]++;
+            if (id == (int)CoapAnomaly.DuplicateMessage)
+            {
+                // A retransmission after its exchange was reported: still a wire message.
+                long d = entry.Anomaly.Detail;
+                Count((int)(d & 3), (int)((d >> 8) & 0xFF), 1);
+            }
+
             return;
         }
 

@@ -57,6 +57,11 @@ public enum CoapAnomaly : byte
     InvalidLinkFormat = 24,
     /// <summary>A request reused a token still pending from the same endpoint; the older one is reported unanswered.</summary>
     DuplicateToken = 25,
+    /// <summary>
+    /// Informational: a duplicate (retransmitted) message whose exchange was already reported. Carried only as an
+    /// <see cref="AnomalyRecord"/> whose Detail is type | code &lt;&lt; 8 | message id &lt;&lt; 16 (see <see cref="CoapAnomalies.DuplicateDetail"/>).
+    /// </summary>
+    DuplicateMessage = 26,
 }
 
 /// <summary>Catalog entry of one anomaly: its string id, CEF signature id, name, severity (0-10) and category.</summary>
@@ -108,6 +113,7 @@ public static class CoapAnomalies
         Add(CoapAnomaly.OptionNumberOverflow, "coap_option_number_overflow", "CoAP option number above 65535", 5, ProtocolViolation);
         Add(CoapAnomaly.InvalidLinkFormat, "coap_invalid_link_format", "CoAP link-format payload does not parse", 3, ProtocolViolation);
         Add(CoapAnomaly.DuplicateToken, "coap_duplicate_token", "CoAP token reused while pending", 3, SessionCategory);
+        Add(CoapAnomaly.DuplicateMessage, "coap_duplicate_message", "CoAP duplicate message after its exchange", 1, SessionCategory);
         return t;
     }
 
@@ -122,6 +128,9 @@ public static class CoapAnomalies
 
         return new CoapAnomalyInfo("coap_unknown_anomaly", SignatureBase + (i & 63), "CoAP unknown anomaly", 3, ProtocolViolation);
     }
+
+    /// <summary>Detail of a <see cref="CoapAnomaly.DuplicateMessage"/> record: type | code &lt;&lt; 8 | message id &lt;&lt; 16.</summary>
+    public static long DuplicateDetail(CoapHeader h) => (long)h.Type | ((long)h.Code << 8) | ((long)h.MessageId << 16);
 
     /// <summary>Bit of an anomaly in <see cref="TransactionRecord.Anomalies"/>.</summary>
     public static ulong Bit(CoapAnomaly anomaly) => 1UL << (int)anomaly;

@@ -260,7 +260,7 @@ public sealed class CoapSession : IFlowDissector
 
             if (IsRecent(dir, h.Type, h.MessageId, meta.TimestampNs, out _))
             {
-                Duplicates++;
+                Duplicate(flow, dir, h, meta);
                 return;
             }
 
@@ -317,7 +317,7 @@ public sealed class CoapSession : IFlowDissector
             }
             else
             {
-                Duplicates++;
+                Duplicate(flow, dir, h, meta);
             }
 
             Remember(dir, h, 0, false, meta);
@@ -326,7 +326,7 @@ public sealed class CoapSession : IFlowDissector
 
         if (IsRecent(dir, h.Type, h.MessageId, meta.TimestampNs, out _))
         {
-            Duplicates++;
+            Duplicate(flow, dir, h, meta);
             return;
         }
 
@@ -378,7 +378,7 @@ public sealed class CoapSession : IFlowDissector
 
         if (IsRecent(dir, h.Type, h.MessageId, meta.TimestampNs, out _))
         {
-            Duplicates++;
+            Duplicate(flow, dir, h, meta);
             return;
         }
 
@@ -459,7 +459,7 @@ public sealed class CoapSession : IFlowDissector
 
             if (IsRecent(dir, h.Type, h.MessageId, meta.TimestampNs, out _))
             {
-                Duplicates++;
+                Duplicate(flow, dir, h, meta);
                 return;
             }
 
@@ -490,7 +490,7 @@ public sealed class CoapSession : IFlowDissector
                 }
             }
 
-            Duplicates++;
+            Duplicate(flow, dir, h, meta);
             return;
         }
 
@@ -941,6 +941,12 @@ public sealed class CoapSession : IFlowDissector
         }
 
         return len;
+    }
+
+    private void Duplicate(FlowContext flow, Direction dir, CoapHeader h, in PacketMeta meta)
+    {
+        Duplicates++;
+        Report(flow, dir, CoapAnomaly.DuplicateMessage, CoapAnomalies.DuplicateDetail(h), meta);
     }
 
     private void Report(FlowContext flow, Direction direction, CoapAnomaly anomaly, long detail, in PacketMeta meta)

@@ -1,0 +1,123 @@
+using System.Globalization;
+using OtSensor.Output;
+using OtSensor.Pipeline;
+using OtSensor.Protocols.Coap;
+using Xunit.Abstractions;
+
+namespace OtSensor.Tests.Protocols.Coap;
+
+/// <summary>Cross-checks against tshark on public captures (ttproto F-Interop test descriptions, nDPI).</summary>
+public class CoapCaptureTests(ITestOutputHelper output)
+{
+    private static readonly string TtprotoRoot = Path.Combine(CoapTestData.CapturesRoot, "ttproto-f-interop");
+
+    public static TheoryData<string> TtprotoCoapFiles()
+    {
+        var data = new TheoryData<string>();
+        foreach (var row in ReadCsv(Path.Combine(TtprotoRoot, "expected.tshark.csv")))
+        {
+            if (long.Parse(row["coap_messages"] is { Length: > 0 } s ? s : "0", CultureInfo.InvariantCulture) > 0) data.Add(row["file"]);
+        }
+
+        return data;
+    }
+
+    private static List<Dictionary<string, string>> ReadCsv(string path)
+    {
+        var rows = new List<Dictionary<string, string>>();
+        if (!File.Exists(path)) return rows;
+        var lines = File.ReadAllLines(path);
+        var header = lines[0].Split(',');
+        foreach (var line in lines.Skip(1))
+        {
+            var cells = line.Split(',');
+            if (cells.Length < header.Length) continue;
+            rows.Add(header.Select((h, i) => (h, cells[i])).ToDictionary(x => x.h, x => x.Item2));
+        }
+
+        return rows;
+    }
+
+    /// <summary>"ACK:1;CON:1" → dictionary.</summary>
+    private static Dictionary<string, long> Counts(string cell)
+        => cell.Length == 0 ? [] : cell.Split(';').Select(p => p.Split(':')).ToDictionary(p => p[0], p => long.Parse(p[1], CultureInfo.InvariantCulture));
+
+    internal static CoapReport Report(CoapRecordingSink sink)
+    {
+        var report = new CoapReport();
+        var buffer = new EventBuffer();
+        foreach (var e in sink.Events)
+        {
+            buffer.Clear();
+            ref var entry = ref buffer.Add();
+            entry.Kind = EventKind.Transaction;
+            entry.Transaction = e.Record;
+            entry.RequestOffset = buffer.Store(e.Blob);
+            entry.RequestLength = e.Blob.Length;
+            entry.Flow = new FlowEndpoints { ServerIp = CoapTestData.Flow().ServerIp, ServerPort = 5683, ClientIp = CoapTestData.Flow().ClientIp };
+            report.OnEvent(in entry, buffer);
+        }
+
+        foreach (var a in sink.Anomalies)
+        {
+            var entry = new EventEntry { Kind = EventKind.Anomaly, Anomaly = a };
+            report.OnEvent(in entry, buffer);
+        }
+
+        return report;
+    }
+
+    /// <summary>
+    /// CoAP messages tshark also counts inside ICMP port-unreachable errors (the quoted datagram): they are not
+    /// messages of the UDP flow, so the dissector never sees them. (file → type, code, count), from
+    /// <c>tshark -Y "coap &amp;&amp; icmp"</c>.
+    /// </summary>
+    private static readonly Dictionary<string, (string Type, byte Code, int Count)[]> InsideIcmp = new()
+    {
+        ["coap_observe/TD_COAP_OBS_05_PASS.pcap"] = [("CON", 0x45, 5)],
+        ["coap_observe/TD_COAP_OBS_04_PASS.pcap"] = [("CON", 0x01, 2)],
+        ["coap_observe/TD_COAP_OBS_04_FAIL_Re_registration_FAILED.pcap"] = [("CON", 0x01, 2)],
+        ["preprocess/coap/OBS_01_Interrupted_OBS_07.pcap"] = [("CON", 0x84, 1), ("CON", 0x45, 3)],
+        ["preprocess/coap/Single_conversation_empty_token.pcap"] = [("CON", 0x45, 5)],
+    };
+
+    private static byte CodeOf(string label)
+    {
+        var parts = label.Split(' ')[0].Split('.');
+        return (byte)((int.Parse(parts[0], CultureInfo.InvariantCulture) << 5) | int.Parse(parts[1], CultureInfo.InvariantCulture));
+    }
+
+    [Theory]
+    [MemberData(nameof(TtprotoCoapFiles))]
+    public void TtprotoCapture_MessageCountsByTypeAndCode_MatchTshark(string file)
+    {
+        var row = ReadCsv(Path.Combine(TtprotoRoot, "expected.tshark.csv")).Single(r => r["file"] == file);
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(TtprotoRoot, file));
+        var report = Report(sink);
+        foreach (var e in sink.Events) output.WriteLine($"{e.Record.HasRequest} {e.Record.HasResponse} {e.Record.Anomalies:x} {e.Json}");
+
+        var types = Counts(row["coap_types"]);
+        var codes = Counts(row["coap_codes"]).ToDictionary(kv => CodeOf(kv.Key), kv => kv.Value);
+        long total = long.Parse(row["coap_messages"], CultureInfo.InvariantCulture);
+        foreach (var (type, code, count) in InsideIcmp.GetValueOrDefault(file, []))
+        {
+            types[type] -= count;
+            codes[code] -= count;
+            total -= count;
+        }
+
+        foreach (var t in Enum.GetValues<CoapMessageType>())
+        {
+            string name = System.Text.Encoding.ASCII.GetString(CoapReader.TypeName(t));
+            Assert.True(types.GetValueOrDefault(name) == report.MessagesOfType(t), $"{name}: tshark {types.GetValueOrDefault(name)}, ours {report.MessagesOfType(t)}");
+        }
+
+        foreach (var (code, count) in codes)
+        {
+            Assert.True(count == report.MessagesWithCode(code), $"{CoapReader.CodeString(code)}: tshark {count}, ours {report.MessagesWithCode(code)}");
+        }
+
+        Assert.Equal(total, report.Messages);
+        Assert.Equal(0, report.Unsolicited);
+    }
+}
