@@ -422,7 +422,7 @@ public sealed class CoapSession : IFlowDissector
             }
         }
 
-        if (s.HasBlock1 && !s.Block1.IsReservedSize)
+        if (s.HasBlock1 && !s.Block1.IsReservedSize && (s.Block1.More || s.Block1.Number > 0))
         {
             var t = UpdateTransfer(true, dir, s.ResourceHash, s.Block1, m.Payload, false, ref ex.Anomalies, meta, out bool final);
             if (t is not null && final)
@@ -583,7 +583,7 @@ public sealed class CoapSession : IFlowDissector
     private void ContinueBlock2(Exchange ex, uint hash, Direction requestDir, scoped in CoapMessage m, in CoapSummary s, in PacketMeta meta)
     {
         bool link = s.ContentFormat == 40 && m.Header.Code == 0x45;
-        if (s.HasBlock2 && !s.Block2.IsReservedSize && m.Header.CodeClass == 2)
+        if (s.HasBlock2 && !s.Block2.IsReservedSize && m.Header.CodeClass == 2 && (s.Block2.More || s.Block2.Number > 0))
         {
             var t = UpdateTransfer(false, requestDir, hash, s.Block2, m.Payload, link, ref ex.Anomalies, meta, out bool final);
             if (t is not null && final)
@@ -601,7 +601,7 @@ public sealed class CoapSession : IFlowDissector
                 RemoveTransfer(t);
             }
         }
-        else if (link && !s.HasBlock2)
+        else if (link)
         {
             WriteResources(ex, m.Payload);
         }
