@@ -120,4 +120,66 @@ public class CoapCaptureTests(ITestOutputHelper output)
         Assert.Equal(total, report.Messages);
         Assert.Equal(0, report.Unsolicited);
     }
+
+    [Fact]
+    public void CaliforniumProxyDump_SpoofedRequests_AreUnansweredAndTheirResponsesUnsolicited()
+    {
+        // californium-deter-coap-dos r1/proxy_dump.pcap: 1000 CON GET /coap2http (Uri-Host, Proxy-Uri) from a spoofed
+        // 8.8.8.8 to 10.1.2.3, and 1000 piggybacked 2.05 from 192.168.3.89 back to 8.8.8.8: two flows, so nothing can
+        // match (tshark: CON 1000, ACK 1000, 0.01 GET 1000, 2.05 Content 1000).
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(CoapTestData.CapturesRoot, "californium-deter-coap-dos/r1/proxy_dump.pcap"), new CoapOptions { MaxPending = 1000 });
+        var report = Report(sink);
+        Assert.Equal(2000, sink.Events.Count);
+        Assert.Equal(1000, report.Unanswered);
+        Assert.Equal(1000, report.Unsolicited);
+        Assert.Equal(1000, report.MessagesOfType(CoapMessageType.Confirmable));
+        Assert.Equal(1000, report.MessagesOfType(CoapMessageType.Acknowledgement));
+        Assert.Equal(1000, report.MessagesWithCode(0x01));
+        Assert.Equal(1000, report.MessagesWithCode(0x45));
+        var first = sink.Events.Where(e => e.Record.HasRequest).OrderBy(e => e.Record.RequestPacket).First();
+        Assert.Equal("/coap2http", first.Str("uri_path"));
+        Assert.Equal("10.1.2.3", first.Str("uri_host"));
+        Assert.Equal("http://10.1.1.3:8000/0", first.Str("proxy_uri"));
+        Assert.Equal("81972a65", first.Str("token"));
+        Assert.Empty(sink.Anomalies);
+    }
+
+    [Fact]
+    public void CaliforniumProxyDump_WithTheDefaultPendingBound_ReportsOverflow()
+    {
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(CoapTestData.CapturesRoot, "californium-deter-coap-dos/r1/proxy_dump.pcap"));
+        var report = Report(sink);
+        Assert.Equal(1000 - 256, report.AnomalyCount(CoapAnomaly.PendingOverflow));
+        Assert.Equal(1000, report.Unanswered);
+        Assert.Equal(1000, report.MessagesOfType(CoapMessageType.Confirmable));
+    }
+
+    [Fact]
+    public void CaliforniumAttackerDump_UnansweredFlood_IsReportedUnanswered()
+    {
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(CoapTestData.CapturesRoot, "californium-deter-coap-dos/r1/attacker_dump.pcap"));
+        var report = Report(sink);
+        Assert.Equal(1000, sink.Events.Count);
+        Assert.Equal(1000, report.Unanswered);
+        Assert.Equal(1000, report.MessagesOfType(CoapMessageType.Confirmable));
+    }
+
+    [Fact]
+    public void NdpiCoapOverIpv6_SeparateResponseAndStorageRequests()
+    {
+        // nDPI coap_mqtt.pcap: 19 CoAP messages (CON 12, ACK 7) over IPv6; the first five are old-draft requests that
+        // tshark marks malformed (option 2 = unknown elective here), unanswered.
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(CoapTestData.CapturesRoot, "nDPI/coap_mqtt.pcap"));
+        var report = Report(sink);
+        Assert.Equal(12, report.MessagesOfType(CoapMessageType.Confirmable));
+        Assert.Equal(7, report.MessagesOfType(CoapMessageType.Acknowledgement));
+        Assert.Equal(19, report.Messages);
+        var separate = sink.Events.Single(e => e.Has("uri_path") && e.Str("uri_path") == "/separate");
+        Assert.True(separate.Bool("separate_response"));
+        Assert.Equal("ACK", separate.Str("request_ack"));
+        Assert.Equal("ACK", separate.Str("response_ack"));
+        Assert.Equal(5, sink.Events.Count(e => e.Record.HasRequest && !e.Record.HasResponse));
+        Assert.Contains(sink.Events, e => e.Has("uri_path") && e.Str("uri_path") == "/storage/myresource" && e.Str("method") == "DELETE" && e.Str("code") == "2.02");
+        Assert.Equal(0, report.Unsolicited);
+    }
 }

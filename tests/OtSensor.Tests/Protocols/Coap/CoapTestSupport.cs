@@ -167,10 +167,10 @@ internal static class CoapTestData
     public static string CapturesRoot => "/work/shared/captures/public";
 
     /// <summary>Runs a capture through a FlowTable whose factory gives every UDP flow touching 5683 a CoapSession.</summary>
-    public static (CoapRecordingSink Sink, List<CoapSession> Sessions) RunCapture(string path)
+    public static (CoapRecordingSink Sink, List<CoapSession> Sessions) RunCapture(string path, CoapOptions? options = null)
     {
         var sink = new CoapRecordingSink();
-        var factory = new Factory(sink);
+        var factory = new Factory(sink, options ?? new CoapOptions());
         var table = new FlowTable(new FlowTableOptions(), factory);
         using var reader = CaptureFileReader.Open(path);
         long number = 0;
@@ -188,7 +188,7 @@ internal static class CoapTestData
         return (sink, factory.Sessions);
     }
 
-    private sealed class Factory(IEventSink sink) : IDissectorFactory
+    private sealed class Factory(IEventSink sink, CoapOptions options) : IDissectorFactory
     {
         public List<CoapSession> Sessions { get; } = [];
 
@@ -196,7 +196,7 @@ internal static class CoapTestData
         {
             dissector = null;
             if (flow.Transport != TransportLayer.Udp || (flow.ServerPort != 5683 && flow.ClientPort != 5683)) return DissectorChoice.None;
-            var s = new CoapSession(sink, new CoapOptions());
+            var s = new CoapSession(sink, options);
             Sessions.Add(s);
             dissector = s;
             return DissectorChoice.Selected;
