@@ -40,7 +40,8 @@ public sealed class CoapOptions
 /// </summary>
 public sealed class CoapSession : IFlowDissector
 {
-    private const int BlobCapacity = 8192;
+    private const int BlobCapacity = 4096;
+    private const int MaxBlobCapacity = 32 * 1024;
     private const int BlobReserve = 256;
     private const int RecentCapacity = 64;
     private const int MaxRelationPath = 256;
@@ -609,6 +610,16 @@ public sealed class CoapSession : IFlowDissector
 
     private void WriteResources(Exchange ex, ReadOnlySpan<byte> payload)
     {
+        // Room for the resources (about the document's size plus per-field overhead), bounded.
+        int want = Math.Min(MaxBlobCapacity, ex.Length + (2 * payload.Length) + 1024);
+        if (want > ex.Blob.Length)
+        {
+            var bigger = ArrayPool<byte>.Shared.Rent(want);
+            ex.Blob.AsSpan(0, ex.Length).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(ex.Blob);
+            ex.Blob = bigger;
+        }
+
         var span = ex.Blob.AsSpan(ex.Length);
         var w = new EventFieldWriter(span);
         if (!CoapLinkFormat.Write(ref w, payload, span.Length, BlobReserve, _options.MaxResourcesPerEvent, out _))
@@ -856,6 +867,10 @@ public sealed class CoapSession : IFlowDissector
         };
         _sink.Transaction(flow, tx, ex.Blob.AsSpan(0, ex.Length), default);
         ex.Notifies = null;
+
+        // Blobs go back to the pool at once: an idle flow keeps no buffer.
+        ArrayPool<byte>.Shared.Return(ex.Blob);
+        ex.Blob = [];
         _freeExchanges.Push(ex);
     }
 
