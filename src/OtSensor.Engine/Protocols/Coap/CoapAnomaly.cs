@@ -62,6 +62,8 @@ public enum CoapAnomaly : byte
     /// <see cref="AnomalyRecord"/> whose Detail is type | code &lt;&lt; 8 | message id &lt;&lt; 16 (see <see cref="CoapAnomalies.DuplicateDetail"/>).
     /// </summary>
     DuplicateMessage = 26,
+    /// <summary>A response's Block1/Block2 SZX larger than the one its request proposed (RFC 7959 §2.3, §2.4: only smaller).</summary>
+    BlockSizeIncreased = 27,
 }
 
 /// <summary>Catalog entry of one anomaly: its string id, CEF signature id, name, severity (0-10) and category.</summary>
@@ -113,6 +115,7 @@ public static class CoapAnomalies
         Add(CoapAnomaly.OptionNumberOverflow, "coap_option_number_overflow", "CoAP option number above 65535", 5, ProtocolViolation);
         Add(CoapAnomaly.InvalidLinkFormat, "coap_invalid_link_format", "CoAP link-format payload does not parse", 3, ProtocolViolation);
         Add(CoapAnomaly.DuplicateToken, "coap_duplicate_token", "CoAP token reused while pending", 3, SessionCategory);
+        Add(CoapAnomaly.BlockSizeIncreased, "coap_block_size_increased", "CoAP response block size larger than requested", 3, ProtocolViolation);
         Add(CoapAnomaly.DuplicateMessage, "coap_duplicate_message", "CoAP duplicate message after its exchange", 1, SessionCategory);
         return t;
     }

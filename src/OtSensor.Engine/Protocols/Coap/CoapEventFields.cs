@@ -161,6 +161,7 @@ public static class CoapEventFields
                 w.BeginObject();
                 w.WriteInt(CoapFields.Number, o.Number);
                 w.WriteBool(CoapFields.Critical, o.IsCritical);
+                w.WriteBool(CoapFields.Unsafe, o.IsUnsafe);
                 w.WriteBytes(CoapFields.Value, o.Value.Length > 64 ? o.Value[..64] : o.Value);
                 w.EndObject();
             }

@@ -80,6 +80,7 @@ public static class CoapFields
     public const byte Title = 75;
     public const byte Sz = 76;
     public const byte Anchor = 77;
+    public const byte Unsafe = 78;
 
     private static readonly string[] Names = Build();
 
@@ -160,6 +161,7 @@ public static class CoapFields
         Set(Title, "title");
         Set(Sz, "sz");
         Set(Anchor, "anchor");
+        Set(Unsafe, "unsafe");
         return n;
     }
 

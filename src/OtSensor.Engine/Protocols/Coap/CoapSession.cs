@@ -105,6 +105,9 @@ public sealed class CoapSession : IFlowDissector
         public int ResponseRetransmissions;
         public uint ResourceHash;
         public Relation? Notifies;
+        /// <summary>SZX of the request's Block1 / Block2 option, or 255.</summary>
+        public byte RequestBlock1Szx;
+        public byte RequestBlock2Szx;
     }
 
     private sealed class Relation
@@ -559,6 +562,12 @@ public sealed class CoapSession : IFlowDissector
         ex.ResponseDir = dir;
         ex.ResponseMid = m.Header.MessageId;
         ex.Anomalies |= bits;
+        if (m.Header.CodeClass == 2 && ((s.HasBlock2 && ex.RequestBlock2Szx != 255 && s.Block2.Szx > ex.RequestBlock2Szx)
+            || (s.HasBlock1 && ex.RequestBlock1Szx != 255 && s.Block1.Szx > ex.RequestBlock1Szx)))
+        {
+            ex.Anomalies |= CoapAnomalies.Bit(CoapAnomaly.BlockSizeIncreased);
+        }
+
         var w = new EventFieldWriter(ex.Blob.AsSpan(ex.Length));
         CoapEventFields.Write(ref w, m, response: true, withToken: false, _options.PayloadPrefixBytes);
         if (separate)
@@ -761,6 +770,7 @@ public sealed class CoapSession : IFlowDissector
         ex.Mid = ex.ResponseMid = 0;
         ex.ResourceHash = 0;
         ex.Notifies = null;
+        ex.RequestBlock1Szx = ex.RequestBlock2Szx = 255;
         return ex;
     }
 
@@ -792,6 +802,8 @@ public sealed class CoapSession : IFlowDissector
         ex.RequestPacket = meta.PacketNumber;
         ex.Anomalies = bits;
         ex.ResourceHash = s.ResourceHash;
+        ex.RequestBlock1Szx = s.HasBlock1 ? s.Block1.Szx : (byte)255;
+        ex.RequestBlock2Szx = s.HasBlock2 ? s.Block2.Szx : (byte)255;
         var w = new EventFieldWriter(ex.Blob);
         CoapEventFields.Write(ref w, m, response: false, withToken: true, _options.PayloadPrefixBytes);
         ex.Length = w.Length;

@@ -182,4 +182,31 @@ public class CoapCaptureTests(ITestOutputHelper output)
         Assert.Contains(sink.Events, e => e.Has("uri_path") && e.Str("uri_path") == "/storage/myresource" && e.Str("method") == "DELETE" && e.Str("code") == "2.02");
         Assert.Equal(0, report.Unsolicited);
     }
+
+    [Fact]
+    public void BadSzxFromServer_IsFlagged_AndTheTransferStillAddsUp()
+    {
+        // ttproto TD_COAP_BLOCK_01_FAIL_BAD_SZX_From_Server.pcap: the client asks for 64-byte blocks, the server
+        // answers block 0 with 128 bytes (SZX 3), then follows the client's size: 19 blocks, 1280 bytes.
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(TtprotoRoot, "coap_block/TD_COAP_BLOCK_01_FAIL_BAD_SZX_From_Server.pcap"));
+        Assert.True(sink.Events[0].HasAnomaly(CoapAnomaly.BlockSizeIncreased));
+        Assert.Equal(1, sink.Events.Count(e => e.HasAnomaly(CoapAnomaly.BlockSizeIncreased)));
+        var t = sink.Events[^1].Json.GetProperty("transfer");
+        Assert.Equal(19, t.GetProperty("blocks").GetInt32());
+        Assert.Equal(1280, t.GetProperty("total_size").GetInt32());
+        Assert.True(t.GetProperty("complete").GetBoolean());
+    }
+
+    [Theory]
+    [InlineData("coap_block/TD_COAP_BLOCK_01_PASS.pcap", 20)]
+    [InlineData("coap_block/TD_COAP_BLOCK_06_PASS.pcap", 80)]
+    public void BlockwiseCaptures_ReportTheTransferTotals(string file, int blocks)
+    {
+        var (sink, _) = CoapTestData.RunCapture(Path.Combine(TtprotoRoot, file));
+        var t = Assert.Single(sink.Events, e => e.Has("transfer")).Json.GetProperty("transfer");
+        Assert.Equal(blocks, t.GetProperty("blocks").GetInt32());
+        Assert.Equal(1280, t.GetProperty("total_size").GetInt32());
+        Assert.True(t.GetProperty("complete").GetBoolean());
+        Assert.All(sink.Events, e => Assert.Equal(0UL, e.Record.Anomalies));
+    }
 }

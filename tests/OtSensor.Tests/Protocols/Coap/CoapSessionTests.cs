@@ -565,6 +565,7 @@ public class CoapSessionTests
         var o = Assert.Single(e.Json.GetProperty("options").EnumerateArray());
         Assert.Equal(65001, o.GetProperty("number").GetInt32());
         Assert.True(o.GetProperty("critical").GetBoolean());
+        Assert.False(o.GetProperty("unsafe").GetBoolean());
         Assert.Equal("01", o.GetProperty("value").GetString());
         Assert.True(e.HasAnomaly(CoapAnomaly.UnknownCriticalOption));
     }
