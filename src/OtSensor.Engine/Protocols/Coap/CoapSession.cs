@@ -310,7 +310,7 @@ public sealed class CoapSession : IFlowDissector
             if (req.IsPing || h.Type == CoapMessageType.Reset)
             {
                 _open.Remove(req);
-                Complete(flow, req, dir, m, bits, default, meta, separate: false);
+                Complete(req, dir, m, bits, default, meta, separate: false);
                 Emit(flow, req);
             }
             else if (!req.Acked)
@@ -455,7 +455,7 @@ public sealed class CoapSession : IFlowDissector
                 }
 
                 _open.Remove(req);
-                Complete(flow, req, dir, m, bits, s, meta, separate: false);
+                Complete(req, dir, m, bits, s, meta, separate: false);
                 Emit(flow, req);
                 Remember(dir, h, token, false, meta);
                 return;
@@ -512,7 +512,7 @@ public sealed class CoapSession : IFlowDissector
         if (ex is not null)
         {
             _open.Remove(ex);
-            Complete(flow, ex, dir, m, bits, s, meta, separate: ex.Type == CoapMessageType.Confirmable);
+            Complete(ex, dir, m, bits, s, meta, separate: ex.Type == CoapMessageType.Confirmable);
         }
         else
         {
@@ -554,7 +554,7 @@ public sealed class CoapSession : IFlowDissector
     }
 
     /// <summary>Adds the response side to an exchange (fields, observe outcome, block2 transfer, link-format).</summary>
-    private void Complete(FlowContext flow, Exchange ex, Direction dir, scoped in CoapMessage m, ulong bits, in CoapSummary s, in PacketMeta meta, bool separate)
+    private void Complete(Exchange ex, Direction dir, scoped in CoapMessage m, ulong bits, in CoapSummary s, in PacketMeta meta, bool separate)
     {
         ex.HasResponse = true;
         ex.ResponseTs = meta.TimestampNs;
@@ -587,7 +587,6 @@ public sealed class CoapSession : IFlowDissector
         }
 
         ContinueBlock2(ex, ex.ResourceHash, ex.RequestDir, m, s, meta);
-        _ = flow;
     }
 
     private void ContinueBlock2(Exchange ex, uint hash, Direction requestDir, scoped in CoapMessage m, in CoapSummary s, in PacketMeta meta)
