@@ -43,9 +43,10 @@ public sealed class CoapReport
         {
             int id = entry.Anomaly.AnomalyId;
             if ((uint)id < 64) _anomalies[id]++;
-            if (id == (int)CoapAnomaly.DuplicateMessage)
+            if (id == (int)CoapAnomaly.DuplicateMessage
+                || (id == (int)CoapAnomaly.Malformed && (entry.Anomaly.Detail & CoapAnomalies.CountedMessageFlag) != 0))
             {
-                // A retransmission after its exchange was reported: still a wire message.
+                // A retransmission after its exchange was reported, or a message whose body could not be read: still a wire message.
                 long d = entry.Anomaly.Detail;
                 Count((int)(d & 3), (int)((d >> 8) & 0xFF), 1);
             }

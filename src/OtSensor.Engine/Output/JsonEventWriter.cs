@@ -109,12 +109,14 @@ public sealed class JsonEventWriter : IEventConsumer, IDisposable
     /// <summary>The field-name table of a protocol whose events carry <see cref="EventFieldWriter"/> blobs.</summary>
     public static Func<byte, string> FieldNames(ProtocolId p) => p switch
     {
+        ProtocolId.Coap => Protocols.Coap.CoapFields.Name,
         _ => static id => "field_" + id.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
     public static string AnomalyId(ProtocolId p, int id) => p switch
     {
         ProtocolId.Modbus => Protocols.Modbus.ModbusAnomalies.Info((Protocols.Modbus.ModbusAnomaly)id).Id,
+        ProtocolId.Coap => Protocols.Coap.CoapAnomalies.Info((Protocols.Coap.CoapAnomaly)id).Id,
         _ => $"{ProtocolName(p)}_anomaly_{id}",
     };
 

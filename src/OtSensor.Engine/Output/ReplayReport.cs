@@ -9,6 +9,7 @@ namespace OtSensor.Output;
 public sealed class ReplayReport : IEventConsumer
 {
     public ModbusReport Modbus { get; } = new();
+    public CoapReport Coap { get; } = new();
     public long InternalErrors { get; set; }
     public ReplayStats? Stats { get; private set; }
 
@@ -18,6 +19,7 @@ public sealed class ReplayReport : IEventConsumer
     {
         ProtocolId proto = entry.Kind == EventKind.Transaction ? entry.Transaction.Protocol : entry.Anomaly.Protocol;
         if (proto == ProtocolId.Modbus) Modbus.OnEvent(in entry, buffer);
+        else if (proto == ProtocolId.Coap) Coap.OnEvent(in entry, buffer);
     }
 
     public void OnComplete(ReplayStats stats) => Stats = stats;
@@ -44,6 +46,7 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteLine(string.Create(ci, $"  flows {f.FlowsCreated:N0} (TCP {f.TcpFlows:N0}, UDP {f.UdpFlows:N0}), mid-stream pickups {f.MidstreamPickups:N0}, timed out {f.FlowsTimedOut:N0}, evicted {f.FlowsEvicted:N0}"));
         w.WriteLine(string.Create(ci, $"  TCP retransmissions {f.Retransmissions:N0}, out-of-order segments {f.OutOfOrderSegments:N0}, gaps {f.Gaps:N0} ({f.GapBytes:N0} bytes), conflicting overlaps {f.ConflictingOverlaps:N0}"));
         Modbus.WriteText(w);
+        Coap.WriteText(w);
         if (InternalErrors > 0) w.WriteLine(string.Create(ci, $"== INTERNAL ERRORS: {InternalErrors} (a bug: please report it with the capture)"));
     }
 
@@ -119,6 +122,8 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteEndObject();
         w.WritePropertyName("modbus");
         Modbus.WriteJson(w);
+        w.WritePropertyName("coap");
+        Coap.WriteJson(w);
         w.WriteNumber("internal_errors", InternalErrors);
         w.WriteEndObject();
     }

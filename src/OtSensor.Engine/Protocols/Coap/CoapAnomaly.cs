@@ -133,6 +133,9 @@ public static class CoapAnomalies
     }
 
     /// <summary>Detail of a <see cref="CoapAnomaly.DuplicateMessage"/> record: type | code &lt;&lt; 8 | message id &lt;&lt; 16.</summary>
+    /// <summary>Set in the Detail of a <see cref="CoapAnomaly.Malformed"/> record whose header was readable: a wire message to count.</summary>
+    public const long CountedMessageFlag = 1L << 48;
+
     public static long DuplicateDetail(CoapHeader h) => (long)h.Type | ((long)h.Code << 8) | ((long)h.MessageId << 16);
 
     /// <summary>Bit of an anomaly in <see cref="TransactionRecord.Anomalies"/>.</summary>

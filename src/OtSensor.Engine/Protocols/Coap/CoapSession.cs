@@ -177,7 +177,10 @@ public sealed class CoapSession : IFlowDissector
         if (status == CoapReadStatus.Invalid)
         {
             InvalidDatagrams++;
-            Report(flow, direction, CoapAnomaly.Malformed, (long)error, meta);
+            // A datagram with a whole 4-byte header is still a wire message of its type and code (tshark and the
+            // peers count it): mark the record so the report can count it.
+            long detail = error == CoapAnomaly.TruncatedMessage ? (long)error : CoapAnomalies.DuplicateDetail(m.Header) | CoapAnomalies.CountedMessageFlag;
+            Report(flow, direction, CoapAnomaly.Malformed, detail, meta);
             Report(flow, direction, error, error == CoapAnomaly.InvalidVersion ? m.Header.Version : m.Header.TokenLength, meta);
             return;
         }

@@ -72,7 +72,7 @@ public class CoapCaptureTests(ITestOutputHelper output)
     /// messages of the UDP flow, so the dissector never sees them. (file → type, code, count), from
     /// <c>tshark -Y "coap &amp;&amp; icmp"</c>.
     /// </summary>
-    private static readonly Dictionary<string, (string Type, byte Code, int Count)[]> InsideIcmp = new()
+    internal static readonly Dictionary<string, (string Type, byte Code, int Count)[]> InsideIcmp = new()
     {
         ["coap_observe/TD_COAP_OBS_05_PASS.pcap"] = [("CON", 0x45, 5)],
         ["coap_observe/TD_COAP_OBS_04_PASS.pcap"] = [("CON", 0x01, 2)],
