@@ -224,7 +224,7 @@ public sealed class AssetInventory : IEventConsumer
         }
         else
         {
-            if (e.Transport == 17) DetectUdpService(ref e, ts, frame);
+            if (e.Transport == 17 && DetectUdpService(ref e, ts, frame)) return ResolveLink(ref e, ts, frame, out toServer);
             return null;
         }
         var link = Link(client, server, e.Transport, port, ts);
@@ -235,7 +235,8 @@ public sealed class AssetInventory : IEventConsumer
         return link;
     }
 
-    private void DetectUdpService(ref CacheEntry e, long ts, long frame)
+    /// <summary>True when this datagram answered an earlier one and a UDP service was registered.</summary>
+    private bool DetectUdpService(ref CacheEntry e, long ts, long frame)
     {
         if (_udpPending.Remove((e.Dst, e.DPort, e.Src, e.SPort)))
         {
@@ -244,10 +245,11 @@ public sealed class AssetInventory : IEventConsumer
             bool srcIsServer = srcWk != dstWk ? srcWk : e.SPort <= e.DPort;
             if (srcIsServer) RegisterService(e.SrcEp!, e.Src, 17, e.SPort, GuessProtocol(17, e.SPort), "udp_reply", frame, ts);
             else RegisterService(e.DstEp!, e.Dst, 17, e.DPort, GuessProtocol(17, e.DPort), "udp_reply", frame, ts);
-            return;
+            return true;
         }
         if (_udpPending.Count >= _options.MaxPending) { _udpPending.Clear(); Dropped++; }
         _udpPending.TryAdd((e.Src, e.SPort, e.Dst, e.DPort), frame);
+        return false;
     }
 
     /// <summary>A protocol name from a well-known port (medium confidence), or null.</summary>
