@@ -60,6 +60,7 @@ public static class AssetsCommand
     private static void WriteTable(List<AssetRecord> assets, TextWriter stdout)
     {
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
+        if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 220; // a file or pipe: do not wrap to 80 columns
         var table = new Table().Border(TableBorder.Rounded);
         foreach (var h in new[] { "id", "vendor", "IPs", "MAC", "VLANs", "roles", "identity", "services", "last seen" }) table.AddColumn(h);
         foreach (var a in assets)

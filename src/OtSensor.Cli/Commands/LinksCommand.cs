@@ -42,6 +42,7 @@ public static class LinksCommand
         else
         {
             var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
+            if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 220; // a file or pipe: do not wrap to 80 columns
             var table = new Table().Border(TableBorder.Rounded);
             foreach (var h in new[] { "client", "server", "protocol", "packets", "bytes", "transactions", "functions", "last seen" }) table.AddColumn(h);
             var ci = CultureInfo.InvariantCulture;
