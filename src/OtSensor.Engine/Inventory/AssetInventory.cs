@@ -1,0 +1,636 @@
+using System.Diagnostics;
+using System.Text;
+using OtSensor.Core;
+using OtSensor.Decoding;
+using OtSensor.Flows;
+using OtSensor.Output;
+using OtSensor.Pipeline;
+using OtSensor.Protocols.Modbus;
+using OtSensor.Store;
+
+namespace OtSensor.Inventory;
+
+public sealed class InventoryOptions
+{
+    /// <summary>A MAC seen with more than this many distinct IPv4 addresses (or IPv6 /64 prefixes) is a router.</summary>
+    public int RouterMaxIps { get; init; } = 3;
+    /// <summary>A MAC whose IPv4 addresses fall in different subnets of this prefix length is a router.</summary>
+    public int RouterSubnetPrefixV4 { get; init; } = 24;
+    /// <summary>How often (wall clock) dirty state is handed to the store during a replay.</summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>Bound on half-open TCP handshakes and unanswered UDP datagrams tracked for service detection.</summary>
+    public int MaxPending { get; init; } = 16384;
+    public int MaxEndpoints { get; init; } = 1_000_000;
+    public int MaxLinks { get; init; } = 1_000_000;
+}
+
+/// <summary>
+/// The asset inventory and communication map, built on the analysis thread (single-threaded, no locks) from packets
+/// (addresses, VLANs, ARP, handshakes) and events (Modbus transactions, FC 43/14 identities; MQTT / CoAP via the
+/// Add* methods). State is kept per (MAC, IP) endpoint and turned into assets by <see cref="InventoryMaterializer"/>.
+/// With a store, the state is seeded from it and dirty state is written in the background periodically and at the end.
+/// </summary>
+public sealed class AssetInventory : IEventConsumer
+{
+    private const int CacheSize = 1024;
+    private readonly InventoryOptions _options;
+    private readonly Dictionary<(MacAddress, IpAddr), EndpointState> _endpoints = [];
+    private readonly Dictionary<MacAddress, MacState> _macs = [];
+    private readonly Dictionary<LinkKey, LinkState> _links = [];
+    private readonly Dictionary<(IpAddr Ip, byte Transport, ushort Port), string?> _services = [];
+    private readonly Dictionary<(IpAddr, ushort, IpAddr, ushort), long> _tcpPending = [];
+    private readonly Dictionary<(IpAddr, ushort, IpAddr, ushort), long> _udpPending = [];
+    private readonly CacheEntry[] _cache = new CacheEntry[CacheSize];
+    private readonly Dictionary<string, long> _assetIds = new(StringComparer.Ordinal);
+    private readonly InventoryStoreWriter? _writer;
+    private long _lastFlush = Stopwatch.GetTimestamp();
+    private int _generation;
+
+    private static readonly string[] s_fcKeys = [.. Enumerable.Range(0, 128).Select(i => "fc" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
+    private static readonly string[] s_tables = ["coils", "discrete_inputs", "holding_registers", "input_registers"];
+    private readonly Dictionary<int, string> _rangeKeys = [];
+
+    public AssetInventory(InventoryOptions? options = null, InventoryStore? store = null)
+    {
+        _options = options ?? new InventoryOptions();
+        if (store is not null)
+        {
+            var seed = store.Load();
+            foreach (var e in seed.Endpoints) _endpoints[(e.Mac, e.Ip)] = e;
+            foreach (var m in seed.Macs) _macs[m.Mac] = m;
+            foreach (var l in seed.Links) _links[LinkKey.Of(l)] = l;
+            foreach (var (k, id) in seed.AssetIds) _assetIds[k] = id;
+            foreach (var e in _endpoints.Values)
+                foreach (var s in e.Services)
+                    _services[(e.Ip, s.Transport == "udp" ? (byte)17 : (byte)6, (ushort)s.Port)] = s.Proto;
+            SeededAssets = seed.AssetIds.Count;
+            _writer = new InventoryStoreWriter(store);
+        }
+    }
+
+    public InventoryOptions Options => _options;
+    public IReadOnlyCollection<EndpointState> Endpoints => _endpoints.Values;
+    public IReadOnlyCollection<MacState> Macs => _macs.Values;
+    public IReadOnlyCollection<LinkState> Links => _links.Values;
+    /// <summary>Assets already in the store when the run started.</summary>
+    public int SeededAssets { get; }
+    /// <summary>Pending handshakes / datagrams dropped to respect <see cref="InventoryOptions.MaxPending"/>, and endpoints / links not created past their bound.</summary>
+    public long Dropped { get; private set; }
+    /// <summary>The first store failure (the replay goes on; nothing committed before it is lost), or null.</summary>
+    public StoreException? StoreError => _writer?.Error;
+
+    // ------------------------------------------------------------------ packets
+
+    public void OnPackets(PacketBatch batch)
+    {
+        for (int i = 0; i < batch.Count; i++)
+        {
+            ref readonly var slot = ref batch.Slots[i];
+            ref readonly var d = ref batch.Decoded[i];
+            long ts = slot.TimestampNs;
+            int len = slot.OriginalLength;
+            if (d.Network is NetworkLayer.IPv4 or NetworkLayer.IPv6 && !d.SrcIp.IsZero)
+            {
+                OnIpPacket(in d, ts, len, slot.PacketNumber);
+            }
+            else if (d.Network == NetworkLayer.Arp)
+            {
+                OnArp(in d, ts, len, slot.PacketNumber);
+            }
+            else if (Usable(d.SrcMac))
+            {
+                var ep = Endpoint(d.SrcMac, default, ts, slot.PacketNumber);
+                if (ep is not null) Sent(ep, ts, len, d.Vlan);
+            }
+        }
+        MaybeFlush(final: false);
+    }
+
+    private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
+
+    private static void Sent(EndpointState ep, long ts, int len, ushort vlan)
+    {
+        ep.PacketsSent++;
+        ep.BytesSent += len;
+        ep.Seen(ts);
+        ep.Dirty = true;
+        if (vlan != 0) ep.AddVlan(vlan);
+    }
+
+    private static void Received(EndpointState ep, long ts, int len, ushort vlan)
+    {
+        ep.PacketsReceived++;
+        ep.BytesReceived += len;
+        ep.Seen(ts);
+        ep.Dirty = true;
+        if (vlan != 0) ep.AddVlan(vlan);
+    }
+
+    private void OnArp(in DecodedPacket d, long ts, int len, long frame)
+    {
+        var mac = Usable(d.ArpSenderMac) ? d.ArpSenderMac : d.SrcMac;
+        if (!Usable(mac)) return;
+        var ip = d.ArpSenderIp;
+        var ep = Endpoint(mac, ip, ts, frame);
+        if (ep is null) return;
+        Sent(ep, ts, len, d.Vlan);
+        if (ip.IsZero || ip.IsMulticast || ip.IsBroadcastV4) return;
+        if (!ep.Facts.ContainsKey("arp_ip"))
+            ep.Facts["arp_ip"] = new Fact { Value = ip.ToString(), Source = "arp", Frame = frame, TimeNs = ts, Confidence = "high" };
+        var ms = Mac(mac);
+        if (!ms.ArpIps.Contains(ip) && ms.ArpIps.Count < MacState.MaxIps)
+        {
+            ms.ArpIps.Add(ip);
+            ms.Dirty = true;
+        }
+    }
+
+    private void OnIpPacket(in DecodedPacket d, long ts, int len, long frame)
+    {
+        byte transport = d.Transport switch
+        {
+            TransportLayer.Tcp when !d.IsFragment => 6,
+            TransportLayer.Udp when !d.IsFragment => 17,
+            _ => 0,
+        };
+        ushort sp = transport != 0 ? d.SrcPort : (ushort)0;
+        ushort dp = transport != 0 ? d.DstPort : (ushort)0;
+        var src = d.SrcIp;
+        var dst = d.DstIp;
+        var srcMac = d.SrcMac.IsMulticast ? default : d.SrcMac;
+        var dstMac = d.DstMac.IsMulticast ? default : d.DstMac;
+        uint h = (uint)(src.Lo ^ (src.Lo >> 32) ^ (dst.Lo * 31) ^ (dst.Hi >> 7) ^ src.Hi) ^ ((uint)sp << 16 | dp) ^ (uint)srcMac.Value;
+        h ^= h >> 13;
+        ref var e = ref _cache[h & (CacheSize - 1)];
+        if (!(e.Valid && e.Src == src && e.Dst == dst && e.SPort == sp && e.DPort == dp && e.Transport == transport && e.SrcMac == srcMac && e.DstMac == dstMac))
+        {
+            e.Valid = true;
+            e.Src = src; e.Dst = dst; e.SPort = sp; e.DPort = dp; e.Transport = transport; e.SrcMac = srcMac; e.DstMac = dstMac;
+            e.SrcEp = Endpoint(srcMac, src, ts, frame);
+            e.DstEp = dst.IsZero || dst.IsMulticast || dst.IsBroadcastV4 ? null : Endpoint(dstMac, dst, ts, frame);
+            e.Link = null;
+            e.Generation = -1;
+        }
+        if (e.SrcEp is { } s) Sent(s, ts, len, d.Vlan);
+        if (e.DstEp is { } r) Received(r, ts, len, d.Vlan);
+        if (transport == 0) return;
+
+        if (transport == 6)
+        {
+            var flags = d.Flags;
+            if ((flags & (TcpFlags.Syn | TcpFlags.Ack)) == (TcpFlags.Syn | TcpFlags.Ack))
+            {
+                if (!_services.ContainsKey((src, 6, sp)))
+                {
+                    if (_tcpPending.Count >= _options.MaxPending) { _tcpPending.Clear(); Dropped++; }
+                    _tcpPending[(dst, dp, src, sp)] = frame;
+                }
+            }
+            else if (e.Link is null && _tcpPending.Count > 0 && (flags & (TcpFlags.Ack | TcpFlags.Syn | TcpFlags.Rst)) == TcpFlags.Ack
+                && _tcpPending.Remove((src, sp, dst, dp)) && e.DstEp is { } server)
+            {
+                RegisterService(server, dst, 6, dp, GuessProtocol(6, dp), "handshake", frame, ts);
+            }
+        }
+
+        if (e.Link is null || e.Generation != _generation)
+        {
+            e.Generation = _generation;
+            e.Link = ResolveLink(ref e, ts, frame, out e.ToServer);
+        }
+        if (e.Link is { } link)
+        {
+            link.Packets++;
+            link.Bytes += len;
+            link.Seen(ts);
+            link.Dirty = true;
+            if (link.Service is { } svc && ts > svc.LastSeenNs) svc.LastSeenNs = ts;
+        }
+    }
+
+    private LinkState? ResolveLink(ref CacheEntry e, long ts, long frame, out bool toServer)
+    {
+        toServer = false;
+        if (e.SrcEp is null || e.DstEp is null) return null;
+        EndpointState client, server;
+        ushort port;
+        if (_services.TryGetValue((e.Dst, e.Transport, e.DPort), out var proto))
+        {
+            client = e.SrcEp; server = e.DstEp; port = e.DPort; toServer = true;
+        }
+        else if (_services.TryGetValue((e.Src, e.Transport, e.SPort), out proto))
+        {
+            client = e.DstEp; server = e.SrcEp; port = e.SPort;
+        }
+        else
+        {
+            if (e.Transport == 17 && DetectUdpService(ref e, ts, frame)) return ResolveLink(ref e, ts, frame, out toServer);
+            return null;
+        }
+        var link = Link(client, server, e.Transport, port, ts);
+        if (link is null) return null;
+        if (link.Protocol is null && proto is not null) link.Protocol = proto;
+        link.Service ??= server.Service(e.Transport == 17 ? "udp" : "tcp", port);
+        ApplyPortRoles(client, server, link.Protocol);
+        return link;
+    }
+
+    /// <summary>True when this datagram answered an earlier one and a UDP service was registered.</summary>
+    private bool DetectUdpService(ref CacheEntry e, long ts, long frame)
+    {
+        if (_udpPending.Remove((e.Dst, e.DPort, e.Src, e.SPort)))
+        {
+            // A reply: the side on a well-known port (else the lower port; the responder on a tie) is the server.
+            bool srcWk = WellKnownPorts.IsServerPort(e.SPort), dstWk = WellKnownPorts.IsServerPort(e.DPort);
+            bool srcIsServer = srcWk != dstWk ? srcWk : e.SPort <= e.DPort;
+            if (srcIsServer) RegisterService(e.SrcEp!, e.Src, 17, e.SPort, GuessProtocol(17, e.SPort), "udp_reply", frame, ts);
+            else RegisterService(e.DstEp!, e.Dst, 17, e.DPort, GuessProtocol(17, e.DPort), "udp_reply", frame, ts);
+            return true;
+        }
+        if (_udpPending.Count >= _options.MaxPending) { _udpPending.Clear(); Dropped++; }
+        _udpPending.TryAdd((e.Src, e.SPort, e.Dst, e.DPort), frame);
+        return false;
+    }
+
+    /// <summary>A protocol name from a well-known port (medium confidence), or null.</summary>
+    public static string? GuessProtocol(byte transport, ushort port) => (transport, port) switch
+    {
+        (6, 502) => "modbus",
+        (6, 802) => "modbus_tls",
+        (6, 1883) => "mqtt",
+        (6, 8883) => "mqtt_tls",
+        (17, 5683) => "coap",
+        (17, 5684) => "coap_dtls",
+        _ => null,
+    };
+
+    public static string? ProtocolName(ProtocolId id) => id switch
+    {
+        ProtocolId.Modbus => "modbus",
+        ProtocolId.Mqtt => "mqtt",
+        ProtocolId.MqttTls => "mqtt_tls",
+        ProtocolId.Coap => "coap",
+        ProtocolId.CoapDtls => "coap_dtls",
+        _ => null,
+    };
+
+    private static void ApplyPortRoles(EndpointState client, EndpointState server, string? proto)
+    {
+        AssetRoles c = AssetRoles.None, s = AssetRoles.None;
+        switch (proto)
+        {
+            case "mqtt" or "mqtt_tls": s = AssetRoles.MqttBroker; c = AssetRoles.MqttClient; break;
+            case "coap" or "coap_dtls": s = AssetRoles.CoapServer; c = AssetRoles.CoapClient; break;
+        }
+        if ((client.Roles & c) != c) { client.Roles |= c; client.Dirty = true; }
+        if ((server.Roles & s) != s) { server.Roles |= s; server.Dirty = true; }
+    }
+
+    private void RegisterService(EndpointState server, IpAddr ip, byte transport, ushort port, string? proto, string source, long frame, long ts)
+    {
+        var key = (ip, transport, port);
+        if (!_services.TryGetValue(key, out var known))
+        {
+            _services[key] = proto;
+            _generation++;
+        }
+        else if (known is null && proto is not null)
+        {
+            _services[key] = proto;
+            _generation++;
+        }
+        var svc = server.Service(transport == 17 ? "udp" : "tcp", port);
+        if (svc.FirstSeenNs == 0 || ts < svc.FirstSeenNs) svc.FirstSeenNs = ts;
+        if (ts > svc.LastSeenNs) svc.LastSeenNs = ts;
+        if (svc.Source.Length == 0) { svc.Source = source; svc.Frame = frame; }
+        if (proto is not null && (svc.Proto is null || source == "response")) svc.Proto = proto;
+        server.Dirty = true;
+    }
+
+    private MacState Mac(MacAddress mac)
+    {
+        if (!_macs.TryGetValue(mac, out var ms))
+        {
+            ms = new MacState { Mac = mac, Dirty = true };
+            _macs[mac] = ms;
+        }
+        return ms;
+    }
+
+    /// <summary>The endpoint for (mac, ip), created on first sight (null past the bound).</summary>
+    private EndpointState? Endpoint(MacAddress mac, IpAddr ip, long ts, long frame)
+    {
+        if (_endpoints.TryGetValue((mac, ip), out var ep)) return ep;
+        if (_endpoints.Count >= _options.MaxEndpoints) { Dropped++; return null; }
+        ep = new EndpointState { Mac = mac, Ip = ip, FirstSeenNs = ts, LastSeenNs = ts, Dirty = true };
+        _endpoints[(mac, ip)] = ep;
+        if (Usable(mac) && !ip.IsZero) TrackMacIp(Mac(mac), ip, frame);
+        return ep;
+    }
+
+    private void TrackMacIp(MacState ms, IpAddr ip, long frame)
+    {
+        if (ms.Ips.Contains(ip)) return;
+        if (ms.Ips.Count < MacState.MaxIps) ms.Ips.Add(ip);
+        ms.Dirty = true;
+        if (ms.IsRouter) return;
+        var reason = RouterReason(ms.Ips, _options);
+        if (reason is not null)
+        {
+            ms.IsRouter = true;
+            ms.RouterReason = reason;
+            ms.RouterFrame = frame;
+        }
+    }
+
+    /// <summary>Why a MAC carrying these IPs is a router, or null when it looks like one host.</summary>
+    public static string? RouterReason(IReadOnlyList<IpAddr> ips, InventoryOptions options)
+    {
+        int v4 = 0;
+        uint? subnet = null;
+        bool manySubnets = false;
+        var v6Prefixes = new HashSet<ulong>();
+        int prefix = Math.Clamp(options.RouterSubnetPrefixV4, 1, 32);
+        uint mask = prefix == 32 ? uint.MaxValue : ~(uint.MaxValue >> prefix);
+        foreach (var ip in ips)
+        {
+            if (ip.IsMulticast || ip.IsBroadcastV4 || ip.IsZero) continue;
+            if (ip.IsV4)
+            {
+                uint a = ip.V4;
+                if ((a >> 16) == 0xA9FE || (a >> 24) == 127) continue; // link-local, loopback
+                v4++;
+                if (subnet is null) subnet = a & mask;
+                else if (subnet != (a & mask)) manySubnets = true;
+            }
+            else if ((ip.Hi >> 54) != 0x3FA) // not fe80::/10
+            {
+                v6Prefixes.Add(ip.Hi);
+            }
+        }
+        if (v4 > options.RouterMaxIps) return $"more than {options.RouterMaxIps} IPv4 addresses";
+        if (v6Prefixes.Count > options.RouterMaxIps) return $"more than {options.RouterMaxIps} IPv6 /64 prefixes";
+        if (manySubnets) return $"IPv4 addresses in different /{prefix} subnets";
+        return null;
+    }
+
+    private LinkState? Link(EndpointState client, EndpointState server, byte transport, ushort port, long ts)
+    {
+        var key = new LinkKey(client.Mac, client.Ip, server.Mac, server.Ip, transport, port);
+        if (_links.TryGetValue(key, out var link)) return link;
+        if (_links.Count >= _options.MaxLinks) { Dropped++; return null; }
+        link = new LinkState
+        {
+            ClientMac = client.Mac, ClientIp = client.Ip, ServerMac = server.Mac, ServerIp = server.Ip,
+            Transport = transport == 17 ? "udp" : "tcp", Port = port, FirstSeenNs = ts, LastSeenNs = ts, Dirty = true,
+        };
+        _links[key] = link;
+        return link;
+    }
+
+    // ------------------------------------------------------------------ events
+
+    public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
+    {
+        if (entry.Kind != EventKind.Transaction) return;
+        ref readonly var tx = ref entry.Transaction;
+        long ts = tx.HasResponse ? tx.ResponseTs : tx.RequestTs;
+        long frame = tx.HasResponse ? tx.ResponsePacket : tx.RequestPacket;
+        var client = ClientOf(in entry.Flow, ts, frame);
+        var server = ServerOf(in entry.Flow, ts, frame);
+        if (client is null || server is null) return;
+        byte transport = entry.Flow.Transport == TransportLayer.Udp ? (byte)17 : (byte)6;
+        string? proto = ProtocolName(tx.Protocol);
+        if (tx.HasResponse) RegisterService(server, entry.Flow.ServerIp, transport, entry.Flow.ServerPort, proto, "response", frame, ts);
+        var link = Link(client, server, transport, entry.Flow.ServerPort, ts);
+        if (link is not null)
+        {
+            if (proto is not null) link.Protocol = proto;
+            link.Service ??= server.Service(transport == 17 ? "udp" : "tcp", entry.Flow.ServerPort);
+            link.Transactions++;
+            link.Seen(ts);
+            link.Dirty = true;
+        }
+        switch (tx.Protocol)
+        {
+            case ProtocolId.Modbus when !tx.FieldsEncoded:
+                OnModbus(in entry, buffer, client, server, link, ts, frame);
+                break;
+            case ProtocolId.Mqtt or ProtocolId.MqttTls:
+                ApplyPortRoles(client, server, "mqtt");
+                break;
+            case ProtocolId.Coap or ProtocolId.CoapDtls:
+                ApplyPortRoles(client, server, "coap");
+                break;
+        }
+    }
+
+    /// <summary>The client endpoint of an event's flow (created if new).</summary>
+    public EndpointState? ClientOf(in FlowEndpoints flow, long ts, long frame)
+        => Endpoint(flow.ClientMac.IsMulticast ? default : flow.ClientMac, flow.ClientIp, ts, frame);
+
+    /// <summary>The server endpoint of an event's flow (created if new).</summary>
+    public EndpointState? ServerOf(in FlowEndpoints flow, long ts, long frame)
+        => Endpoint(flow.ServerMac.IsMulticast ? default : flow.ServerMac, flow.ServerIp, ts, frame);
+
+    /// <summary>The link of an event's flow (created if new); for per-operation counts (MQTT packet type, CoAP method + code).</summary>
+    public LinkState? LinkOf(in FlowEndpoints flow, long ts, long frame)
+    {
+        var c = ClientOf(in flow, ts, frame);
+        var s = ServerOf(in flow, ts, frame);
+        if (c is null || s is null) return null;
+        return Link(c, s, flow.Transport == TransportLayer.Udp ? (byte)17 : (byte)6, flow.ServerPort, ts);
+    }
+
+    /// <summary>An MQTT CONNECT: the client's id and user name (strings off the wire: bounded, control characters replaced).</summary>
+    public void AddMqttClient(EndpointState client, EndpointState broker, string? clientId, string? username, FactSource source)
+    {
+        ApplyPortRoles(client, broker, "mqtt");
+        if (clientId is not null) EndpointState.AddBounded(client.MqttClientIds, Clean(clientId));
+        if (username is not null) EndpointState.AddBounded(client.MqttUsernames, Clean(username));
+        if (clientId is not null && !client.Facts.ContainsKey("mqtt_client_id"))
+            client.Facts["mqtt_client_id"] = new Fact { Value = Clean(clientId), Source = source.Source, Frame = source.Frame, TimeNs = source.TimeNs, Confidence = source.Confidence };
+        client.Dirty = true;
+    }
+
+    /// <summary>An MQTT PUBLISH from <paramref name="client"/> (to the broker) proves a publisher.</summary>
+    public void AddMqttPublisher(EndpointState client, EndpointState broker)
+    {
+        ApplyPortRoles(client, broker, "mqtt");
+        client.Roles |= AssetRoles.MqttPublisher;
+        client.Dirty = true;
+    }
+
+    /// <summary>An MQTT SUBSCRIBE (or a PUBLISH delivered to it) proves a subscriber.</summary>
+    public void AddMqttSubscriber(EndpointState client, EndpointState broker)
+    {
+        ApplyPortRoles(client, broker, "mqtt");
+        client.Roles |= AssetRoles.MqttSubscriber;
+        client.Dirty = true;
+    }
+
+    /// <summary>A topic a client published or subscribed to, counted on the link as an operation "topic:NAME" (bounded).</summary>
+    public static void AddMqttTopic(LinkState link, string topic, bool publish)
+    {
+        link.CountOperation((publish ? "publish:" : "subscribe:") + Clean(topic));
+        link.Dirty = true;
+    }
+
+    /// <summary>A CoAP resource (URI path) served by <paramref name="server"/>.</summary>
+    public void AddCoapResource(EndpointState client, EndpointState server, string path, FactSource source)
+    {
+        _ = source;
+        ApplyPortRoles(client, server, "coap");
+        EndpointState.AddBounded(server.CoapResources, Clean(path));
+        server.Dirty = true;
+    }
+
+    /// <summary>An operation on a link: MQTT packet type ("PUBLISH"), CoAP method + code ("GET 2.05").</summary>
+    public static void CountOperation(LinkState link, string operation)
+    {
+        link.CountOperation(Clean(operation));
+        link.Dirty = true;
+    }
+
+    internal static string Clean(string s)
+    {
+        if (s.Length > 256) s = s[..256];
+        if (!s.Any(char.IsControl)) return s;
+        var sb = new StringBuilder(s.Length);
+        foreach (char c in s) sb.Append(char.IsControl(c) ? '?' : c);
+        return sb.ToString();
+    }
+
+    private void OnModbus(in EventEntry entry, EventBuffer buffer, EndpointState client, EndpointState server, LinkState? link, long ts, long frame)
+    {
+        ref readonly var tx = ref entry.Transaction;
+        var req = buffer.Slice(entry.RequestOffset, entry.RequestLength);
+        var resp = buffer.Slice(entry.ResponseOffset, entry.ResponseLength);
+        if (!ModbusTransactionFields.TryExtract(req, resp, out var m)) return;
+        if (m.HasRequest && (client.Roles & AssetRoles.ModbusClient) == 0) { client.Roles |= AssetRoles.ModbusClient; client.Dirty = true; }
+        if (m.HasResponse)
+        {
+            server.Roles |= AssetRoles.ModbusServer;
+            server.AddUnit(m.UnitId);
+            server.Dirty = true;
+        }
+        if (link is null) return;
+        link.CountOperation(s_fcKeys[m.Function & 0x7F]);
+        if (m.IsException)
+        {
+            link.CountOperation("exception");
+            return;
+        }
+        if (m.HasRequest)
+        {
+            switch (m.Function)
+            {
+                case 1: AddRange(link, m.UnitId, 0, false, m.Address, m.Quantity); break;
+                case 2: AddRange(link, m.UnitId, 1, false, m.Address, m.Quantity); break;
+                case 3: AddRange(link, m.UnitId, 2, false, m.Address, m.Quantity); break;
+                case 4: AddRange(link, m.UnitId, 3, false, m.Address, m.Quantity); break;
+                case 5: AddRange(link, m.UnitId, 0, true, m.Address, 1); break;
+                case 6: AddRange(link, m.UnitId, 2, true, m.Address, 1); break;
+                case 15: AddRange(link, m.UnitId, 0, true, m.Address, m.Quantity); break;
+                case 16: AddRange(link, m.UnitId, 2, true, m.Address, m.Quantity); break;
+                case 22: AddRange(link, m.UnitId, 2, true, m.Address, 1); break;
+                case 23:
+                    AddRange(link, m.UnitId, 2, false, m.Address, m.Quantity);
+                    AddRange(link, m.UnitId, 2, true, m.WriteAddress, m.WriteQuantity);
+                    break;
+            }
+        }
+        if (m.HasResponse && resp.Length > 9 && resp[7] == 43 && resp[8] == ModbusFunctions.MeiReadDeviceIdentification)
+            OnIdentity(server, m.UnitId, resp[7..], ts, tx.ResponsePacket == 0 ? frame : tx.ResponsePacket);
+    }
+
+    private void AddRange(LinkState link, byte unit, int table, bool write, int? address, int? quantity)
+    {
+        if (address is not int a || quantity is not int q || q <= 0) return;
+        int k = (unit << 3) | (table << 1) | (write ? 1 : 0);
+        if (!_rangeKeys.TryGetValue(k, out var key))
+        {
+            key = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{unit}/{s_tables[table]}/{(write ? "write" : "read")}");
+            _rangeKeys[k] = key;
+        }
+        if (!link.ModbusRanges.TryGetValue(key, out var set))
+        {
+            if (link.ModbusRanges.Count >= LinkState.MaxRangeKeys) return;
+            set = new RangeSet();
+            link.ModbusRanges[key] = set;
+        }
+        set.Add(a, Math.Min(65535, a + q - 1));
+    }
+
+    private static void OnIdentity(EndpointState server, byte unit, ReadOnlySpan<byte> pdu, long ts, long frame)
+    {
+        if (!ModbusDeviceIdentification.TryParse(pdu, out var id)) return;
+        foreach (var o in id)
+        {
+            if (o.ObjectId > 6) continue;
+            var v = o.Value.Length > ModbusIdentity.MaxValueLength ? o.Value[..ModbusIdentity.MaxValueLength] : o.Value;
+            string name = ModbusIdentity.KeyFor(o.ObjectId);
+            string value = Clean(Encoding.Latin1.GetString(v));
+            if (server.Facts.TryGetValue(name, out var existing) && (existing.Unit < unit || (existing.Unit == unit && existing.Value == value))) continue;
+            server.Facts[name] = new Fact { Value = value, Source = "modbus_fc43", Frame = frame, TimeNs = ts, Confidence = "high", Unit = unit };
+        }
+        server.Dirty = true;
+    }
+
+    // ------------------------------------------------------------------ output
+
+    /// <summary>Assets and links as of now (deterministic: sorted keys, ids stable across runs with a store).</summary>
+    public InventorySnapshot Snapshot() => InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+
+    public void OnComplete(ReplayStats stats) => MaybeFlush(final: true);
+
+    /// <summary>Hands dirty state to the background writer; at the end waits until it is committed.</summary>
+    private void MaybeFlush(bool final)
+    {
+        if (_writer is null) return;
+        if (!final)
+        {
+            if (Stopwatch.GetElapsedTime(_lastFlush) < _options.FlushInterval || _writer.Busy) return;
+        }
+        else
+        {
+            _writer.WaitIdle();
+        }
+        _lastFlush = Stopwatch.GetTimestamp();
+        if (_writer.Error is not null) return;
+        var batch = new StoreBatch { Snapshot = Snapshot() };
+        foreach (var e in _endpoints.Values)
+            if (e.Dirty) { batch.Endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), InventoryStore.Serialize(e))); e.Dirty = false; }
+        foreach (var m in _macs.Values)
+            if (m.Dirty) { batch.Macs.Add((m.Mac.ToString(), InventoryStore.Serialize(m))); m.Dirty = false; }
+        foreach (var l in _links.Values)
+            if (l.Dirty) { batch.Links.Add((InventoryStore.LinkKeyText(l), InventoryStore.Serialize(l))); l.Dirty = false; }
+        _writer.Submit(batch);
+        if (final)
+        {
+            _writer.WaitIdle();
+            NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets);
+        }
+    }
+
+    /// <summary>Assets created by this run (set after the final flush with a store).</summary>
+    public int NewAssets { get; private set; }
+
+    private struct CacheEntry
+    {
+        public bool Valid;
+        public byte Transport;
+        public bool ToServer;
+        public ushort SPort, DPort;
+        public int Generation;
+        public IpAddr Src, Dst;
+        public MacAddress SrcMac, DstMac;
+        public EndpointState? SrcEp, DstEp;
+        public LinkState? Link;
+    }
+}
+
+internal readonly record struct LinkKey(MacAddress ClientMac, IpAddr ClientIp, MacAddress ServerMac, IpAddr ServerIp, byte Transport, ushort Port)
+{
+    public static LinkKey Of(LinkState l) => new(l.ClientMac, l.ClientIp, l.ServerMac, l.ServerIp, l.Transport == "udp" ? (byte)17 : (byte)6, (ushort)l.Port);
+}

@@ -1,0 +1,471 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using OtSensor.Core;
+using OtSensor.Protocols.Modbus;
+
+namespace OtSensor.Inventory;
+
+/// <summary>Identity objects a device reported (Modbus FC 43/14 basic and regular objects).</summary>
+public sealed class IdentityRecord
+{
+    public string? VendorName { get; set; }
+    public string? ProductCode { get; set; }
+    public string? Revision { get; set; }
+    public string? VendorUrl { get; set; }
+    public string? ProductName { get; set; }
+    public string? ModelName { get; set; }
+    public string? UserApplicationName { get; set; }
+
+    [JsonIgnore]
+    public bool IsEmpty => VendorName is null && ProductCode is null && Revision is null && VendorUrl is null && ProductName is null && ModelName is null && UserApplicationName is null;
+
+    internal void Set(string name, string value)
+    {
+        switch (name)
+        {
+            case "vendor_name": VendorName = value; break;
+            case "product_code": ProductCode = value; break;
+            case "revision": Revision = value; break;
+            case "vendor_url": VendorUrl = value; break;
+            case "product_name": ProductName = value; break;
+            case "model_name": ModelName = value; break;
+            case "user_application_name": UserApplicationName = value; break;
+        }
+    }
+
+    public override string ToString()
+        => string.Join(" ", new[] { VendorName, ProductName ?? ProductCode, ModelName, Revision }.Where(s => !string.IsNullOrEmpty(s)));
+}
+
+/// <summary>Which packet proved an attribute, when, and how far to trust it.</summary>
+public sealed class FactRecord
+{
+    public string Value { get; set; } = "";
+    public string Source { get; set; } = "";
+    public long Frame { get; set; }
+    public string? Time { get; set; }
+    public string Confidence { get; set; } = "";
+    public int? Unit { get; set; }
+}
+
+public sealed class ServiceRecord
+{
+    public string Transport { get; set; } = "";
+    public int Port { get; set; }
+    public string? Proto { get; set; }
+    public string? FirstSeen { get; set; }
+    public string? LastSeen { get; set; }
+    public string? Source { get; set; }
+}
+
+/// <summary>One asset (the declared output schema: JSON fields, CSV columns, store rows).</summary>
+public sealed class AssetRecord
+{
+    public long Id { get; set; }
+    /// <summary>"mac:aa:bb:cc:dd:ee:ff" (local segment) or "ip:10.0.0.5" (behind a router, or no MAC seen).</summary>
+    public string Key { get; set; } = "";
+    public string Kind { get; set; } = "";
+    public string? Mac { get; set; }
+    public string? MacVendor { get; set; }
+    public List<string> Ips { get; set; } = [];
+    public List<int> Vlans { get; set; } = [];
+    public string? FirstSeen { get; set; }
+    public string? LastSeen { get; set; }
+    public long PacketsSent { get; set; }
+    public long PacketsReceived { get; set; }
+    public long BytesSent { get; set; }
+    public long BytesReceived { get; set; }
+    public List<string> Roles { get; set; } = [];
+    public List<int> ModbusUnits { get; set; } = [];
+    public IdentityRecord Identity { get; set; } = new();
+    public List<string> MqttClientIds { get; set; } = [];
+    public List<string> MqttUsernames { get; set; } = [];
+    public List<string> CoapResources { get; set; } = [];
+    public List<ServiceRecord> Services { get; set; } = [];
+    public string? RouterReason { get; set; }
+    /// <summary>Attribute → proof ("identity.vendor_name", "ip.10.0.0.5" from ARP, "mqtt_client_id"...).</summary>
+    public SortedDictionary<string, FactRecord> Sources { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>A short display name: the first IP, else the MAC.</summary>
+    [JsonIgnore]
+    public string Label => Ips.Count > 0 ? Ips[0] : Mac ?? Key;
+}
+
+public sealed class RangeRecord
+{
+    public int Unit { get; set; }
+    public string Table { get; set; } = "";
+    public string Access { get; set; } = "";
+    public List<int[]> Ranges { get; set; } = [];
+}
+
+/// <summary>One edge of the communication map: client asset → server asset on a protocol and server port.</summary>
+public sealed class LinkRecord
+{
+    public long Id { get; set; }
+    public long ClientId { get; set; }
+    public long ServerId { get; set; }
+    public string Client { get; set; } = "";
+    public string Server { get; set; } = "";
+    public string? Protocol { get; set; }
+    public string Transport { get; set; } = "";
+    public int Port { get; set; }
+    public string? FirstSeen { get; set; }
+    public string? LastSeen { get; set; }
+    public long Packets { get; set; }
+    public long Bytes { get; set; }
+    public long Transactions { get; set; }
+    /// <summary>Modbus requests per function code ("3": 120).</summary>
+    public SortedDictionary<int, long> ModbusFunctions { get; set; } = [];
+    /// <summary>Other operations: "exception", MQTT packet types, CoAP method + code...</summary>
+    public SortedDictionary<string, long> Operations { get; set; } = new(StringComparer.Ordinal);
+    public List<RangeRecord> ModbusRanges { get; set; } = [];
+
+    [JsonIgnore]
+    public string ProtocolLabel => Protocol ?? $"{Transport}/{Port.ToString(CultureInfo.InvariantCulture)}";
+}
+
+public sealed class InventorySnapshot
+{
+    public List<AssetRecord> Assets { get; set; } = [];
+    public List<LinkRecord> Links { get; set; } = [];
+}
+
+/// <summary>Turns (MAC, IP) endpoints into assets and endpoint links into asset links.</summary>
+public static class InventoryMaterializer
+{
+    private static readonly string[] s_identityKeys = ["vendor_name", "product_code", "revision", "vendor_url", "product_name", "model_name", "user_application_name"];
+
+    private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
+
+    public static InventorySnapshot Build(IEnumerable<EndpointState> endpoints, IEnumerable<MacState> macs, IEnumerable<LinkState> links,
+        Dictionary<string, long> assetIds, OuiRegistry oui)
+    {
+        var routers = new Dictionary<MacAddress, MacState>();
+        foreach (var m in macs)
+            if (m.IsRouter) routers[m.Mac] = m;
+        var eps = endpoints.ToList();
+        var ipToMac = new Dictionary<IpAddr, MacAddress?>();
+        foreach (var e in eps)
+        {
+            if (!Usable(e.Mac) || e.Ip.IsZero) continue;
+            if (routers.TryGetValue(e.Mac, out var rm) && !rm.ArpIps.Contains(e.Ip)) continue;
+            ipToMac[e.Ip] = ipToMac.TryGetValue(e.Ip, out var prev) && prev != e.Mac ? null : e.Mac;
+        }
+
+        string? KeyFor(MacAddress mac, IpAddr ip)
+        {
+            if (Usable(mac))
+            {
+                if (!routers.TryGetValue(mac, out var r) || ip.IsZero || r.ArpIps.Contains(ip)) return "mac:" + mac;
+                return "ip:" + ip;
+            }
+            if (ip.IsZero) return null;
+            if (ipToMac.TryGetValue(ip, out var owner) && owner is { } m) return "mac:" + m;
+            return "ip:" + ip;
+        }
+
+        var builders = new SortedDictionary<string, Builder>(StringComparer.Ordinal);
+        Builder Get(string key)
+        {
+            if (!builders.TryGetValue(key, out var b))
+            {
+                b = new Builder(key);
+                builders[key] = b;
+            }
+            return b;
+        }
+
+        foreach (var e in eps)
+        {
+            var key = KeyFor(e.Mac, e.Ip);
+            if (key is null) continue;
+            var b = Get(key);
+            if (key.StartsWith("mac:", StringComparison.Ordinal)) b.Mac ??= ParseMacKey(key);
+            b.Add(e, counters: true);
+            if (Usable(e.Mac) && routers.ContainsKey(e.Mac) && key != "mac:" + e.Mac)
+            {
+                // Traffic forwarded by the router: counted on the router too (its attributes stay with the remote host).
+                var rb = Get("mac:" + e.Mac);
+                rb.Mac = e.Mac;
+                rb.AddCounters(e);
+            }
+        }
+        foreach (var (mac, m) in routers)
+        {
+            var rb = Get("mac:" + mac);
+            rb.Mac = mac;
+            rb.Roles |= AssetRoles.Router;
+            rb.RouterReason = m.RouterReason;
+            foreach (var ip in m.ArpIps) rb.Ips.Add(ip);
+        }
+
+        // Stable ids: known keys keep theirs; new keys get the next ids in key order.
+        long next = assetIds.Count == 0 ? 1 : assetIds.Values.Max() + 1;
+        foreach (var key in builders.Keys)
+            if (!assetIds.ContainsKey(key)) assetIds[key] = next++;
+
+        var snap = new InventorySnapshot();
+        var byKey = new Dictionary<string, AssetRecord>(StringComparer.Ordinal);
+        foreach (var (key, b) in builders)
+        {
+            var a = b.ToRecord(assetIds[key], oui);
+            snap.Assets.Add(a);
+            byKey[key] = a;
+        }
+
+        var linkMap = new SortedDictionary<string, LinkRecord>(StringComparer.Ordinal);
+        foreach (var l in links)
+        {
+            var ck = KeyFor(l.ClientMac, l.ClientIp);
+            var sk = KeyFor(l.ServerMac, l.ServerIp);
+            if (ck is null || sk is null || !byKey.TryGetValue(ck, out var ca) || !byKey.TryGetValue(sk, out var sa)) continue;
+            string lk = string.Create(CultureInfo.InvariantCulture, $"{ca.Id:D12}|{sa.Id:D12}|{l.Protocol}|{l.Transport}|{l.Port:D5}");
+            if (!linkMap.TryGetValue(lk, out var r))
+            {
+                r = new LinkRecord { ClientId = ca.Id, ServerId = sa.Id, Client = ca.Label, Server = sa.Label, Protocol = l.Protocol, Transport = l.Transport, Port = l.Port };
+                linkMap[lk] = r;
+            }
+            Merge(r, l);
+        }
+        long lid = 1;
+        foreach (var r in linkMap.Values)
+        {
+            r.Id = lid++;
+            snap.Links.Add(r);
+        }
+        return snap;
+    }
+
+    private static MacAddress? ParseMacKey(string key)
+    {
+        ulong v = 0;
+        foreach (var part in key[4..].Split(':')) v = (v << 8) | Convert.ToByte(part, 16);
+        return new MacAddress(v);
+    }
+
+    private static void Merge(LinkRecord r, LinkState l)
+    {
+        long first = MinTime(r.FirstSeen, l.FirstSeenNs, out bool f);
+        if (f) r.FirstSeen = PacketTime.ToRfc3339(first);
+        if (l.LastSeenNs > 0 && (r.LastSeen is null || string.CompareOrdinal(PacketTime.ToRfc3339(l.LastSeenNs), r.LastSeen) > 0)) r.LastSeen = PacketTime.ToRfc3339(l.LastSeenNs);
+        r.Packets += l.Packets;
+        r.Bytes += l.Bytes;
+        r.Transactions += l.Transactions;
+        foreach (var (op, n) in l.Operations)
+        {
+            if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
+                r.ModbusFunctions[fc] = r.ModbusFunctions.GetValueOrDefault(fc) + n;
+            else r.Operations[op] = r.Operations.GetValueOrDefault(op) + n;
+        }
+        foreach (var (key, set) in l.ModbusRanges)
+        {
+            var parts = key.Split('/');
+            if (parts.Length != 3 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit)) continue;
+            var rr = r.ModbusRanges.Find(x => x.Unit == unit && x.Table == parts[1] && x.Access == parts[2]);
+            if (rr is null)
+            {
+                rr = new RangeRecord { Unit = unit, Table = parts[1], Access = parts[2] };
+                r.ModbusRanges.Add(rr);
+            }
+            var merged = new RangeSet { Ranges = [.. rr.Ranges.Select(x => new[] { x[0], x[1] })] };
+            merged.AddAll(set);
+            rr.Ranges = merged.Ranges;
+        }
+        r.ModbusRanges.Sort(static (a, b) =>
+        {
+            int c = a.Unit.CompareTo(b.Unit);
+            if (c == 0) c = string.CompareOrdinal(a.Table, b.Table);
+            return c != 0 ? c : string.CompareOrdinal(a.Access, b.Access);
+        });
+    }
+
+    private static long MinTime(string? current, long candidate, out bool replace)
+    {
+        replace = candidate > 0 && (current is null || string.CompareOrdinal(PacketTime.ToRfc3339(candidate), current) < 0);
+        return candidate;
+    }
+
+    private sealed class Builder(string key)
+    {
+        public string Key { get; } = key;
+        public MacAddress? Mac { get; set; }
+        public SortedSet<IpAddr> Ips { get; } = [];
+        public SortedSet<int> Vlans { get; } = [];
+        public long First { get; set; }
+        public long Last { get; set; }
+        public long PacketsSent, PacketsReceived, BytesSent, BytesReceived;
+        public AssetRoles Roles { get; set; }
+        public ulong[] Units { get; } = new ulong[4];
+        public Dictionary<string, Fact> Facts { get; } = new(StringComparer.Ordinal);
+        public SortedSet<string> ClientIds { get; } = new(StringComparer.Ordinal);
+        public SortedSet<string> Usernames { get; } = new(StringComparer.Ordinal);
+        public SortedSet<string> Resources { get; } = new(StringComparer.Ordinal);
+        public SortedDictionary<(string, int), ServiceState> Services { get; } = [];
+        public string? RouterReason { get; set; }
+
+        public void AddCounters(EndpointState e)
+        {
+            if (e.FirstSeenNs > 0 && (First == 0 || e.FirstSeenNs < First)) First = e.FirstSeenNs;
+            if (e.LastSeenNs > Last) Last = e.LastSeenNs;
+            PacketsSent += e.PacketsSent;
+            PacketsReceived += e.PacketsReceived;
+            BytesSent += e.BytesSent;
+            BytesReceived += e.BytesReceived;
+        }
+
+        public void Add(EndpointState e, bool counters)
+        {
+            if (counters) AddCounters(e);
+            if (!e.Ip.IsZero) Ips.Add(e.Ip);
+            foreach (var v in e.Vlans) Vlans.Add(v);
+            Roles |= e.Roles;
+            for (int i = 0; i < 4 && i < e.ModbusUnits.Length; i++) Units[i] |= e.ModbusUnits[i];
+            foreach (var (k, f) in e.Facts)
+            {
+                string key = k == "arp_ip" ? "ip." + f.Value : k;
+                if (!Facts.TryGetValue(key, out var cur) || Better(f, cur)) Facts[key] = f;
+            }
+            foreach (var s in e.MqttClientIds) ClientIds.Add(s);
+            foreach (var s in e.MqttUsernames) Usernames.Add(s);
+            foreach (var s in e.CoapResources) Resources.Add(s);
+            foreach (var s in e.Services)
+            {
+                var k = (s.Transport, s.Port);
+                if (!Services.TryGetValue(k, out var cur))
+                {
+                    Services[k] = new ServiceState { Transport = s.Transport, Port = s.Port, Proto = s.Proto, FirstSeenNs = s.FirstSeenNs, LastSeenNs = s.LastSeenNs, Source = s.Source, Frame = s.Frame };
+                    continue;
+                }
+                if (s.FirstSeenNs > 0 && (cur.FirstSeenNs == 0 || s.FirstSeenNs < cur.FirstSeenNs)) cur.FirstSeenNs = s.FirstSeenNs;
+                if (s.LastSeenNs > cur.LastSeenNs) cur.LastSeenNs = s.LastSeenNs;
+                cur.Proto ??= s.Proto;
+            }
+        }
+
+        private static bool Better(Fact a, Fact b)
+        {
+            if (a.Unit != b.Unit) return a.Unit >= 0 && (b.Unit < 0 || a.Unit < b.Unit);
+            return a.TimeNs < b.TimeNs;
+        }
+
+        public AssetRecord ToRecord(long id, OuiRegistry oui)
+        {
+            var a = new AssetRecord
+            {
+                Id = id,
+                Key = Key,
+                Kind = Key.StartsWith("mac:", StringComparison.Ordinal) ? "mac" : "ip",
+                Mac = Mac?.ToString(),
+                MacVendor = Mac is { } m ? oui.Describe(m) : null,
+                Ips = [.. Ips.Select(i => i.ToString())],
+                Vlans = [.. Vlans],
+                FirstSeen = First > 0 ? PacketTime.ToRfc3339(First) : null,
+                LastSeen = Last > 0 ? PacketTime.ToRfc3339(Last) : null,
+                PacketsSent = PacketsSent,
+                PacketsReceived = PacketsReceived,
+                BytesSent = BytesSent,
+                BytesReceived = BytesReceived,
+                Roles = AssetRoleNames.Names(Roles),
+                MqttClientIds = [.. ClientIds],
+                MqttUsernames = [.. Usernames],
+                CoapResources = [.. Resources],
+                RouterReason = RouterReason,
+            };
+            for (int u = 0; u < 256; u++)
+                if ((Units[u >> 6] & (1UL << (u & 63))) != 0) a.ModbusUnits.Add(u);
+            foreach (var k in s_identityKeys)
+                if (Facts.TryGetValue(k, out var f)) a.Identity.Set(k, f.Value);
+            foreach (var (k, f) in Facts)
+            {
+                string name = Array.IndexOf(s_identityKeys, k) >= 0 ? "identity." + k : k;
+                a.Sources[name] = new FactRecord
+                {
+                    Value = f.Value, Source = f.Source, Frame = f.Frame, Time = f.TimeNs > 0 ? PacketTime.ToRfc3339(f.TimeNs) : null,
+                    Confidence = f.Confidence, Unit = f.Unit >= 0 ? f.Unit : null,
+                };
+            }
+            foreach (var s in Services.Values)
+            {
+                a.Services.Add(new ServiceRecord
+                {
+                    Transport = s.Transport, Port = s.Port, Proto = s.Proto, Source = s.Source,
+                    FirstSeen = s.FirstSeenNs > 0 ? PacketTime.ToRfc3339(s.FirstSeenNs) : null,
+                    LastSeen = s.LastSeenNs > 0 ? PacketTime.ToRfc3339(s.LastSeenNs) : null,
+                });
+            }
+            return a;
+        }
+    }
+}
+
+/// <summary>JSON and CSV forms of assets and links for scripts.</summary>
+public static class InventoryFormats
+{
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.Default,
+    };
+
+    public static string AssetsJson(IReadOnlyList<AssetRecord> assets) => JsonSerializer.Serialize(assets, Json);
+
+    public static string LinksJson(IReadOnlyList<LinkRecord> links) => JsonSerializer.Serialize(links, Json);
+
+    /// <summary>One CSV field (RFC 4180 quoting; a leading =, +, -, @ is prefixed with ' so spreadsheets do not run it as a formula).</summary>
+    public static string CsvField(string? value)
+    {
+        if (string.IsNullOrEmpty(value)) return "";
+        if (value[0] is '=' or '+' or '-' or '@' or '\t' or '\r') value = "'" + value;
+        if (value.AsSpan().IndexOfAny(",\"\r\n") < 0) return value;
+        return "\"" + value.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+    }
+
+    public static string AssetsCsv(IReadOnlyList<AssetRecord> assets)
+    {
+        var sb = new StringBuilder();
+        sb.Append("id,kind,mac,mac_vendor,ips,vlans,first_seen,last_seen,roles,modbus_units,vendor_name,product_code,revision,vendor_url,product_name,model_name,user_application_name,mqtt_client_ids,mqtt_usernames,coap_resources,services,packets_sent,packets_received,bytes_sent,bytes_received\n");
+        var ci = CultureInfo.InvariantCulture;
+        foreach (var a in assets)
+        {
+            string[] f =
+            [
+                a.Id.ToString(ci), a.Kind, a.Mac ?? "", a.MacVendor ?? "", string.Join(' ', a.Ips), string.Join(' ', a.Vlans.Select(v => v.ToString(ci))),
+                a.FirstSeen ?? "", a.LastSeen ?? "", string.Join(' ', a.Roles), string.Join(' ', a.ModbusUnits.Select(v => v.ToString(ci))),
+                a.Identity.VendorName ?? "", a.Identity.ProductCode ?? "", a.Identity.Revision ?? "", a.Identity.VendorUrl ?? "",
+                a.Identity.ProductName ?? "", a.Identity.ModelName ?? "", a.Identity.UserApplicationName ?? "",
+                string.Join(' ', a.MqttClientIds), string.Join(' ', a.MqttUsernames), string.Join(' ', a.CoapResources),
+                string.Join(' ', a.Services.Select(s => $"{s.Transport}/{s.Port.ToString(ci)}{(s.Proto is null ? "" : "/" + s.Proto)}")),
+                a.PacketsSent.ToString(ci), a.PacketsReceived.ToString(ci), a.BytesSent.ToString(ci), a.BytesReceived.ToString(ci),
+            ];
+            sb.AppendJoin(',', f.Select(CsvField)).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    public static string LinksCsv(IReadOnlyList<LinkRecord> links)
+    {
+        var sb = new StringBuilder();
+        sb.Append("id,client_id,client,server_id,server,protocol,transport,port,first_seen,last_seen,packets,bytes,transactions,modbus_functions,modbus_ranges\n");
+        var ci = CultureInfo.InvariantCulture;
+        foreach (var l in links)
+        {
+            string[] f =
+            [
+                l.Id.ToString(ci), l.ClientId.ToString(ci), l.Client, l.ServerId.ToString(ci), l.Server, l.Protocol ?? "", l.Transport,
+                l.Port.ToString(ci), l.FirstSeen ?? "", l.LastSeen ?? "", l.Packets.ToString(ci), l.Bytes.ToString(ci), l.Transactions.ToString(ci),
+                string.Join(' ', l.ModbusFunctions.Select(kv => $"{kv.Key.ToString(ci)}:{kv.Value.ToString(ci)}")),
+                string.Join(' ', l.ModbusRanges.Select(r => $"{r.Unit.ToString(ci)}/{r.Table}/{r.Access}=" + string.Join(';', r.Ranges.Select(x => $"{x[0].ToString(ci)}-{x[1].ToString(ci)}")))),
+            ];
+            sb.AppendJoin(',', f.Select(CsvField)).Append('\n');
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>A Modbus function code's name, for display.</summary>
+    public static string FunctionName(int fc) => ModbusFunctions.Name((byte)fc);
+}

@@ -1,0 +1,362 @@
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using OtSensor.Core;
+using OtSensor.Inventory;
+
+namespace OtSensor.Store;
+
+/// <summary>What a store holds for the inventory to continue from.</summary>
+public sealed class StoreSeed
+{
+    public List<EndpointState> Endpoints { get; } = [];
+    public List<MacState> Macs { get; } = [];
+    public List<LinkState> Links { get; } = [];
+    public Dictionary<string, long> AssetIds { get; } = new(StringComparer.Ordinal);
+}
+
+/// <summary>One flush: dirty endpoint / MAC / link state (serialised on the analysis thread) and the materialised view.</summary>
+public sealed class StoreBatch
+{
+    public List<(string Key, string Json)> Endpoints { get; } = [];
+    public List<(string Key, string Json)> Macs { get; } = [];
+    public List<(string Key, string Json)> Links { get; } = [];
+    public required InventorySnapshot Snapshot { get; init; }
+}
+
+/// <summary>
+/// The embedded local store: one SQLite file in WAL mode, schema versioned (schema_version) and migrated on open.
+/// Raw inventory state (endpoints, MACs, endpoint links) is upserted by key so replays accumulate; the assets and
+/// links tables are the materialised view that commands read. Every failure is a <see cref="StoreException"/> naming
+/// the file; each write is one transaction, so a killed process leaves everything committed before it intact.
+/// </summary>
+public sealed class InventoryStore : IDisposable
+{
+    public const int CurrentSchemaVersion = 1;
+    public const string EnvironmentVariable = "OTSENSOR_STORE";
+
+    private static readonly JsonSerializerOptions s_compact = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private static readonly string[] s_migrations =
+    [
+        // 1: initial schema.
+        """
+        CREATE TABLE endpoints(key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE macs(mac TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE link_facts(key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE assets(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, kind TEXT NOT NULL, mac TEXT, mac_vendor TEXT,
+            ips TEXT NOT NULL, roles TEXT NOT NULL, first_seen TEXT, last_seen TEXT, data TEXT NOT NULL);
+        CREATE TABLE links(id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL, server_id INTEGER NOT NULL, protocol TEXT,
+            transport TEXT NOT NULL, port INTEGER NOT NULL, first_seen TEXT, last_seen TEXT, data TEXT NOT NULL);
+        """,
+    ];
+
+    private readonly SqliteConnection _db;
+
+    private InventoryStore(string path, SqliteConnection db, int version)
+    {
+        Path = path;
+        _db = db;
+        SchemaVersion = version;
+    }
+
+    public string Path { get; }
+    public int SchemaVersion { get; }
+
+    /// <summary>$OTSENSOR_STORE, else ./otsensor.db.</summary>
+    public static string DefaultPath
+        => Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } p ? p : "otsensor.db";
+
+    /// <summary>Opens (creating and migrating when <paramref name="readOnly"/> is false) the store at <paramref name="path"/>.</summary>
+    public static InventoryStore Open(string path, bool readOnly = false, int busyTimeoutMs = 2000)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        if (readOnly && !File.Exists(full))
+            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': no such file (run 'otsensor replay --store {path} CAPTURE' first)");
+        if (Directory.Exists(full))
+            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': is a directory");
+        var csb = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = Math.Max(1, busyTimeoutMs / 1000),
+        };
+        var db = new SqliteConnection(csb.ToString());
+        try
+        {
+            db.Open();
+            Exec(db, $"PRAGMA busy_timeout={busyTimeoutMs};");
+            // Reading the schema first makes a file that is not a database fail here, before anything is written.
+            Scalar(db, "SELECT count(*) FROM sqlite_master;");
+            int version = 0;
+            if (!readOnly)
+            {
+                Exec(db, "PRAGMA journal_mode=WAL;");
+                Exec(db, "PRAGMA synchronous=NORMAL;");
+                using var tx = db.BeginTransaction(deferred: false);
+                version = ReadVersion(db, tx);
+                if (version > CurrentSchemaVersion)
+                    throw new StoreException(full, StoreErrorKind.NewerSchema, $"store '{full}': schema version {version} is newer than this otsensor supports ({CurrentSchemaVersion})");
+                if (version == 0) Exec(db, "CREATE TABLE IF NOT EXISTS schema_version(version INTEGER NOT NULL);", tx);
+                for (int v = version; v < CurrentSchemaVersion; v++) Exec(db, s_migrations[v], tx);
+                if (version < CurrentSchemaVersion)
+                {
+                    Exec(db, "DELETE FROM schema_version;", tx);
+                    Exec(db, $"INSERT INTO schema_version(version) VALUES ({CurrentSchemaVersion});", tx);
+                    version = CurrentSchemaVersion;
+                }
+                tx.Commit();
+            }
+            else
+            {
+                version = ReadVersion(db, null);
+                if (version == 0) throw new StoreException(full, StoreErrorKind.Corrupt, $"store '{full}': not an otsensor store (no schema_version table)");
+                if (version > CurrentSchemaVersion)
+                    throw new StoreException(full, StoreErrorKind.NewerSchema, $"store '{full}': schema version {version} is newer than this otsensor supports ({CurrentSchemaVersion})");
+            }
+            return new InventoryStore(full, db, version);
+        }
+        catch (StoreException)
+        {
+            db.Dispose();
+            throw;
+        }
+        catch (SqliteException ex)
+        {
+            db.Dispose();
+            throw Translate(full, ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            db.Dispose();
+            throw new StoreException(full, StoreErrorKind.IoError, $"store '{full}': {ex.Message}", ex);
+        }
+    }
+
+    private static int ReadVersion(SqliteConnection db, SqliteTransaction? tx)
+    {
+        var exists = Scalar(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='schema_version';", tx);
+        if (Convert.ToInt64(exists, System.Globalization.CultureInfo.InvariantCulture) == 0) return 0;
+        var v = Scalar(db, "SELECT max(version) FROM schema_version;", tx);
+        return v is null or DBNull ? 0 : (int)Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    internal static StoreException Translate(string path, SqliteException ex)
+    {
+        int primary = ex.SqliteErrorCode & 0xFF;
+        var (kind, what) = primary switch
+        {
+            5 or 6 => (StoreErrorKind.Locked, "locked by another process (another otsensor writing to it?)"),
+            11 or 26 => (StoreErrorKind.Corrupt, "corrupt or not an otsensor store"),
+            8 => (StoreErrorKind.ReadOnly, "read-only (file or folder permissions, or a read-only disk)"),
+            13 => (StoreErrorKind.DiskFull, "the disk is full"),
+            14 => (StoreErrorKind.CannotOpen, "cannot open the file (missing folder or no permission)"),
+            10 => (StoreErrorKind.IoError, "disk I/O error"),
+            _ => (StoreErrorKind.Other, "database error"),
+        };
+        return new StoreException(path, kind, $"store '{path}': {what}: {ex.Message.Replace("SQLite Error ", "sqlite error ", StringComparison.Ordinal)}", ex);
+    }
+
+    private static void Exec(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd.ExecuteScalar();
+    }
+
+    public static string EndpointKey(MacAddress mac, IpAddr ip) => (mac.IsZero ? "-" : mac.ToString()) + "|" + (ip.IsZero ? "-" : ip.ToString());
+
+    public static string LinkKeyText(LinkState l)
+        => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{EndpointKey(l.ClientMac, l.ClientIp)}>{EndpointKey(l.ServerMac, l.ServerIp)}|{l.Transport}/{l.Port}");
+
+    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, s_compact);
+
+    private T Run<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
+        }
+        catch (SqliteException ex)
+        {
+            throw Translate(Path, ex);
+        }
+        catch (JsonException ex)
+        {
+            throw new StoreException(Path, StoreErrorKind.Corrupt, $"store '{Path}': corrupt record: {ex.Message}", ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StoreException(Path, StoreErrorKind.IoError, $"store '{Path}': {ex.Message}", ex);
+        }
+    }
+
+    /// <summary>Everything the inventory needs to continue accumulating.</summary>
+    public StoreSeed Load() => Run(() =>
+    {
+        var seed = new StoreSeed();
+        foreach (var json in Column("SELECT data FROM endpoints ORDER BY key;"))
+            if (JsonSerializer.Deserialize<EndpointState>(json, s_compact) is { } e) seed.Endpoints.Add(e);
+        foreach (var json in Column("SELECT data FROM macs ORDER BY mac;"))
+            if (JsonSerializer.Deserialize<MacState>(json, s_compact) is { } m) seed.Macs.Add(m);
+        foreach (var json in Column("SELECT data FROM link_facts ORDER BY key;"))
+            if (JsonSerializer.Deserialize<LinkState>(json, s_compact) is { } l) seed.Links.Add(l);
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT key, id FROM assets;";
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) seed.AssetIds[r.GetString(0)] = r.GetInt64(1);
+        return seed;
+    });
+
+    private List<string> Column(string sql)
+    {
+        var list = new List<string>();
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = sql;
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(r.GetString(0));
+        return list;
+    }
+
+    public List<AssetRecord> ReadAssets() => Run(() =>
+    {
+        var list = new List<AssetRecord>();
+        foreach (var json in Column("SELECT data FROM assets ORDER BY id;"))
+            if (JsonSerializer.Deserialize<AssetRecord>(json, InventoryFormats.Json) is { } a) list.Add(a);
+        return list;
+    });
+
+    public List<LinkRecord> ReadLinks() => Run(() =>
+    {
+        var list = new List<LinkRecord>();
+        foreach (var json in Column("SELECT data FROM links ORDER BY id;"))
+            if (JsonSerializer.Deserialize<LinkRecord>(json, InventoryFormats.Json) is { } l) list.Add(l);
+        return list;
+    });
+
+    /// <summary>Writes one flush in one transaction (all or nothing).</summary>
+    public void Write(StoreBatch batch) => Run(() =>
+    {
+        using var tx = _db.BeginTransaction(deferred: false);
+        Upsert(tx, "INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
+        Upsert(tx, "INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
+        Upsert(tx, "INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
+
+        var keep = new HashSet<string>(batch.Snapshot.Assets.Select(a => a.Key), StringComparer.Ordinal);
+        var stale = new List<string>();
+        using (var sel = _db.CreateCommand())
+        {
+            sel.Transaction = tx;
+            sel.CommandText = "SELECT key FROM assets;";
+            using var r = sel.ExecuteReader();
+            while (r.Read())
+                if (!keep.Contains(r.GetString(0))) stale.Add(r.GetString(0));
+        }
+        using (var del = _db.CreateCommand())
+        {
+            del.Transaction = tx;
+            del.CommandText = "DELETE FROM assets WHERE key = $k;";
+            var k = del.Parameters.Add("$k", SqliteType.Text);
+            foreach (var s in stale) { k.Value = s; del.ExecuteNonQuery(); }
+        }
+        using (var ins = _db.CreateCommand())
+        {
+            ins.Transaction = tx;
+            ins.CommandText = """
+                INSERT INTO assets(id, key, kind, mac, mac_vendor, ips, roles, first_seen, last_seen, data)
+                VALUES ($id, $key, $kind, $mac, $vendor, $ips, $roles, $first, $last, $data)
+                ON CONFLICT(key) DO UPDATE SET id = excluded.id, kind = excluded.kind, mac = excluded.mac, mac_vendor = excluded.mac_vendor,
+                    ips = excluded.ips, roles = excluded.roles, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
+                """;
+            var p = new[] { "$id", "$key", "$kind", "$mac", "$vendor", "$ips", "$roles", "$first", "$last", "$data" }
+                .Select(n => ins.Parameters.Add(n, n == "$id" ? SqliteType.Integer : SqliteType.Text)).ToArray();
+            foreach (var a in batch.Snapshot.Assets)
+            {
+                p[0].Value = a.Id; p[1].Value = a.Key; p[2].Value = a.Kind; p[3].Value = (object?)a.Mac ?? DBNull.Value;
+                p[4].Value = (object?)a.MacVendor ?? DBNull.Value; p[5].Value = string.Join(' ', a.Ips); p[6].Value = string.Join(' ', a.Roles);
+                p[7].Value = (object?)a.FirstSeen ?? DBNull.Value; p[8].Value = (object?)a.LastSeen ?? DBNull.Value;
+                p[9].Value = JsonSerializer.Serialize(a, InventoryFormats.Json);
+                ins.ExecuteNonQuery();
+            }
+        }
+        Exec(_db, "DELETE FROM links;", tx);
+        using (var ins = _db.CreateCommand())
+        {
+            ins.Transaction = tx;
+            ins.CommandText = """
+                INSERT INTO links(id, client_id, server_id, protocol, transport, port, first_seen, last_seen, data)
+                VALUES ($id, $c, $s, $proto, $t, $port, $first, $last, $data);
+                """;
+            var p = new[] { "$id", "$c", "$s", "$proto", "$t", "$port", "$first", "$last", "$data" }
+                .Select(n => ins.Parameters.Add(n, n is "$id" or "$c" or "$s" or "$port" ? SqliteType.Integer : SqliteType.Text)).ToArray();
+            foreach (var l in batch.Snapshot.Links)
+            {
+                p[0].Value = l.Id; p[1].Value = l.ClientId; p[2].Value = l.ServerId; p[3].Value = (object?)l.Protocol ?? DBNull.Value;
+                p[4].Value = l.Transport; p[5].Value = l.Port; p[6].Value = (object?)l.FirstSeen ?? DBNull.Value;
+                p[7].Value = (object?)l.LastSeen ?? DBNull.Value; p[8].Value = JsonSerializer.Serialize(l, InventoryFormats.Json);
+                ins.ExecuteNonQuery();
+            }
+        }
+        tx.Commit();
+        return 0;
+    });
+
+    private void Upsert(SqliteTransaction tx, string sql, List<(string Key, string Json)> rows)
+    {
+        if (rows.Count == 0) return;
+        using var cmd = _db.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = sql;
+        var k = cmd.Parameters.Add("$k", SqliteType.Text);
+        var d = cmd.Parameters.Add("$d", SqliteType.Text);
+        foreach (var (key, json) in rows)
+        {
+            k.Value = key;
+            d.Value = json;
+            cmd.ExecuteNonQuery();
+        }
+    }
+
+    public void Dispose() => _db.Dispose();
+}
+
+/// <summary>Writes flushes on a background task so the analysis thread never waits on the disk (except at the end).</summary>
+public sealed class InventoryStoreWriter(InventoryStore store)
+{
+    private Task _current = Task.CompletedTask;
+    private volatile StoreException? _error;
+
+    public InventoryStore Store { get; } = store;
+    public bool Busy => !_current.IsCompleted;
+    public StoreException? Error => _error;
+    public long Flushes { get; private set; }
+
+    public void Submit(StoreBatch batch)
+    {
+        WaitIdle();
+        if (_error is not null) return;
+        Flushes++;
+        _current = Task.Run(() =>
+        {
+            try
+            {
+                Store.Write(batch);
+            }
+            catch (StoreException ex)
+            {
+                _error ??= ex;
+            }
+        });
+    }
+
+    public void WaitIdle() => _current.GetAwaiter().GetResult();
+}
