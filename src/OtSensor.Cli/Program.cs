@@ -14,6 +14,9 @@ public static class Program
         var root = new RootCommand("OtSensor: a passive ICS/OT network monitor (Modbus/TCP, MQTT, CoAP).")
         {
             ReplayCommand.Create(),
+            AssetsCommand.Create(),
+            LinksCommand.Create(),
+            MapCommand.Create(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

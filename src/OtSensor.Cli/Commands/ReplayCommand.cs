@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Diagnostics;
+using OtSensor.Inventory;
 using OtSensor.Output;
+using OtSensor.Store;
 using OtSensor.Pipeline;
 using Spectre.Console;
 
@@ -20,10 +22,12 @@ internal static class ReplayCommand
         var workers = new Option<int>("--workers") { Description = "Dissector worker threads (default: the number of cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var modbusPorts = new Option<int[]>("--modbus-port") { Description = "Extra TCP port(s) to dissect as Modbus/TCP (502 always is).", AllowMultipleArgumentsPerToken = true };
         var noProgress = new Option<bool>("--no-progress") { Description = "Do not show the progress bar even on a terminal." };
+        var store = new Option<string?>("--store") { Description = $"SQLite store the asset inventory accumulates into (default ${InventoryStore.EnvironmentVariable} or ./otsensor.db)." };
+        var noStore = new Option<bool>("--no-store") { Description = "Do not build the inventory or write a store (summary only)." };
 
         var cmd = new Command("replay", "Replay capture files through the sensor and print what it found.")
         {
-            files, json, events, workers, modbusPorts, noProgress,
+            files, json, events, workers, modbusPorts, noProgress, store, noStore,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -65,8 +69,27 @@ internal static class ReplayCommand
             var report = new ReplayReport();
             var consumers = new List<IEventConsumer> { report };
             JsonEventWriter? writer = null;
+            InventoryStore? inventoryStore = null;
+            AssetInventory? inventory = null;
             try
             {
+                if (!parse.GetValue(noStore))
+                {
+                    string storePath = parse.GetValue(store) ?? InventoryStore.DefaultPath;
+                    try
+                    {
+                        inventoryStore = InventoryStore.Open(storePath, readOnly: false);
+                    }
+                    catch (StoreException ex)
+                    {
+                        await Console.Error.WriteLineAsync($"otsensor replay: {ex.Message}").ConfigureAwait(false);
+                        return Program.ExitError;
+                    }
+                    inventory = new AssetInventory(null, inventoryStore);
+                    consumers.Add(inventory);
+                    report.Inventory = inventory;
+                    report.StorePath = inventoryStore.Path;
+                }
                 if (eventsPath is not null)
                 {
                     try
@@ -100,15 +123,22 @@ internal static class ReplayCommand
                 if (asJson) report.WriteJson(Console.OpenStandardOutput(), stats);
                 else if (!nothingRead) report.WriteText(Console.Out, stats);
 
+                bool storeFailed = false;
+                if (inventory?.StoreError is { } se)
+                {
+                    storeFailed = true;
+                    await Console.Error.WriteLineAsync($"otsensor replay: {se.Message}").ConfigureAwait(false);
+                }
                 if (engine.FirstInternalError is { } bug)
                     await Console.Error.WriteLineAsync($"otsensor: internal error (reported, replay continued): {bug}").ConfigureAwait(false);
                 foreach (var f in stats.Files)
                     if (f.Error is not null) await Console.Error.WriteLineAsync($"otsensor replay: {f.Error}").ConfigureAwait(false);
-                return stats.HasFileErrors || engine.InternalErrors > 0 ? Program.ExitError : Program.ExitOk;
+                return stats.HasFileErrors || engine.InternalErrors > 0 || storeFailed ? Program.ExitError : Program.ExitOk;
             }
             finally
             {
                 writer?.Dispose();
+                inventoryStore?.Dispose();
             }
         });
         return cmd;

@@ -11,6 +11,9 @@ public sealed class ReplayReport : IEventConsumer
     public ModbusReport Modbus { get; } = new();
     public CoapReport Coap { get; } = new();
     public long InternalErrors { get; set; }
+    /// <summary>The inventory built during the replay, when one was (its store is written at the end of the replay).</summary>
+    public Inventory.AssetInventory? Inventory { get; set; }
+    public string? StorePath { get; set; }
     public ReplayStats? Stats { get; private set; }
 
     public void OnPackets(PacketBatch batch) { }
@@ -47,6 +50,12 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteLine(string.Create(ci, $"  TCP retransmissions {f.Retransmissions:N0}, out-of-order segments {f.OutOfOrderSegments:N0}, gaps {f.Gaps:N0} ({f.GapBytes:N0} bytes), conflicting overlaps {f.ConflictingOverlaps:N0}"));
         Modbus.WriteText(w);
         Coap.WriteText(w);
+        if (Inventory is not null)
+        {
+            var snap = Inventory.Snapshot();
+            w.WriteLine("== Inventory");
+            w.WriteLine(string.Create(ci, $"  assets {snap.Assets.Count:N0} ({Inventory.NewAssets:N0} new in the store), links {snap.Links.Count:N0}{(StorePath is null ? "" : ", store " + StorePath)}"));
+        }
         if (InternalErrors > 0) w.WriteLine(string.Create(ci, $"== INTERNAL ERRORS: {InternalErrors} (a bug: please report it with the capture)"));
     }
 
@@ -124,6 +133,16 @@ public sealed class ReplayReport : IEventConsumer
         Modbus.WriteJson(w);
         w.WritePropertyName("coap");
         Coap.WriteJson(w);
+        if (Inventory is not null)
+        {
+            var snap = Inventory.Snapshot();
+            w.WriteStartObject("inventory");
+            w.WriteNumber("assets", snap.Assets.Count);
+            w.WriteNumber("new_assets", Inventory.NewAssets);
+            w.WriteNumber("links", snap.Links.Count);
+            if (StorePath is not null) w.WriteString("store", StorePath);
+            w.WriteEndObject();
+        }
         w.WriteNumber("internal_errors", InternalErrors);
         w.WriteEndObject();
     }

@@ -8,7 +8,7 @@ public class ReplayCommandTests
     [Fact]
     public void Replay_Directory_PrintsSummaryAndExitsZero()
     {
-        var (code, stdout, stderr) = CliProcess.Run("replay", "--no-progress", TestPaths.CapturesDir);
+        var (code, stdout, stderr) = CliProcess.Run("replay", "--no-progress", "--no-store", TestPaths.CapturesDir);
         Assert.True(code == 0, stderr);
         Assert.Contains("== Modbus/TCP", stdout, StringComparison.Ordinal);
         Assert.Contains("READ_HOLDING_REGISTERS", stdout, StringComparison.Ordinal);
@@ -18,7 +18,7 @@ public class ReplayCommandTests
     [Fact]
     public void Replay_Json_IsOneParsableObjectWithTheCounters()
     {
-        var (code, stdout, _) = CliProcess.Run("replay", "--json", TestPaths.Capture("modbus_pymodbus.pcap"));
+        var (code, stdout, _) = CliProcess.Run("replay", "--json", "--no-store", TestPaths.Capture("modbus_pymodbus.pcap"));
         Assert.Equal(0, code);
         using var doc = JsonDocument.Parse(stdout);
         var root = doc.RootElement;
@@ -33,7 +33,7 @@ public class ReplayCommandTests
         string events = Path.Combine(Path.GetTempPath(), $"otsensor-events-{Guid.NewGuid():N}.jsonl");
         try
         {
-            var (code, _, stderr) = CliProcess.Run("replay", "--no-progress", "--events", events, TestPaths.Capture("modbus_pymodbus.pcap"));
+            var (code, _, stderr) = CliProcess.Run("replay", "--no-progress", "--no-store", "--events", events, TestPaths.Capture("modbus_pymodbus.pcap"));
             Assert.True(code == 0, stderr);
             var lines = File.ReadAllLines(events);
             Assert.NotEmpty(lines);
@@ -65,7 +65,7 @@ public class ReplayCommandTests
     [Fact]
     public void Replay_MissingFile_IsAClearErrorWithExitCodeOne()
     {
-        var (code, _, stderr) = CliProcess.Run("replay", "--no-progress", "/nonexistent/dir/x.pcap");
+        var (code, _, stderr) = CliProcess.Run("replay", "--no-progress", "--no-store", "/nonexistent/dir/x.pcap");
         Assert.Equal(1, code);
         Assert.Contains("x.pcap", stderr, StringComparison.Ordinal);
         Assert.Contains("not found", stderr, StringComparison.Ordinal);
@@ -78,7 +78,7 @@ public class ReplayCommandTests
         try
         {
             File.WriteAllBytes(file, File.ReadAllBytes(TestPaths.Capture("modbus_pymodbus.pcap"))[..3000]);
-            var (code, stdout, stderr) = CliProcess.Run("replay", "--json", file);
+            var (code, stdout, stderr) = CliProcess.Run("replay", "--json", "--no-store", file);
             Assert.Equal(1, code);
             Assert.Contains("byte offset", stderr, StringComparison.Ordinal);
             using var doc = JsonDocument.Parse(stdout);
