@@ -595,6 +595,10 @@ public sealed class MqttSession : IFlowDissector
 
             WriteProperties(ref w, MqttFields.Properties, c.Properties);
         }
+        else if (declaredLength > 0)
+        {
+            w.WriteBool(MqttFields.Oversize, true);
+        }
         else
         {
             bits |= MqttAnomalies.Bit(MqttAnomaly.MalformedPacket);
