@@ -27,7 +27,7 @@ public static class MqttProbe
         }
 
         const ulong Fatal = (1UL << (int)MqttAnomaly.ConnectReservedFlag) | (1UL << (int)MqttAnomaly.InvalidQos)
-            | (1UL << (int)MqttAnomaly.MalformedUtf8) | (1UL << (int)MqttAnomaly.MalformedProperty);
+            | (1UL << (int)MqttAnomaly.MalformedUtf8);
         return c.Version != 0 && (anomalies & Fatal) == 0;
     }
 }
