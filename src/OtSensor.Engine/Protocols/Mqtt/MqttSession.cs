@@ -50,8 +50,7 @@ public sealed class MqttSession : IFlowDissector
     private const int MaxListedFilters = 64;
 
     private const ulong ResyncRejects = (1UL << (int)MqttAnomaly.MalformedUtf8) | (1UL << (int)MqttAnomaly.ReservedPacketType)
-        | (1UL << (int)MqttAnomaly.InvalidFlags) | (1UL << (int)MqttAnomaly.InvalidQos) | (1UL << (int)MqttAnomaly.MalformedProperty)
-        | (1UL << (int)MqttAnomaly.UnknownProtocolVersion) | (1UL << (int)MqttAnomaly.InvalidReasonCode);
+        | (1UL << (int)MqttAnomaly.InvalidFlags) | (1UL << (int)MqttAnomaly.InvalidQos) | (1UL << (int)MqttAnomaly.UnknownProtocolVersion);
 
     private readonly IEventSink _sink;
     private readonly MqttOptions _options;
@@ -91,6 +90,8 @@ public sealed class MqttSession : IFlowDissector
         public bool Synced;
         /// <summary>True when the scan follows a gap or garbage (a found packet is reported as a resync).</summary>
         public bool AfterGap;
+        /// <summary>True once the direction received its first byte.</summary>
+        public bool Started;
         public long Skipped;
         public bool Abandoned;
         public Dictionary<ushort, byte[]>? Aliases;
@@ -348,6 +349,20 @@ public sealed class MqttSession : IFlowDissector
             }
 
             var rest = span[pos..];
+            if (!st.Started)
+            {
+                st.Started = true;
+                if (flow.OrientationFromHandshake)
+                {
+                    // Seen from the first byte: a packet starts here, unless it is not MQTT at all.
+                    st.Synced = MqttFraming.IsPlausibleFirstByte(rest[0], direction == Direction.ToServer, _version);
+                    if (!st.Synced)
+                    {
+                        EnterResync(flow, direction, st, MqttAnomaly.MalformedPacket, rest[0], meta);
+                    }
+                }
+            }
+
             if (!st.Synced)
             {
                 int skipped = Scan(rest, direction == Direction.ToServer, out bool found);
@@ -434,13 +449,13 @@ public sealed class MqttSession : IFlowDissector
                 continue;
             }
 
-            var status = MqttFraming.TryGetPacketLength(c, out int length);
+            var status = MqttFraming.TryGetPacketLength(c, out int length, out int headerLength);
             if (status == MqttFrameStatus.NeedMoreData)
             {
                 return i;
             }
 
-            if (status == MqttFrameStatus.Invalid || length > ResyncMaxCandidate)
+            if (status == MqttFrameStatus.Invalid || length > ResyncMaxCandidate || !IsPlausiblePrefix(c, headerLength, length - headerLength))
             {
                 i++;
                 continue;
@@ -468,6 +483,54 @@ public sealed class MqttSession : IFlowDissector
         }
 
         return i;
+    }
+
+    /// <summary>
+    /// Cheap checks on the first bytes of a candidate packet (used before it is whole, so that the scan does not wait
+    /// for a bogus length): fixed-size packets have their size, reason codes are defined, the protocol name of a
+    /// CONNECT is right, a PUBLISH topic fits.
+    /// </summary>
+    private bool IsPlausiblePrefix(ReadOnlySpan<byte> c, int hl, int rl)
+    {
+        var type = MqttFraming.TypeOf(c[0]);
+        bool maybe5 = _version is 0 or 5;
+        bool only5 = _version == 5;
+        var body = c[hl..];
+        switch (type)
+        {
+            case MqttPacketType.PingReq or MqttPacketType.PingResp:
+                return rl == 0;
+            case MqttPacketType.PubAck or MqttPacketType.PubRec or MqttPacketType.PubRel or MqttPacketType.PubComp:
+                if (rl == 2) return true;
+                if (!maybe5 || rl > 512) return false;
+                if (body.Length >= 3 && !MqttReasonCodes.IsDefined(type, body[2], 5)) return false;
+                if (rl >= 4 && body.Length >= 4)
+                {
+                    var st = MqttFraming.TryReadVarInt(body[3..], out int pl, out int used);
+                    if (st == MqttFrameStatus.Invalid || (st == MqttFrameStatus.Complete && 3 + used + pl != rl)) return false;
+                }
+
+                return true;
+            case MqttPacketType.ConnAck:
+                if (rl == 2 && !only5) return body.Length < 2 || (body[0] <= 1 && body[1] <= 5);
+                if (!maybe5 || rl < 3 || rl > 4096) return false;
+                return body.Length < 2 || (body[0] <= 1 && MqttReasonCodes.IsDefined(type, body[1], 5));
+            case MqttPacketType.Disconnect:
+                if (rl == 0) return true;
+                return maybe5 && (body.Length < 1 || MqttReasonCodes.IsDefined(type, body[0], 5));
+            case MqttPacketType.Connect:
+                ReadOnlySpan<byte> mqtt = [0, 4, (byte)'M', (byte)'Q', (byte)'T', (byte)'T'];
+                ReadOnlySpan<byte> isdp = [0, 6, (byte)'M', (byte)'Q', (byte)'I', (byte)'s', (byte)'d', (byte)'p'];
+                int n = Math.Min(body.Length, 2);
+                if (n == 2 && body[1] == 4) return mqtt.StartsWith(body[..Math.Min(body.Length, mqtt.Length)]);
+                return isdp.StartsWith(body[..Math.Min(body.Length, isdp.Length)]) && rl >= 12;
+            case MqttPacketType.Publish:
+                return body.Length < 2 || ((body[0] << 8) | body[1]) + 2 <= rl;
+            case MqttPacketType.Subscribe or MqttPacketType.Unsubscribe or MqttPacketType.SubAck or MqttPacketType.UnsubAck:
+                return rl >= 2;
+            default:
+                return true;
+        }
     }
 
     private bool DecodesCleanly(ReadOnlySpan<byte> packet)
