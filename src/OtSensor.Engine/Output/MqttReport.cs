@@ -60,14 +60,25 @@ public sealed class MqttReport
         Transactions++;
         for (ulong m = tx.Anomalies; m != 0; m &= m - 1) _anomalies[System.Numerics.BitOperations.TrailingZeroCount(m)]++;
         if (MqttAnomalies.Has(tx.Anomalies, MqttAnomaly.UnexpectedResponse)) UnexpectedResponses++;
-        if (tx.HasRequest && !tx.HasResponse) Unanswered++;
-
         var blob = buffer.Slice(entry.RequestOffset, entry.RequestLength);
+        if (tx.HasRequest && !tx.HasResponse && ExpectsResponse(blob)) Unanswered++;
         CountPackets(blob);
         if (!EventFieldReader.TryFind(blob, MqttFields.Type, out _, out var type)) return;
         if (type.SequenceEqual("connect"u8)) OnConnect(entry, blob);
         else if (type.SequenceEqual("publish"u8)) Count(_published, Text(blob, MqttFields.Topic));
         else if (type.SequenceEqual("subscribe"u8)) CountFilters(blob);
+    }
+
+    /// <summary>CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ and PUBLISH with QoS 1/2 expect an acknowledgement.</summary>
+    private static bool ExpectsResponse(ReadOnlySpan<byte> blob)
+    {
+        if (!EventFieldReader.TryFind(blob, MqttFields.Type, out _, out var type)) return false;
+        if (type.SequenceEqual("publish"u8))
+        {
+            return EventFieldReader.TryFind(blob, MqttFields.Qos, out var k, out var v) && k == EventFieldKind.Int && v.Length == 8 && BitConverter.ToInt64(v) > 0;
+        }
+
+        return type.SequenceEqual("connect"u8) || type.SequenceEqual("subscribe"u8) || type.SequenceEqual("unsubscribe"u8) || type.SequenceEqual("pingreq"u8);
     }
 
     private void CountPackets(ReadOnlySpan<byte> blob)

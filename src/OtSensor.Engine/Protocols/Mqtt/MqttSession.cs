@@ -455,10 +455,29 @@ public sealed class MqttSession : IFlowDissector
                 return i;
             }
 
-            if (status == MqttFrameStatus.Invalid || length > ResyncMaxCandidate || !IsPlausiblePrefix(c, headerLength, length - headerLength))
+            if (status == MqttFrameStatus.Invalid || !IsPlausiblePrefix(c, headerLength, length - headerLength))
             {
                 i++;
                 continue;
+            }
+
+            if (length > ResyncMaxCandidate)
+            {
+                // A large packet (a PUBLISH carrying a file): judge it by its topic, it will not be buffered whole.
+                var big = LargePublishHead(c, headerLength, length);
+                if (big == 0)
+                {
+                    return i;
+                }
+
+                if (big < 0)
+                {
+                    i++;
+                    continue;
+                }
+
+                found = true;
+                return i;
             }
 
             if (c.Length < length)
@@ -472,10 +491,24 @@ public sealed class MqttSession : IFlowDissector
                 continue;
             }
 
-            if (c.Length > length && !MqttFraming.IsPlausibleFirstByte(c[length], fromClient, _version))
+            if (c.Length > length)
             {
-                i++;
-                continue;
+                // Not at a segment boundary: the next packet must look right too.
+                var next = c[length..];
+                var ns = MqttFraming.TryGetPacketLength(next, out int nextLength, out int nextHeader);
+                if (next.Length < 2 || ns == MqttFrameStatus.NeedMoreData)
+                {
+                    return i;
+                }
+
+                bool ok = ns == MqttFrameStatus.Complete && MqttFraming.IsPlausibleFirstByte(next[0], fromClient, _version)
+                    && IsPlausiblePrefix(next, nextHeader, nextLength - nextHeader)
+                    && (next.Length < nextLength || nextLength > ResyncMaxCandidate || DecodesCleanly(next[..nextLength]));
+                if (!ok)
+                {
+                    i++;
+                    continue;
+                }
             }
 
             found = true;
@@ -531,6 +564,35 @@ public sealed class MqttSession : IFlowDissector
             default:
                 return true;
         }
+    }
+
+    /// <summary>1 when a large PUBLISH starts with a clean topic, 0 when more bytes are needed, -1 when implausible.</summary>
+    private static int LargePublishHead(ReadOnlySpan<byte> c, int headerLength, int length)
+    {
+        if (MqttFraming.TypeOf(c[0]) != MqttPacketType.Publish)
+        {
+            return -1;
+        }
+
+        var body = c[headerLength..];
+        if (body.Length < 2)
+        {
+            return 0;
+        }
+
+        int topicLength = (body[0] << 8) | body[1];
+        if (topicLength == 0 || topicLength + 2 > length - headerLength || topicLength > 4096)
+        {
+            return -1;
+        }
+
+        if (body.Length < 2 + topicLength)
+        {
+            return 0;
+        }
+
+        var topic = body.Slice(2, topicLength);
+        return MqttReader.IsValidMqttUtf8(topic) && topic.IndexOfAny((byte)'+', (byte)'#') < 0 ? 1 : -1;
     }
 
     private bool DecodesCleanly(ReadOnlySpan<byte> packet)
