@@ -370,3 +370,50 @@ public class MqttSessionTests
         }
     }
 }
+
+public class MqttAllocationTests
+{
+    private sealed class NullSink : IEventSink
+    {
+        public long Count;
+
+        public void Transaction(FlowContext flow, in TransactionRecord transaction, ReadOnlySpan<byte> request, ReadOnlySpan<byte> response) => Count++;
+
+        public void Anomaly(FlowContext flow, in AnomalyRecord anomaly) => Count++;
+    }
+
+    [Fact]
+    public void SteadyState_AllocatesNothingPerPacket()
+    {
+        var sink = new NullSink();
+        var session = new MqttSession(sink, new MqttOptions());
+        var flow = Flow();
+        var pub1 = Publish(5, "plant/line1/temp", 1, 1, "21.5", Props(B(0x23, 0, 1)));
+        var ack1 = Hex("4003000110");
+        var pub0 = Publish(5, "", 0, 0, "21.6", Props(B(0x23, 0, 1)));
+        var sub = Hex(V5Subscribe);
+        var suback = Hex(V5SubAck);
+        session.OnStreamData(flow, C, Hex(V5Connect), Meta(1));
+        session.OnStreamData(flow, S, Hex(V5ConnAck), Meta(2));
+
+        void Round(int n)
+        {
+            for (int i = 0; i < n; i++)
+            {
+                session.OnStreamData(flow, C, pub1, Meta(3));
+                session.OnStreamData(flow, S, ack1, Meta(4));
+                session.OnStreamData(flow, C, pub0, Meta(5));
+                session.OnStreamData(flow, C, sub.AsSpan(0, 7), Meta(6));
+                session.OnStreamData(flow, C, sub.AsSpan(7), Meta(6));
+                session.OnStreamData(flow, S, suback, Meta(7));
+            }
+        }
+
+        Round(100);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        Round(2000);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 16 * 1024, $"allocated {allocated} bytes for 12000 packets");
+        Assert.Equal(2 + (3 * 2100), sink.Count + 1);
+    }
+}
