@@ -786,7 +786,6 @@ public sealed class MqttSession : IFlowDissector
         w.WriteAscii(MqttFields.ResponseType, "connack");
         if (status == MqttReadStatus.Ok)
         {
-            if (index < 0) w.WriteInt(MqttFields.Version, DecodeVersion);
             w.WriteBool(MqttFields.SessionPresent, ack.SessionPresent);
             w.WriteInt(MqttFields.ReasonCode, ack.ReasonCode);
             WriteProperties(ref w, MqttFields.ResponseProperties, ack.Properties);
@@ -967,7 +966,6 @@ public sealed class MqttSession : IFlowDissector
                 // DISCONNECT and AUTH: one event each.
                 var w = new EventFieldWriter(Scratch[..RequestPart]);
                 WriteCommon(ref w, type, direction);
-                w.WriteInt(MqttFields.Version, DecodeVersion);
                 if (_version == 5) w.WriteInt(MqttFields.ReasonCode, g.ReasonCode);
                 WriteProperties(ref w, MqttFields.Properties, g.Properties);
                 WritePackets(ref w, (ulong)type, 1);
@@ -1139,7 +1137,6 @@ public sealed class MqttSession : IFlowDissector
 
         var w = new EventFieldWriter(Scratch[..RequestPart]);
         WriteCommon(ref w, type, direction);
-        w.WriteInt(MqttFields.Version, DecodeVersion);
         w.WriteInt(MqttFields.PacketId, g.PacketId);
         if (_version == 5 && type is not (MqttPacketType.SubAck or MqttPacketType.UnsubAck or MqttPacketType.PingResp))
         {
@@ -1156,7 +1153,6 @@ public sealed class MqttSession : IFlowDissector
     {
         var w = new EventFieldWriter(Scratch[..RequestPart]);
         WriteCommon(ref w, type, direction);
-        w.WriteInt(MqttFields.Version, DecodeVersion);
         if (MqttAnomalies.Has(bits, MqttAnomaly.MalformedPacket)) w.WriteBool(MqttFields.Malformed, true);
         WritePackets(ref w, (ulong)type, 1);
         long ts = meta.TimestampNs, pk = meta.PacketNumber;
@@ -1226,7 +1222,6 @@ public sealed class MqttSession : IFlowDissector
     {
         var w = new EventFieldWriter(Scratch[..256]);
         WriteCommon(ref w, kind, direction);
-        w.WriteInt(MqttFields.Version, DecodeVersion);
         w.WriteInt(MqttFields.PacketId, id);
         w.WriteBool(MqttFields.FieldsTruncated, true);
         return Scratch[..w.Length];
@@ -1312,10 +1307,15 @@ public sealed class MqttSession : IFlowDissector
 
     // ---- Field helpers ----
 
-    private static void WriteCommon(ref EventFieldWriter w, MqttPacketType type, Direction direction)
+    /// <summary>type, direction and (except for CONNECT, which writes the version it declares) the version in use.</summary>
+    private void WriteCommon(ref EventFieldWriter w, MqttPacketType type, Direction direction)
     {
         w.WriteAscii(MqttFields.Type, MqttFields.PacketTypeName(type));
         w.WriteAscii(MqttFields.Direction, direction == Direction.ToServer ? "to_server" : "to_client");
+        if (type != MqttPacketType.Connect)
+        {
+            w.WriteInt(MqttFields.Version, DecodeVersion);
+        }
     }
 
     private static void WritePackets(ref EventFieldWriter w, ulong packed, int count)
