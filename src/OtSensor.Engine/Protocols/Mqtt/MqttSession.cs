@@ -92,6 +92,10 @@ public sealed class MqttSession : IFlowDissector
         public bool AfterGap;
         /// <summary>True once the direction received its first byte.</summary>
         public bool Started;
+        /// <summary>Packets after a scan that must still decode cleanly before the position is trusted.</summary>
+        public int Tentative;
+        /// <summary>Scan results that the following packets disproved (bounded: then the direction is abandoned).</summary>
+        public int FalseStarts;
         public long Skipped;
         public bool Abandoned;
         public Dictionary<ushort, byte[]>? Aliases;
@@ -371,6 +375,7 @@ public sealed class MqttSession : IFlowDissector
                 if (found)
                 {
                     st.Synced = true;
+                    st.Tentative = 2;
                     if (st.AfterGap || st.Skipped > 0)
                     {
                         Report(flow, direction, MqttAnomaly.StreamResync, st.Skipped, meta);
@@ -422,6 +427,28 @@ public sealed class MqttSession : IFlowDissector
             if (rest.Length < length)
             {
                 return pos;
+            }
+
+            if (st.Tentative > 0)
+            {
+                if (!DecodesCleanly(rest[..length]))
+                {
+                    // The packet found by the scan was a coincidence: keep scanning, quietly.
+                    st.Synced = false;
+                    st.Tentative = 0;
+                    st.Skipped = 1;
+                    pos += 1;
+                    if (++st.FalseStarts > 16)
+                    {
+                        st.Abandoned = true;
+                        Report(flow, direction, MqttAnomaly.DissectionAbandoned, st.FalseStarts, meta);
+                        return span.Length;
+                    }
+
+                    continue;
+                }
+
+                st.Tentative--;
             }
 
             HandlePacket(flow, direction, rest[..length], 0, meta);

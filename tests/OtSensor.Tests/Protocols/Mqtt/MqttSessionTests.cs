@@ -336,6 +336,20 @@ public class MqttSessionTests
     }
 
     [Fact]
+    public void AfterResync_APacketThatDoesNotDecodeCleanly_SendsTheScanBack()
+    {
+        var (session, sink, flow) = NewSession();
+        Feed(session, flow, (C, Connect(4, "c")), (S, ConnAck(4)));
+        session.OnStreamGap(flow, C, 3, Meta(3));
+        // A ping, then the start of a PUBLISH whose topic turns out to be invalid UTF-8: not emitted.
+        session.OnStreamData(flow, C, Hex("c000300a0002ffff"), Meta(4));
+        session.OnStreamData(flow, C, Hex("616161616161c000"), Meta(5));
+        session.OnClose(flow, FlowCloseReason.Closed, 0);
+        Assert.Equal(["connect", "pingreq", "pingreq"], sink.Transactions.Select(t => t.Type));
+        Assert.DoesNotContain(MqttAnomaly.MalformedUtf8, sink.AllAnomalies());
+    }
+
+    [Fact]
     public void NonMqttData_IsAbandoned_WithoutThrowing()
     {
         var (session, sink, flow) = NewSession(new MqttOptions { MaxResyncScanBytes = 4096 });
