@@ -26,7 +26,7 @@ public sealed class JsonEventWriter : IEventConsumer, IDisposable
     {
         _stream = stream;
         _leaveOpen = leaveOpen;
-        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = false });
+        _json = new Utf8JsonWriter(_buffer, new JsonWriterOptions { SkipValidation = false, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
     }
 
     public long Written { get; private set; }
@@ -110,6 +110,7 @@ public sealed class JsonEventWriter : IEventConsumer, IDisposable
     public static Func<byte, string> FieldNames(ProtocolId p) => p switch
     {
         ProtocolId.Coap => Protocols.Coap.CoapFields.Name,
+        ProtocolId.Mqtt => Protocols.Mqtt.MqttFields.Name,
         _ => static id => "field_" + id.ToString(System.Globalization.CultureInfo.InvariantCulture),
     };
 
@@ -117,6 +118,7 @@ public sealed class JsonEventWriter : IEventConsumer, IDisposable
     {
         ProtocolId.Modbus => Protocols.Modbus.ModbusAnomalies.Info((Protocols.Modbus.ModbusAnomaly)id).Id,
         ProtocolId.Coap => Protocols.Coap.CoapAnomalies.Info((Protocols.Coap.CoapAnomaly)id).Id,
+        ProtocolId.Mqtt => Protocols.Mqtt.MqttAnomalies.Info((Protocols.Mqtt.MqttAnomaly)id).Id,
         _ => $"{ProtocolName(p)}_anomaly_{id}",
     };
 

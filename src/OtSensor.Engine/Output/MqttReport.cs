@@ -52,6 +52,8 @@ public sealed class MqttReport
             if (entry.Anomaly.Protocol != ProtocolId.Mqtt) return;
             int id = entry.Anomaly.AnomalyId;
             if ((uint)id < 64) _anomalies[id]++;
+            // A packet whose remaining length is malformed is still a wire packet of the type its first byte says.
+            if (id == (int)MqttAnomaly.MalformedRemainingLength) _packets[(entry.Anomaly.Detail >> 4) & 0xF]++;
             return;
         }
 

@@ -10,6 +10,7 @@ public sealed class ReplayReport : IEventConsumer
 {
     public ModbusReport Modbus { get; } = new();
     public CoapReport Coap { get; } = new();
+    public MqttReport Mqtt { get; } = new();
     public long InternalErrors { get; set; }
     /// <summary>The inventory built during the replay, when one was (its store is written at the end of the replay).</summary>
     public Inventory.AssetInventory? Inventory { get; set; }
@@ -23,6 +24,7 @@ public sealed class ReplayReport : IEventConsumer
         ProtocolId proto = entry.Kind == EventKind.Transaction ? entry.Transaction.Protocol : entry.Anomaly.Protocol;
         if (proto == ProtocolId.Modbus) Modbus.OnEvent(in entry, buffer);
         else if (proto == ProtocolId.Coap) Coap.OnEvent(in entry, buffer);
+        else if (proto == ProtocolId.Mqtt) Mqtt.OnEvent(in entry, buffer);
     }
 
     public void OnComplete(ReplayStats stats) => Stats = stats;
@@ -49,6 +51,7 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteLine(string.Create(ci, $"  flows {f.FlowsCreated:N0} (TCP {f.TcpFlows:N0}, UDP {f.UdpFlows:N0}), mid-stream pickups {f.MidstreamPickups:N0}, timed out {f.FlowsTimedOut:N0}, evicted {f.FlowsEvicted:N0}"));
         w.WriteLine(string.Create(ci, $"  TCP retransmissions {f.Retransmissions:N0}, out-of-order segments {f.OutOfOrderSegments:N0}, gaps {f.Gaps:N0} ({f.GapBytes:N0} bytes), conflicting overlaps {f.ConflictingOverlaps:N0}"));
         Modbus.WriteText(w);
+        Mqtt.WriteText(w);
         Coap.WriteText(w);
         if (Inventory is not null)
         {
@@ -70,7 +73,7 @@ public sealed class ReplayReport : IEventConsumer
     /// <summary>The summary as one JSON object. <paramref name="includeTiming"/> false leaves out wall-clock figures (golden files).</summary>
     public void WriteJson(Stream output, ReplayStats stats, bool includeTiming = true, Func<string, string>? pathMapper = null)
     {
-        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true });
+        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
         w.WriteStartObject();
         w.WriteStartArray("files");
         foreach (var file in stats.Files)
@@ -131,6 +134,8 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteEndObject();
         w.WritePropertyName("modbus");
         Modbus.WriteJson(w);
+        w.WritePropertyName("mqtt");
+        Mqtt.WriteJson(w);
         w.WritePropertyName("coap");
         Coap.WriteJson(w);
         if (Inventory is not null)

@@ -2,6 +2,7 @@ using OtSensor.Decoding;
 using OtSensor.Flows;
 using OtSensor.Protocols.Coap;
 using OtSensor.Protocols.Modbus;
+using OtSensor.Protocols.Mqtt;
 
 namespace OtSensor.Pipeline;
 
@@ -13,6 +14,14 @@ public sealed class DissectorOptions
     /// <summary>Look for Modbus/TCP by payload on any other TCP port.</summary>
     public bool ModbusHeuristics { get; set; } = true;
     public ModbusOptions Modbus { get; set; } = new();
+
+    /// <summary>TCP ports dissected as MQTT without asking the payload (1883 by default).</summary>
+    public HashSet<ushort> MqttPorts { get; } = [1883];
+    /// <summary>TCP ports carrying MQTT over TLS (recorded, not decoded).</summary>
+    public HashSet<ushort> MqttTlsPorts { get; } = [8883];
+    /// <summary>Look for MQTT (a CONNECT) by payload on any other TCP port.</summary>
+    public bool MqttHeuristics { get; set; } = true;
+    public MqttOptions Mqtt { get; set; } = new();
 
     /// <summary>UDP ports dissected as CoAP without asking the payload (5683 by default).</summary>
     public HashSet<ushort> CoapPorts { get; } = [5683];
@@ -35,6 +44,35 @@ public sealed class DissectorRegistry : IDissectorFactory
         _sink = sink;
     }
 
+    /// <summary>Payloads that hinted at a protocol while the flow was undecided (bounded), replayed on selection.</summary>
+    private readonly Dictionary<long, List<(Direction Direction, byte[] Data)>> _held = [];
+    private readonly Queue<long> _heldOrder = new();
+    private const int MaxHeldFlows = 256;
+    private const int MaxHeldBytesPerFlow = 4096;
+
+    private void Hold(FlowContext flow, Direction direction, ReadOnlySpan<byte> payload)
+    {
+        if (!_held.TryGetValue(flow.FlowId, out var list))
+        {
+            if (_held.Count >= MaxHeldFlows && _heldOrder.TryDequeue(out long oldest)) _held.Remove(oldest);
+            list = [];
+            _held[flow.FlowId] = list;
+            _heldOrder.Enqueue(flow.FlowId);
+        }
+        int held = 0;
+        foreach (var (_, d) in list) held += d.Length;
+        if (held + payload.Length <= MaxHeldBytesPerFlow) list.Add((direction, payload.ToArray()));
+    }
+
+    private void Replay(FlowContext flow, IFlowDissector dissector)
+    {
+        if (!_held.Remove(flow.FlowId, out var list)) return;
+        var meta = new PacketMeta(flow.FirstSeenNs, flow.FlowId);
+        foreach (var (direction, data) in list) dissector.OnStreamData(flow, direction, data, in meta);
+    }
+
+    private void Forget(long flowId) => _held.Remove(flowId);
+
     public DissectorChoice Select(FlowContext flow, Direction direction, ReadOnlySpan<byte> payload, out IFlowDissector? dissector)
     {
         dissector = null;
@@ -54,12 +92,48 @@ public sealed class DissectorRegistry : IDissectorFactory
                 flow.Protocol = ProtocolId.Modbus;
                 return DissectorChoice.Selected;
             }
+            if (_options.MqttPorts.Contains(flow.ServerPort))
+            {
+                dissector = new MqttSession(_sink, _options.Mqtt);
+                flow.Protocol = ProtocolId.Mqtt;
+                return DissectorChoice.Selected;
+            }
+            if (_options.MqttTlsPorts.Contains(flow.ServerPort))
+            {
+                flow.Protocol = ProtocolId.MqttTls;
+                return DissectorChoice.None;
+            }
             if (payload.IsEmpty) return DissectorChoice.Undecided;
-            if (_options.ModbusHeuristics && ModbusProbe.LooksLikeModbus(payload, direction == Direction.ToServer))
+            bool fromClient = direction == Direction.ToServer;
+            if (_options.ModbusHeuristics && ModbusProbe.LooksLikeModbus(payload, fromClient))
             {
                 dissector = new ModbusSession(_sink, _options.Modbus);
                 flow.Protocol = ProtocolId.Modbus;
                 return DissectorChoice.Selected;
+            }
+            if (_options.MqttHeuristics)
+            {
+                if (fromClient && MqttProbe.LooksLikeMqtt(payload, fromClient))
+                {
+                    Forget(flow.FlowId);
+                    dissector = new MqttSession(_sink, _options.Mqtt);
+                    flow.Protocol = ProtocolId.Mqtt;
+                    return DissectorChoice.Selected;
+                }
+                switch (MqttProbe.MidStreamEvidence(payload))
+                {
+                    case MqttMidStreamEvidence.Strong:
+                        // Picked up mid-stream: hand the session the small packets that only hinted at MQTT first,
+                        // so none of the connection's packets is lost to the decision.
+                        var session = new MqttSession(_sink, _options.Mqtt);
+                        Replay(flow, session);
+                        dissector = session;
+                        flow.Protocol = ProtocolId.Mqtt;
+                        return DissectorChoice.Selected;
+                    case MqttMidStreamEvidence.Weak:
+                        Hold(flow, direction, payload);
+                        break;
+                }
             }
             return DissectorChoice.Undecided;
         }

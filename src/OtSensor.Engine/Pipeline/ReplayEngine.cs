@@ -14,7 +14,8 @@ public sealed class ReplayOptions
     public int Workers { get; init; } = Environment.ProcessorCount;
     public int BatchPackets { get; init; } = 512;
     public int BatchBytes { get; init; } = 1 << 20;
-    public FlowTableOptions Flows { get; init; } = new();
+    /// <summary>Flow table bounds; a mid-stream flow on an odd port may need several payloads before a probe is sure.</summary>
+    public FlowTableOptions Flows { get; init; } = new() { MaxSelectAttempts = 8 };
     public DissectorOptions Dissectors { get; init; } = new();
     public DefragOptions Defrag { get; init; } = new();
     public ReplayProgress? Progress { get; init; }
