@@ -1,20 +1,25 @@
 #!/usr/bin/env bash
 # End-to-end throughput: `otsensor replay` against `tshark -r` dissecting the same large Modbus/TCP capture.
-# Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [SOURCE.pcap ...]
-# Builds (once) benchmarks/data/modbus_large_N.pcap from the project's own captures by rewriting addresses
+# Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [modbus|mixed (default modbus)] [--no-store]
+# Builds (once) benchmarks/data/<mix>_large_N.pcap from the project's own captures by rewriting addresses
 # (64 interleaved copies at a time, each copy with its own IPv4 addresses), then times both tools on it, whole
 # process wall clock (start-up included), best of 3 for otsensor (the ReadyToRun build ./install publishes to out/)
 # and 1 run for tshark (`tshark -n -r FILE`, full dissection for its summary lines), and prints the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
-shift || true
-sources=("$@")
-[ ${#sources[@]} -gt 0 ] || sources=(captures/modbus_pymodbus.pcap)
+mix=${2:-modbus}
+store_arg=(--no-store)
+[ "${3:-}" = "--store" ] && store_arg=(--store benchmarks/data/bench.db)
+case "$mix" in
+  modbus) sources=(captures/modbus_pymodbus.pcap) ;;
+  mixed) sources=(captures/modbus_pymodbus.pcap captures/mqtt_mosquitto.pcap captures/coap_libcoap.pcap) ;;
+  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [--store]" >&2; exit 2 ;;
+esac
 command -v tshark >/dev/null || { echo "tshark not found: run ./install" >&2; exit 1; }
 
 mkdir -p benchmarks/data
-big=benchmarks/data/modbus_large_${n}.pcap
+big=benchmarks/data/${mix}_large_${n}.pcap
 dotnet build OtSensor.sln -c Release -nologo -v quiet -clp:ErrorsOnly
 dotnet publish src/OtSensor.Cli -c Release -r linux-x64 --self-contained false -nologo -v quiet -clp:ErrorsOnly -o out
 if [ ! -s "$big" ]; then
@@ -28,7 +33,8 @@ now() { date +%s.%N; }
 best=""
 for i in 1 2 3; do
   t0=$(now)
-  out/otsensor replay --no-progress --json "$big" > benchmarks/data/otsensor.json
+  rm -f benchmarks/data/bench.db*
+  out/otsensor replay --no-progress --json "${store_arg[@]}" "$big" > benchmarks/data/otsensor.json
   t1=$(now)
   t=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", b-a}')
   echo "otsensor run $i: ${t}s"
@@ -43,7 +49,7 @@ echo "tshark run: ${tt}s"
 ots_pps=$(awk -v n="$packets" -v t="$best" 'BEGIN{print n/t}')
 ts_pps=$(awk -v n="$packets" -v t="$tt" 'BEGIN{print n/t}')
 ratio=$(awk -v a="$ots_pps" -v b="$ts_pps" 'BEGIN{print a/b}')
-tx=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["modbus"]["transactions"], d["packets_per_second"])' benchmarks/data/otsensor.json)
-printf 'otsensor: %.0f packets/s (whole process; in-pipeline figure and Modbus transactions: %s)\n' "$ots_pps" "$tx"
+tx=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("in-pipeline %d packets/s; transactions: modbus %d, mqtt %d, coap %d" % (d["packets_per_second"], d["modbus"]["transactions"], d["mqtt"]["transactions"], d["coap"]["exchanges"]))' benchmarks/data/otsensor.json)
+printf 'otsensor: %.0f packets/s (whole process, store: %s; %s)\n' "$ots_pps" "${store_arg[*]}" "$tx"
 printf 'tshark:   %.0f packets/s\n' "$ts_pps"
 printf 'ratio otsensor/tshark: %.1fx\n' "$ratio"
