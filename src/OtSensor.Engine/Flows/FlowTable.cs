@@ -257,7 +257,7 @@ public sealed class FlowTable
         }
         else
         {
-            clientIsSource = GuessClientIsSource(packet.SrcPort, packet.DstPort);
+            clientIsSource = tcp ? GuessClientIsSource(packet.SrcPort, packet.DstPort) : GuessUdpClientIsSource(packet.SrcPort, packet.DstPort);
             if (tcp)
             {
                 Stats.MidstreamPickups++;
@@ -316,6 +316,19 @@ public sealed class FlowTable
             return dstKnown;
         }
         return srcPort >= dstPort;
+    }
+
+    /// <summary>
+    /// UDP has no handshake, but its first datagram is almost always the request: unless exactly one port is a
+    /// well-known service port (or only the destination is below 1024), its sender is the client.
+    /// </summary>
+    internal static bool GuessUdpClientIsSource(ushort srcPort, ushort dstPort)
+    {
+        bool srcKnown = WellKnownPorts.IsServerPort(srcPort);
+        bool dstKnown = WellKnownPorts.IsServerPort(dstPort);
+        if (srcKnown != dstKnown) return dstKnown;
+        if ((srcPort < 1024) != (dstPort < 1024)) return dstPort < 1024;
+        return true;
     }
 
     /// <summary>Makes room for one flow: the oldest closed flow if any (it is finished anyway), else the least recently seen.</summary>

@@ -109,4 +109,22 @@ public class FlowOrientationTests
         Assert.Equal(2, h.Table.Count);
         Assert.Equal(PacketTime.NanosPerSecond * 1000 + 3 * PacketTime.NanosPerMilli, second.FirstSeenNs);
     }
+
+    [Fact]
+    public void UdpBetweenTwoEphemeralPorts_FirstSenderIsTheClient()
+    {
+        var h = new FlowHarness();
+        FlowContext f = h.Udp(FlowHarness.ClientIp, 56830, FlowHarness.ServerIp, 42012, [0x40, 0x01, 0, 1])!;
+        Assert.Equal(FlowHarness.ClientIp, f.ClientIp);
+        Assert.Equal(42012, f.ServerPort);
+    }
+
+    [Fact]
+    public void UdpReplyFromAWellKnownPortFirst_StillMakesThatPortTheServer()
+    {
+        var h = new FlowHarness();
+        FlowContext f = h.Udp(FlowHarness.ServerIp, 5683, FlowHarness.ClientIp, 50000, [0x60, 0x45, 0, 1])!;
+        Assert.Equal(5683, f.ServerPort);
+        Assert.Equal(FlowHarness.ClientIp, f.ClientIp);
+    }
 }
