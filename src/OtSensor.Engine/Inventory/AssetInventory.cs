@@ -83,6 +83,7 @@ public sealed class AssetInventory : IEventConsumer
 
     public void OnPackets(PacketBatch batch)
     {
+        _version++;
         for (int i = 0; i < batch.Count; i++)
         {
             ref readonly var slot = ref batch.Slots[i];
@@ -392,6 +393,7 @@ public sealed class AssetInventory : IEventConsumer
 
     public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
     {
+        _version++;
         if (entry.Kind != EventKind.Transaction) return;
         ref readonly var tx = ref entry.Transaction;
         long ts = tx.HasResponse ? tx.ResponseTs : tx.RequestTs;
@@ -425,13 +427,19 @@ public sealed class AssetInventory : IEventConsumer
         }
     }
 
+    private static AssetInventory Changed(AssetInventory inventory)
+    {
+        inventory._version++;
+        return inventory;
+    }
+
     /// <summary>The client endpoint of an event's flow (created if new).</summary>
     public EndpointState? ClientOf(in FlowEndpoints flow, long ts, long frame)
-        => Endpoint(flow.ClientMac.IsMulticast ? default : flow.ClientMac, flow.ClientIp, ts, frame);
+        => Changed(this).Endpoint(flow.ClientMac.IsMulticast ? default : flow.ClientMac, flow.ClientIp, ts, frame);
 
     /// <summary>The server endpoint of an event's flow (created if new).</summary>
     public EndpointState? ServerOf(in FlowEndpoints flow, long ts, long frame)
-        => Endpoint(flow.ServerMac.IsMulticast ? default : flow.ServerMac, flow.ServerIp, ts, frame);
+        => Changed(this).Endpoint(flow.ServerMac.IsMulticast ? default : flow.ServerMac, flow.ServerIp, ts, frame);
 
     /// <summary>The link of an event's flow (created if new); for per-operation counts (MQTT packet type, CoAP method + code).</summary>
     public LinkState? LinkOf(in FlowEndpoints flow, long ts, long frame)
@@ -445,6 +453,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>An MQTT CONNECT: the client's id and user name (strings off the wire: bounded, control characters replaced).</summary>
     public void AddMqttClient(EndpointState client, EndpointState broker, string? clientId, string? username, FactSource source)
     {
+        _version++;
         ApplyPortRoles(client, broker, "mqtt");
         if (clientId is not null) EndpointState.AddBounded(client.MqttClientIds, Clean(clientId));
         if (username is not null) EndpointState.AddBounded(client.MqttUsernames, Clean(username));
@@ -456,6 +465,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>An MQTT PUBLISH from <paramref name="client"/> (to the broker) proves a publisher.</summary>
     public void AddMqttPublisher(EndpointState client, EndpointState broker)
     {
+        _version++;
         ApplyPortRoles(client, broker, "mqtt");
         client.Roles |= AssetRoles.MqttPublisher;
         client.Dirty = true;
@@ -464,6 +474,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>An MQTT SUBSCRIBE (or a PUBLISH delivered to it) proves a subscriber.</summary>
     public void AddMqttSubscriber(EndpointState client, EndpointState broker)
     {
+        _version++;
         ApplyPortRoles(client, broker, "mqtt");
         client.Roles |= AssetRoles.MqttSubscriber;
         client.Dirty = true;
@@ -479,6 +490,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>A CoAP resource (URI path) served by <paramref name="server"/>.</summary>
     public void AddCoapResource(EndpointState client, EndpointState server, string path, FactSource source)
     {
+        _version++;
         _ = source;
         ApplyPortRoles(client, server, "coap");
         EndpointState.AddBounded(server.CoapResources, Clean(path));
@@ -580,7 +592,24 @@ public sealed class AssetInventory : IEventConsumer
     // ------------------------------------------------------------------ output
 
     /// <summary>Assets and links as of now (deterministic: sorted keys, ids stable across runs with a store).</summary>
-    public InventorySnapshot Snapshot() => InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+    /// <remarks>
+    /// Cached until the inventory changes (any packet, event or Add* / *Of call): asking twice is free. The returned
+    /// records are shared with later callers (and the store writer): treat them as read-only.
+    /// </remarks>
+    public InventorySnapshot Snapshot()
+    {
+        if (_snapshot is null || _snapshotVersion != _version)
+        {
+            _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+            _snapshotVersion = _version;
+        }
+        return _snapshot;
+    }
+
+    private InventorySnapshot? _snapshot;
+    private long _snapshotVersion;
+    /// <summary>Bumped by every entry point that can change the state (invalidates the cached snapshot).</summary>
+    private long _version;
 
     public void OnComplete(ReplayStats stats) => MaybeFlush(final: true);
 
