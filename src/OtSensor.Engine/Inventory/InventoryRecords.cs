@@ -282,6 +282,18 @@ public static class InventoryMaterializer
         });
     }
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int, string, string)?> s_rangeKeys = new(StringComparer.Ordinal);
+
+    /// <summary>"unit/table/access" parsed (cached: the keys come from a small set), or null when malformed.</summary>
+    private static (int Unit, string Table, string Access)? RangeKey(string key)
+    {
+        if (s_rangeKeys.TryGetValue(key, out var parsed)) return parsed;
+        var parts = key.Split('/');
+        parsed = parts.Length == 3 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit) ? (unit, parts[1], parts[2]) : null;
+        if (s_rangeKeys.Count < 4096) s_rangeKeys.TryAdd(key, parsed);
+        return parsed;
+    }
+
     /// <summary>Accumulates the endpoint links that map to one asset link (formatted once, at the end).</summary>
     private sealed class LinkBuilder
     {
@@ -335,12 +347,13 @@ public static class InventoryMaterializer
             }
             foreach (var (key, set) in _ranges)
             {
-                var parts = key.Split('/');
-                if (parts.Length != 3 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit)) continue;
-                var rr = r.ModbusRanges.Find(x => x.Unit == unit && x.Table == parts[1] && x.Access == parts[2]);
+                if (RangeKey(key) is not var (unit, table, access)) continue;
+                RangeRecord? rr = null;
+                foreach (var x in r.ModbusRanges)
+                    if (x.Unit == unit && x.Table == table && x.Access == access) { rr = x; break; }
                 if (rr is null)
                 {
-                    rr = new RangeRecord { Unit = unit, Table = parts[1], Access = parts[2] };
+                    rr = new RangeRecord { Unit = unit, Table = table, Access = access };
                     r.ModbusRanges.Add(rr);
                 }
                 foreach (var x in rr.Ranges) set.Add(x[0], x[1]);

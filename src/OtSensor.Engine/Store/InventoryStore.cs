@@ -394,6 +394,8 @@ public sealed class InventoryStoreWriter(InventoryStore store)
     public bool Busy => !_current.IsCompleted;
     public StoreException? Error => _error;
     public long Flushes { get; private set; }
+    /// <summary>How long the last <see cref="InventoryStore.Write"/> took (wall clock).</summary>
+    public TimeSpan LastWriteDuration { get; private set; }
 
     public void Submit(StoreBatch batch)
     {
@@ -402,6 +404,7 @@ public sealed class InventoryStoreWriter(InventoryStore store)
         Flushes++;
         _current = Task.Run(() =>
         {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 Store.Write(batch);
@@ -410,6 +413,7 @@ public sealed class InventoryStoreWriter(InventoryStore store)
             {
                 _error ??= ex;
             }
+            LastWriteDuration = System.Diagnostics.Stopwatch.GetElapsedTime(t0);
         });
     }
 
