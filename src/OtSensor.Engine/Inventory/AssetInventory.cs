@@ -16,8 +16,11 @@ public sealed class InventoryOptions
     public int RouterMaxIps { get; init; } = 3;
     /// <summary>A MAC whose IPv4 addresses fall in different subnets of this prefix length is a router.</summary>
     public int RouterSubnetPrefixV4 { get; init; } = 24;
-    /// <summary>How often (wall clock) dirty state is handed to the store during a replay.</summary>
-    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>
+    /// How often (wall clock) dirty state is handed to the store during a replay. Each flush rebuilds the asset view, so
+    /// the wait also grows to 10x what the previous flush cost (except with <see cref="TimeSpan.Zero"/>: every batch).
+    /// </summary>
+    public TimeSpan FlushInterval { get; init; } = TimeSpan.FromSeconds(10);
     /// <summary>Bound on half-open TCP handshakes and unanswered UDP datagrams tracked for service detection.</summary>
     public int MaxPending { get; init; } = 16384;
     public int MaxEndpoints { get; init; } = 1_000_000;
@@ -32,7 +35,7 @@ public sealed class InventoryOptions
 /// </summary>
 public sealed class AssetInventory : IEventConsumer
 {
-    private const int CacheSize = 1024;
+    private const int CacheSize = 16384;
     private readonly InventoryOptions _options;
     private readonly Dictionary<(MacAddress, IpAddr), EndpointState> _endpoints = [];
     private readonly Dictionary<MacAddress, MacState> _macs = [];
@@ -44,6 +47,10 @@ public sealed class AssetInventory : IEventConsumer
     private readonly Dictionary<string, long> _assetIds = new(StringComparer.Ordinal);
     private readonly InventoryStoreWriter? _writer;
     private long _lastFlush = Stopwatch.GetTimestamp();
+    /// <summary>Analysis-thread time of the last flush (snapshot + serialising dirty state).</summary>
+    private TimeSpan _lastFlushCost;
+    /// <summary>A periodic flush waits at least this many times what the previous one cost (analysis + writer), so it stays under ~10%.</summary>
+    private const int FlushCostRatio = 10;
     private int _generation;
 
     private static readonly string[] s_fcKeys = [.. Enumerable.Range(0, 128).Select(i => "fc" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
@@ -65,6 +72,8 @@ public sealed class AssetInventory : IEventConsumer
                     _services[(e.Ip, s.Transport == "udp" ? (byte)17 : (byte)6, (ushort)s.Port)] = s.Proto;
             SeededAssets = seed.AssetIds.Count;
             _writer = new InventoryStoreWriter(store);
+            // The vendor registry is needed by the final flush: load it while the pipeline runs.
+            _ = Task.Run(() => OuiRegistry.Default);
         }
     }
 
@@ -83,6 +92,7 @@ public sealed class AssetInventory : IEventConsumer
 
     public void OnPackets(PacketBatch batch)
     {
+        _version++;
         for (int i = 0; i < batch.Count; i++)
         {
             ref readonly var slot = ref batch.Slots[i];
@@ -392,6 +402,7 @@ public sealed class AssetInventory : IEventConsumer
 
     public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
     {
+        _version++;
         if (entry.Kind != EventKind.Transaction) return;
         ref readonly var tx = ref entry.Transaction;
         long ts = tx.HasResponse ? tx.ResponseTs : tx.RequestTs;
@@ -425,13 +436,19 @@ public sealed class AssetInventory : IEventConsumer
         }
     }
 
+    private static AssetInventory Changed(AssetInventory inventory)
+    {
+        inventory._version++;
+        return inventory;
+    }
+
     /// <summary>The client endpoint of an event's flow (created if new).</summary>
     public EndpointState? ClientOf(in FlowEndpoints flow, long ts, long frame)
-        => Endpoint(flow.ClientMac.IsMulticast ? default : flow.ClientMac, flow.ClientIp, ts, frame);
+        => Changed(this).Endpoint(flow.ClientMac.IsMulticast ? default : flow.ClientMac, flow.ClientIp, ts, frame);
 
     /// <summary>The server endpoint of an event's flow (created if new).</summary>
     public EndpointState? ServerOf(in FlowEndpoints flow, long ts, long frame)
-        => Endpoint(flow.ServerMac.IsMulticast ? default : flow.ServerMac, flow.ServerIp, ts, frame);
+        => Changed(this).Endpoint(flow.ServerMac.IsMulticast ? default : flow.ServerMac, flow.ServerIp, ts, frame);
 
     /// <summary>The link of an event's flow (created if new); for per-operation counts (MQTT packet type, CoAP method + code).</summary>
     public LinkState? LinkOf(in FlowEndpoints flow, long ts, long frame)
@@ -445,6 +462,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>An MQTT CONNECT: the client's id and user name (strings off the wire: bounded, control characters replaced).</summary>
     public void AddMqttClient(EndpointState client, EndpointState broker, string? clientId, string? username, FactSource source)
     {
+        _version++;
         ApplyPortRoles(client, broker, "mqtt");
         if (clientId is not null) EndpointState.AddBounded(client.MqttClientIds, Clean(clientId));
         if (username is not null) EndpointState.AddBounded(client.MqttUsernames, Clean(username));
@@ -456,6 +474,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>An MQTT PUBLISH from <paramref name="client"/> (to the broker) proves a publisher.</summary>
     public void AddMqttPublisher(EndpointState client, EndpointState broker)
     {
+        _version++;
         ApplyPortRoles(client, broker, "mqtt");
         client.Roles |= AssetRoles.MqttPublisher;
         client.Dirty = true;
@@ -464,6 +483,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>An MQTT SUBSCRIBE (or a PUBLISH delivered to it) proves a subscriber.</summary>
     public void AddMqttSubscriber(EndpointState client, EndpointState broker)
     {
+        _version++;
         ApplyPortRoles(client, broker, "mqtt");
         client.Roles |= AssetRoles.MqttSubscriber;
         client.Dirty = true;
@@ -479,6 +499,7 @@ public sealed class AssetInventory : IEventConsumer
     /// <summary>A CoAP resource (URI path) served by <paramref name="server"/>.</summary>
     public void AddCoapResource(EndpointState client, EndpointState server, string path, FactSource source)
     {
+        _version++;
         _ = source;
         ApplyPortRoles(client, server, "coap");
         EndpointState.AddBounded(server.CoapResources, Clean(path));
@@ -580,7 +601,24 @@ public sealed class AssetInventory : IEventConsumer
     // ------------------------------------------------------------------ output
 
     /// <summary>Assets and links as of now (deterministic: sorted keys, ids stable across runs with a store).</summary>
-    public InventorySnapshot Snapshot() => InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+    /// <remarks>
+    /// Cached until the inventory changes (any packet, event or Add* / *Of call): asking twice is free. The returned
+    /// records are shared with later callers (and the store writer): treat them as read-only.
+    /// </remarks>
+    public InventorySnapshot Snapshot()
+    {
+        if (_snapshot is null || _snapshotVersion != _version)
+        {
+            _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+            _snapshotVersion = _version;
+        }
+        return _snapshot;
+    }
+
+    private InventorySnapshot? _snapshot;
+    private long _snapshotVersion;
+    /// <summary>Bumped by every entry point that can change the state (invalidates the cached snapshot).</summary>
+    private long _version;
 
     public void OnComplete(ReplayStats stats) => MaybeFlush(final: true);
 
@@ -590,14 +628,22 @@ public sealed class AssetInventory : IEventConsumer
         if (_writer is null) return;
         if (!final)
         {
-            if (Stopwatch.GetElapsedTime(_lastFlush) < _options.FlushInterval || _writer.Busy) return;
+            // Periodic flushes cost at most ~1/FlushCostRatio of the time: the wait grows with what the last one cost.
+            var wait = _options.FlushInterval;
+            var cost = (_lastFlushCost + _writer.LastWriteDuration) * FlushCostRatio;
+            if (wait > TimeSpan.Zero && cost > wait) wait = cost;
+            if (Stopwatch.GetElapsedTime(_lastFlush) < wait || _writer.Busy) return;
         }
         else
         {
             _writer.WaitIdle();
         }
-        _lastFlush = Stopwatch.GetTimestamp();
-        if (_writer.Error is not null) return;
+        long started = Stopwatch.GetTimestamp();
+        if (_writer.Error is not null)
+        {
+            _lastFlush = started;
+            return;
+        }
         var batch = new StoreBatch { Snapshot = Snapshot() };
         foreach (var e in _endpoints.Values)
             if (e.Dirty) { batch.Endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), InventoryStore.Serialize(e))); e.Dirty = false; }
@@ -605,6 +651,8 @@ public sealed class AssetInventory : IEventConsumer
             if (m.Dirty) { batch.Macs.Add((m.Mac.ToString(), InventoryStore.Serialize(m))); m.Dirty = false; }
         foreach (var l in _links.Values)
             if (l.Dirty) { batch.Links.Add((InventoryStore.LinkKeyText(l), InventoryStore.Serialize(l))); l.Dirty = false; }
+        _lastFlush = Stopwatch.GetTimestamp();
+        _lastFlushCost = Stopwatch.GetElapsedTime(started, _lastFlush);
         _writer.Submit(batch);
         if (final)
         {

@@ -141,13 +141,19 @@ public static class InventoryMaterializer
 
     private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
 
+    /// <summary>An asset's identity before it is formatted: by MAC (local segment) or by IP.</summary>
+    private readonly record struct AssetKey(bool ByMac, MacAddress Mac, IpAddr Ip)
+    {
+        public string Text => ByMac ? "mac:" + Mac : "ip:" + Ip;
+    }
+
     public static InventorySnapshot Build(IEnumerable<EndpointState> endpoints, IEnumerable<MacState> macs, IEnumerable<LinkState> links,
         Dictionary<string, long> assetIds, OuiRegistry oui)
     {
         var routers = new Dictionary<MacAddress, MacState>();
         foreach (var m in macs)
             if (m.IsRouter) routers[m.Mac] = m;
-        var eps = endpoints.ToList();
+        var eps = endpoints as IReadOnlyCollection<EndpointState> ?? [.. endpoints];
         var ipToMac = new Dictionary<IpAddr, MacAddress?>();
         foreach (var e in eps)
         {
@@ -156,24 +162,25 @@ public static class InventoryMaterializer
             ipToMac[e.Ip] = ipToMac.TryGetValue(e.Ip, out var prev) && prev != e.Mac ? null : e.Mac;
         }
 
-        string? KeyFor(MacAddress mac, IpAddr ip)
+        AssetKey? KeyFor(MacAddress mac, IpAddr ip)
         {
             if (Usable(mac))
             {
-                if (!routers.TryGetValue(mac, out var r) || ip.IsZero || r.ArpIps.Contains(ip)) return "mac:" + mac;
-                return "ip:" + ip;
+                if (!routers.TryGetValue(mac, out var r) || ip.IsZero || r.ArpIps.Contains(ip)) return new AssetKey(true, mac, default);
+                return new AssetKey(false, default, ip);
             }
             if (ip.IsZero) return null;
-            if (ipToMac.TryGetValue(ip, out var owner) && owner is { } m) return "mac:" + m;
-            return "ip:" + ip;
+            if (ipToMac.TryGetValue(ip, out var owner) && owner is { } m) return new AssetKey(true, m, default);
+            return new AssetKey(false, default, ip);
         }
 
-        var builders = new SortedDictionary<string, Builder>(StringComparer.Ordinal);
-        Builder Get(string key)
+        var builders = new Dictionary<AssetKey, Builder>(eps.Count);
+        Builder Get(AssetKey key)
         {
             if (!builders.TryGetValue(key, out var b))
             {
-                b = new Builder(key);
+                b = new Builder(key.Text);
+                if (key.ByMac) b.Mac = key.Mac;
                 builders[key] = b;
             }
             return b;
@@ -181,117 +188,192 @@ public static class InventoryMaterializer
 
         foreach (var e in eps)
         {
-            var key = KeyFor(e.Mac, e.Ip);
-            if (key is null) continue;
+            if (KeyFor(e.Mac, e.Ip) is not { } key) continue;
             var b = Get(key);
-            if (key.StartsWith("mac:", StringComparison.Ordinal)) b.Mac ??= ParseMacKey(key);
             b.Add(e, counters: true);
-            if (Usable(e.Mac) && routers.ContainsKey(e.Mac) && key != "mac:" + e.Mac)
+            if (Usable(e.Mac) && routers.ContainsKey(e.Mac) && !(key.ByMac && key.Mac == e.Mac))
             {
                 // Traffic forwarded by the router: counted on the router too (its attributes stay with the remote host).
-                var rb = Get("mac:" + e.Mac);
-                rb.Mac = e.Mac;
-                rb.AddCounters(e);
+                Get(new AssetKey(true, e.Mac, default)).AddCounters(e);
             }
         }
         foreach (var (mac, m) in routers)
         {
-            var rb = Get("mac:" + mac);
-            rb.Mac = mac;
+            var rb = Get(new AssetKey(true, mac, default));
             rb.Roles |= AssetRoles.Router;
             rb.RouterReason = m.RouterReason;
             foreach (var ip in m.ArpIps) rb.Ips.Add(ip);
         }
 
-        // Stable ids: known keys keep theirs; new keys get the next ids in key order.
-        long next = assetIds.Count == 0 ? 1 : assetIds.Values.Max() + 1;
-        foreach (var key in builders.Keys)
-            if (!assetIds.ContainsKey(key)) assetIds[key] = next++;
+        var ordered = new Builder[builders.Count];
+        builders.Values.CopyTo(ordered, 0);
+        Array.Sort(ordered, static (x, y) => string.CompareOrdinal(x.Key, y.Key));
 
-        var snap = new InventorySnapshot();
-        var byKey = new Dictionary<string, AssetRecord>(StringComparer.Ordinal);
-        foreach (var (key, b) in builders)
+        // Stable ids: known keys keep theirs; new keys get the next ids in key order.
+        long next = 1;
+        foreach (var id in assetIds.Values)
+            if (id >= next) next = id + 1;
+        foreach (var b in ordered)
         {
-            var a = b.ToRecord(assetIds[key], oui);
-            snap.Assets.Add(a);
-            byKey[key] = a;
+            if (!assetIds.TryGetValue(b.Key, out long id))
+            {
+                id = next++;
+                assetIds[b.Key] = id;
+            }
+            b.Id = id;
         }
 
-        var linkMap = new SortedDictionary<string, LinkRecord>(StringComparer.Ordinal);
+        var snap = new InventorySnapshot { Assets = new List<AssetRecord>(ordered.Length) };
+        foreach (var b in ordered)
+        {
+            b.Record = b.ToRecord(b.Id, oui);
+            snap.Assets.Add(b.Record);
+        }
+
+        var linkMap = new Dictionary<(long, long, string?, string, int), LinkBuilder>();
         foreach (var l in links)
         {
-            var ck = KeyFor(l.ClientMac, l.ClientIp);
-            var sk = KeyFor(l.ServerMac, l.ServerIp);
-            if (ck is null || sk is null || !byKey.TryGetValue(ck, out var ca) || !byKey.TryGetValue(sk, out var sa)) continue;
-            string lk = string.Create(CultureInfo.InvariantCulture, $"{ca.Id:D12}|{sa.Id:D12}|{l.Protocol}|{l.Transport}|{l.Port:D5}");
+            if (KeyFor(l.ClientMac, l.ClientIp) is not { } ck || KeyFor(l.ServerMac, l.ServerIp) is not { } sk
+                || !builders.TryGetValue(ck, out var cb) || !builders.TryGetValue(sk, out var sb)) continue;
+            var lk = (cb.Id, sb.Id, l.Protocol, l.Transport, l.Port);
             if (!linkMap.TryGetValue(lk, out var r))
             {
-                r = new LinkRecord { ClientId = ca.Id, ServerId = sa.Id, Client = ca.Label, Server = sa.Label, Protocol = l.Protocol, Transport = l.Transport, Port = l.Port };
+                r = new LinkBuilder(cb.Record!, sb.Record!, l);
                 linkMap[lk] = r;
             }
-            Merge(r, l);
+            r.Merge(l);
         }
-        long lid = 1;
-        foreach (var r in linkMap.Values)
+        var linkOrder = new LinkBuilder[linkMap.Count];
+        linkMap.Values.CopyTo(linkOrder, 0);
+        Array.Sort(linkOrder, static (x, y) =>
         {
-            r.Id = lid++;
-            snap.Links.Add(r);
+            int c = x.Record.ClientId.CompareTo(y.Record.ClientId);
+            if (c == 0) c = x.Record.ServerId.CompareTo(y.Record.ServerId);
+            return c != 0 ? c : string.CompareOrdinal(x.SortTail, y.SortTail);
+        });
+        snap.Links = new List<LinkRecord>(linkOrder.Length);
+        long lid = 1;
+        foreach (var r in linkOrder)
+        {
+            r.Record.Id = lid++;
+            snap.Links.Add(r.ToRecord());
         }
         return snap;
     }
 
-    private static MacAddress? ParseMacKey(string key)
+    /// <summary>RFC 3339 UTC with microseconds (the same text as <see cref="PacketTime.ToRfc3339"/>, without a format string).</summary>
+    internal static string Time(long ns)
     {
-        ulong v = 0;
-        foreach (var part in key[4..].Split(':')) v = (v << 8) | Convert.ToByte(part, 16);
-        return new MacAddress(v);
-    }
-
-    private static void Merge(LinkRecord r, LinkState l)
-    {
-        long first = MinTime(r.FirstSeen, l.FirstSeenNs, out bool f);
-        if (f) r.FirstSeen = PacketTime.ToRfc3339(first);
-        if (l.LastSeenNs > 0 && (r.LastSeen is null || string.CompareOrdinal(PacketTime.ToRfc3339(l.LastSeenNs), r.LastSeen) > 0)) r.LastSeen = PacketTime.ToRfc3339(l.LastSeenNs);
-        r.Packets += l.Packets;
-        r.Bytes += l.Bytes;
-        r.Transactions += l.Transactions;
-        foreach (var (op, n) in l.Operations)
+        var dt = PacketTime.ToDateTimeOffset(ns).UtcDateTime;
+        if (dt.Year > 9999 || dt.Year < 1000) return PacketTime.ToRfc3339(ns);
+        return string.Create(27, dt, static (c, dt) =>
         {
-            if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
-                r.ModbusFunctions[fc] = r.ModbusFunctions.GetValueOrDefault(fc) + n;
-            else r.Operations[op] = r.Operations.GetValueOrDefault(op) + n;
-        }
-        foreach (var (key, set) in l.ModbusRanges)
-        {
-            var parts = key.Split('/');
-            if (parts.Length != 3 || !int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit)) continue;
-            var rr = r.ModbusRanges.Find(x => x.Unit == unit && x.Table == parts[1] && x.Access == parts[2]);
-            if (rr is null)
+            static void Put(Span<char> c, int at, int value, int digits)
             {
-                rr = new RangeRecord { Unit = unit, Table = parts[1], Access = parts[2] };
-                r.ModbusRanges.Add(rr);
+                for (int i = at + digits - 1; i >= at; i--)
+                {
+                    c[i] = (char)('0' + (value % 10));
+                    value /= 10;
+                }
             }
-            var merged = new RangeSet { Ranges = [.. rr.Ranges.Select(x => new[] { x[0], x[1] })] };
-            merged.AddAll(set);
-            rr.Ranges = merged.Ranges;
-        }
-        r.ModbusRanges.Sort(static (a, b) =>
-        {
-            int c = a.Unit.CompareTo(b.Unit);
-            if (c == 0) c = string.CompareOrdinal(a.Table, b.Table);
-            return c != 0 ? c : string.CompareOrdinal(a.Access, b.Access);
+            Put(c, 0, dt.Year, 4); c[4] = '-'; Put(c, 5, dt.Month, 2); c[7] = '-'; Put(c, 8, dt.Day, 2); c[10] = 'T';
+            Put(c, 11, dt.Hour, 2); c[13] = ':'; Put(c, 14, dt.Minute, 2); c[16] = ':'; Put(c, 17, dt.Second, 2); c[19] = '.';
+            Put(c, 20, (int)(dt.Ticks % TimeSpan.TicksPerSecond / 10), 6); c[26] = 'Z';
         });
     }
 
-    private static long MinTime(string? current, long candidate, out bool replace)
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int, string, string)?> s_rangeKeys = new(StringComparer.Ordinal);
+
+    /// <summary>"unit/table/access" parsed (cached: the keys come from a small set), or null when malformed.</summary>
+    private static (int Unit, string Table, string Access)? RangeKey(string key)
     {
-        replace = candidate > 0 && (current is null || string.CompareOrdinal(PacketTime.ToRfc3339(candidate), current) < 0);
-        return candidate;
+        if (s_rangeKeys.TryGetValue(key, out var parsed)) return parsed;
+        var parts = key.Split('/');
+        parsed = parts.Length == 3 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit) ? (unit, parts[1], parts[2]) : null;
+        if (s_rangeKeys.Count < 4096) s_rangeKeys.TryAdd(key, parsed);
+        return parsed;
+    }
+
+    /// <summary>Accumulates the endpoint links that map to one asset link (formatted once, at the end).</summary>
+    private sealed class LinkBuilder
+    {
+        private long _first;
+        private long _last;
+        private readonly Dictionary<string, long> _operations = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, RangeSet> _ranges = new(StringComparer.Ordinal);
+
+        public LinkBuilder(AssetRecord client, AssetRecord server, LinkState l)
+        {
+            Record = new LinkRecord { ClientId = client.Id, ServerId = server.Id, Client = client.Label, Server = server.Label, Protocol = l.Protocol, Transport = l.Transport, Port = l.Port };
+            SortTail = string.Create(CultureInfo.InvariantCulture, $"{l.Protocol}|{l.Transport}|{l.Port:D5}");
+        }
+
+        public LinkRecord Record { get; }
+        public string SortTail { get; }
+
+        public void Merge(LinkState l)
+        {
+            if (l.FirstSeenNs > 0 && (_first == 0 || l.FirstSeenNs < _first)) _first = l.FirstSeenNs;
+            if (l.LastSeenNs > 0 && l.LastSeenNs > _last) _last = l.LastSeenNs;
+            Record.Packets += l.Packets;
+            Record.Bytes += l.Bytes;
+            Record.Transactions += l.Transactions;
+            foreach (var (op, n) in l.Operations)
+            {
+                _operations[op] = _operations.GetValueOrDefault(op) + n;
+            }
+            foreach (var (key, set) in l.ModbusRanges)
+            {
+                if (!_ranges.TryGetValue(key, out var acc))
+                {
+                    acc = new RangeSet();
+                    _ranges[key] = acc;
+                }
+                acc.AddAll(set);
+            }
+        }
+
+        public LinkRecord ToRecord()
+        {
+            var r = Record;
+            // Times are compared at microsecond precision, as the formatted text was.
+            if (_first > 0) r.FirstSeen = Time(_first);
+            if (_last > 0) r.LastSeen = Time(_last);
+            foreach (var (op, n) in _operations)
+            {
+                if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
+                    r.ModbusFunctions[fc] = r.ModbusFunctions.GetValueOrDefault(fc) + n;
+                else r.Operations[op] = r.Operations.GetValueOrDefault(op) + n;
+            }
+            foreach (var (key, set) in _ranges)
+            {
+                if (RangeKey(key) is not var (unit, table, access)) continue;
+                RangeRecord? rr = null;
+                foreach (var x in r.ModbusRanges)
+                    if (x.Unit == unit && x.Table == table && x.Access == access) { rr = x; break; }
+                if (rr is null)
+                {
+                    rr = new RangeRecord { Unit = unit, Table = table, Access = access };
+                    r.ModbusRanges.Add(rr);
+                }
+                foreach (var x in rr.Ranges) set.Add(x[0], x[1]);
+                rr.Ranges = set.Ranges;
+            }
+            r.ModbusRanges.Sort(static (a, b) =>
+            {
+                int c = a.Unit.CompareTo(b.Unit);
+                if (c == 0) c = string.CompareOrdinal(a.Table, b.Table);
+                return c != 0 ? c : string.CompareOrdinal(a.Access, b.Access);
+            });
+            return r;
+        }
     }
 
     private sealed class Builder(string key)
     {
         public string Key { get; } = key;
+        public long Id { get; set; }
+        public AssetRecord? Record { get; set; }
         public MacAddress? Mac { get; set; }
         public SortedSet<IpAddr> Ips { get; } = [];
         public SortedSet<int> Vlans { get; } = [];
@@ -363,8 +445,8 @@ public static class InventoryMaterializer
                 MacVendor = Mac is { } m ? oui.Describe(m) : null,
                 Ips = [.. Ips.Select(i => i.ToString())],
                 Vlans = [.. Vlans],
-                FirstSeen = First > 0 ? PacketTime.ToRfc3339(First) : null,
-                LastSeen = Last > 0 ? PacketTime.ToRfc3339(Last) : null,
+                FirstSeen = First > 0 ? Time(First) : null,
+                LastSeen = Last > 0 ? Time(Last) : null,
                 PacketsSent = PacketsSent,
                 PacketsReceived = PacketsReceived,
                 BytesSent = BytesSent,
@@ -384,7 +466,7 @@ public static class InventoryMaterializer
                 string name = Array.IndexOf(s_identityKeys, k) >= 0 ? "identity." + k : k;
                 a.Sources[name] = new FactRecord
                 {
-                    Value = f.Value, Source = f.Source, Frame = f.Frame, Time = f.TimeNs > 0 ? PacketTime.ToRfc3339(f.TimeNs) : null,
+                    Value = f.Value, Source = f.Source, Frame = f.Frame, Time = f.TimeNs > 0 ? Time(f.TimeNs) : null,
                     Confidence = f.Confidence, Unit = f.Unit >= 0 ? f.Unit : null,
                 };
             }
@@ -393,8 +475,8 @@ public static class InventoryMaterializer
                 a.Services.Add(new ServiceRecord
                 {
                     Transport = s.Transport, Port = s.Port, Proto = s.Proto, Source = s.Source,
-                    FirstSeen = s.FirstSeenNs > 0 ? PacketTime.ToRfc3339(s.FirstSeenNs) : null,
-                    LastSeen = s.LastSeenNs > 0 ? PacketTime.ToRfc3339(s.LastSeenNs) : null,
+                    FirstSeen = s.FirstSeenNs > 0 ? Time(s.FirstSeenNs) : null,
+                    LastSeen = s.LastSeenNs > 0 ? Time(s.LastSeenNs) : null,
                 });
             }
             return a;

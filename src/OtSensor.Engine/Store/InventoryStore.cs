@@ -35,6 +35,12 @@ public sealed class InventoryStore : IDisposable
     public const string EnvironmentVariable = "OTSENSOR_STORE";
 
     private static readonly JsonSerializerOptions s_compact = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+    /// <summary>Asset and link rows: the output schema's field names, compact (commands read them back with <see cref="InventoryFormats.Json"/>).</summary>
+    private static readonly JsonSerializerOptions s_records = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.Default,
+    };
 
     private static readonly string[] s_migrations =
     [
@@ -51,6 +57,10 @@ public sealed class InventoryStore : IDisposable
     ];
 
     private readonly SqliteConnection _db;
+    /// <summary>The assets rows as last committed by this process (key → data), null before the first write.</summary>
+    private Dictionary<string, string>? _assetRows;
+    /// <summary>The links rows as last committed (data by id - 1), null before the first write.</summary>
+    private string[]? _linkRows;
 
     private InventoryStore(string path, SqliteConnection db, int version)
     {
@@ -251,22 +261,31 @@ public sealed class InventoryStore : IDisposable
         Upsert(tx, "INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
         Upsert(tx, "INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
 
-        var keep = new HashSet<string>(batch.Snapshot.Assets.Select(a => a.Key), StringComparer.Ordinal);
+        // The materialised view: only rows whose content changed since the last write are written.
+        var assetChanges = new List<(string Key, string Json)>();
+        var keep = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var a in batch.Snapshot.Assets) keep.Add(a.Key);
         var stale = new List<string>();
-        using (var sel = _db.CreateCommand())
+        if (_assetRows is null)
         {
+            using var sel = _db.CreateCommand();
             sel.Transaction = tx;
             sel.CommandText = "SELECT key FROM assets;";
             using var r = sel.ExecuteReader();
             while (r.Read())
                 if (!keep.Contains(r.GetString(0))) stale.Add(r.GetString(0));
         }
+        else
+        {
+            foreach (var k in _assetRows.Keys)
+                if (!keep.Contains(k)) stale.Add(k);
+        }
         using (var del = _db.CreateCommand())
         {
             del.Transaction = tx;
             del.CommandText = "DELETE FROM assets WHERE key = $k;";
             var k = del.Parameters.Add("$k", SqliteType.Text);
-            foreach (var s in stale) { k.Value = s; del.ExecuteNonQuery(); }
+            foreach (var st in stale) { k.Value = st; del.ExecuteNonQuery(); }
         }
         using (var ins = _db.CreateCommand())
         {
@@ -277,38 +296,74 @@ public sealed class InventoryStore : IDisposable
                 ON CONFLICT(key) DO UPDATE SET id = excluded.id, kind = excluded.kind, mac = excluded.mac, mac_vendor = excluded.mac_vendor,
                     ips = excluded.ips, roles = excluded.roles, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
                 """;
-            var p = new[] { "$id", "$key", "$kind", "$mac", "$vendor", "$ips", "$roles", "$first", "$last", "$data" }
-                .Select(n => ins.Parameters.Add(n, n == "$id" ? SqliteType.Integer : SqliteType.Text)).ToArray();
+            var p = Parameters(ins, "$id", "$key", "$kind", "$mac", "$vendor", "$ips", "$roles", "$first", "$last", "$data");
             foreach (var a in batch.Snapshot.Assets)
             {
+                string json = JsonSerializer.Serialize(a, s_records);
+                if (_assetRows is not null && _assetRows.TryGetValue(a.Key, out var old) && old == json) continue;
                 p[0].Value = a.Id; p[1].Value = a.Key; p[2].Value = a.Kind; p[3].Value = (object?)a.Mac ?? DBNull.Value;
                 p[4].Value = (object?)a.MacVendor ?? DBNull.Value; p[5].Value = string.Join(' ', a.Ips); p[6].Value = string.Join(' ', a.Roles);
                 p[7].Value = (object?)a.FirstSeen ?? DBNull.Value; p[8].Value = (object?)a.LastSeen ?? DBNull.Value;
-                p[9].Value = JsonSerializer.Serialize(a, InventoryFormats.Json);
+                p[9].Value = json;
                 ins.ExecuteNonQuery();
+                assetChanges.Add((a.Key, json));
             }
         }
-        Exec(_db, "DELETE FROM links;", tx);
+        var links = batch.Snapshot.Links;
+        var linkRows = new string[links.Count];
+        using (var del = _db.CreateCommand())
+        {
+            del.Transaction = tx;
+            del.CommandText = "DELETE FROM links WHERE id > $n;";
+            del.Parameters.Add("$n", SqliteType.Integer).Value = links.Count;
+            del.ExecuteNonQuery();
+        }
         using (var ins = _db.CreateCommand())
         {
             ins.Transaction = tx;
             ins.CommandText = """
                 INSERT INTO links(id, client_id, server_id, protocol, transport, port, first_seen, last_seen, data)
-                VALUES ($id, $c, $s, $proto, $t, $port, $first, $last, $data);
+                VALUES ($id, $c, $s, $proto, $t, $port, $first, $last, $data)
+                ON CONFLICT(id) DO UPDATE SET client_id = excluded.client_id, server_id = excluded.server_id, protocol = excluded.protocol,
+                    transport = excluded.transport, port = excluded.port, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
                 """;
-            var p = new[] { "$id", "$c", "$s", "$proto", "$t", "$port", "$first", "$last", "$data" }
-                .Select(n => ins.Parameters.Add(n, n is "$id" or "$c" or "$s" or "$port" ? SqliteType.Integer : SqliteType.Text)).ToArray();
-            foreach (var l in batch.Snapshot.Links)
+            var p = Parameters(ins, "$id", "$c", "$s", "$proto", "$t", "$port", "$first", "$last", "$data");
+            for (int i = 0; i < links.Count; i++)
             {
+                var l = links[i];
+                string json = JsonSerializer.Serialize(l, s_records);
+                linkRows[i] = json;
+                // Ids are positions (1..n); a row is rewritten only when what sits at its id changed.
+                if (l.Id == i + 1 && _linkRows is not null && i < _linkRows.Length && _linkRows[i] == json) continue;
                 p[0].Value = l.Id; p[1].Value = l.ClientId; p[2].Value = l.ServerId; p[3].Value = (object?)l.Protocol ?? DBNull.Value;
                 p[4].Value = l.Transport; p[5].Value = l.Port; p[6].Value = (object?)l.FirstSeen ?? DBNull.Value;
-                p[7].Value = (object?)l.LastSeen ?? DBNull.Value; p[8].Value = JsonSerializer.Serialize(l, InventoryFormats.Json);
+                p[7].Value = (object?)l.LastSeen ?? DBNull.Value; p[8].Value = json;
                 ins.ExecuteNonQuery();
             }
         }
         tx.Commit();
+        // Remember what is committed (only now: a failed transaction leaves the file, and so the cache, as it was).
+        _assetRows ??= new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (var st in stale) _assetRows.Remove(st);
+        foreach (var (k, json) in assetChanges) _assetRows[k] = json;
+        _linkRows = linkRows;
+        AssetRowsWritten += assetChanges.Count;
         return 0;
     });
+
+    /// <summary>Asset rows inserted or updated by <see cref="Write"/> since the store was opened (unchanged rows are skipped).</summary>
+    public long AssetRowsWritten { get; private set; }
+
+    private static SqliteParameter[] Parameters(SqliteCommand cmd, params string[] names)
+    {
+        var p = new SqliteParameter[names.Length];
+        for (int i = 0; i < names.Length; i++)
+        {
+            string n = names[i];
+            p[i] = cmd.Parameters.Add(n, n is "$id" or "$c" or "$s" or "$port" ? SqliteType.Integer : SqliteType.Text);
+        }
+        return p;
+    }
 
     private void Upsert(SqliteTransaction tx, string sql, List<(string Key, string Json)> rows)
     {
@@ -339,6 +394,8 @@ public sealed class InventoryStoreWriter(InventoryStore store)
     public bool Busy => !_current.IsCompleted;
     public StoreException? Error => _error;
     public long Flushes { get; private set; }
+    /// <summary>How long the last <see cref="InventoryStore.Write"/> took (wall clock).</summary>
+    public TimeSpan LastWriteDuration { get; private set; }
 
     public void Submit(StoreBatch batch)
     {
@@ -347,6 +404,7 @@ public sealed class InventoryStoreWriter(InventoryStore store)
         Flushes++;
         _current = Task.Run(() =>
         {
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
             try
             {
                 Store.Write(batch);
@@ -355,6 +413,7 @@ public sealed class InventoryStoreWriter(InventoryStore store)
             {
                 _error ??= ex;
             }
+            LastWriteDuration = System.Diagnostics.Stopwatch.GetElapsedTime(t0);
         });
     }
 
