@@ -301,7 +301,19 @@ public sealed class ReplayEngine
         Interlocked.Increment(ref _internalErrors);
     }
 
-    private readonly List<(int PacketIndex, long FlowId, int Sequence, int Worker, int Index)> _order = [];
+    private readonly List<EventOrder> _order = [];
+
+    /// <summary>Merge key of one event: packet order, then flow, then emission order within the worker.</summary>
+    private readonly record struct EventOrder(int PacketIndex, long FlowId, int Sequence, int Worker, int Index) : IComparable<EventOrder>
+    {
+        public int CompareTo(EventOrder other)
+        {
+            int c = PacketIndex.CompareTo(other.PacketIndex);
+            if (c != 0) return c;
+            c = FlowId.CompareTo(other.FlowId);
+            return c != 0 ? c : Sequence.CompareTo(other.Sequence);
+        }
+    }
 
     private async Task RunAnalysis()
     {
@@ -313,25 +325,24 @@ public sealed class ReplayEngine
             {
                 foreach (var c in _consumers) c.OnPackets(batch);
                 _order.Clear();
+                bool sorted = true;
                 for (int w = 0; w < batch.Outputs.Length; w++)
                 {
                     var buf = batch.Outputs[w];
                     for (int i = 0; i < buf.Count; i++)
                     {
                         ref var e = ref buf[i];
-                        _order.Add((e.PacketIndex, e.Flow.FlowId, e.Sequence, w, i));
+                        var key = new EventOrder(e.PacketIndex, e.Flow.FlowId, e.Sequence, w, i);
+                        if (sorted && _order.Count > 0 && _order[^1].CompareTo(key) > 0) sorted = false;
+                        _order.Add(key);
                     }
                 }
-                _order.Sort(static (a, b) =>
+                // Each worker's events are nearly always in order already; only interleaving needs the sort.
+                if (!sorted) System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_order).Sort();
+                foreach (var o in _order)
                 {
-                    int c = a.PacketIndex.CompareTo(b.PacketIndex);
-                    if (c != 0) return c;
-                    c = a.FlowId.CompareTo(b.FlowId);
-                    return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
-                });
-                foreach (var (_, _, _, w, i) in _order)
-                {
-                    var buf = batch.Outputs[w];
+                    var buf = batch.Outputs[o.Worker];
+                    int i = o.Index;
                     foreach (var c in _consumers) c.OnEvent(in buf[i], buf, batch);
                 }
             }
