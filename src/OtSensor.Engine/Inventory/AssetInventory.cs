@@ -427,12 +427,73 @@ public sealed class AssetInventory : IEventConsumer
             case ProtocolId.Modbus when !tx.FieldsEncoded:
                 OnModbus(in entry, buffer, client, server, link, ts, frame);
                 break;
+            case ProtocolId.Mqtt when tx.FieldsEncoded:
+                OnMqtt(buffer.Slice(entry.RequestOffset, entry.RequestLength), client, server, link, ts, frame);
+                break;
             case ProtocolId.Mqtt or ProtocolId.MqttTls:
                 ApplyPortRoles(client, server, "mqtt");
+                break;
+            case ProtocolId.Coap when tx.FieldsEncoded:
+                OnCoap(buffer.Slice(entry.RequestOffset, entry.RequestLength), client, server, link, ts, frame);
                 break;
             case ProtocolId.Coap or ProtocolId.CoapDtls:
                 ApplyPortRoles(client, server, "coap");
                 break;
+        }
+    }
+
+    private static string Text(ReadOnlySpan<byte> utf8) => Encoding.UTF8.GetString(utf8.Length > 256 ? utf8[..256] : utf8);
+
+    /// <summary>MQTT facts from an event's fields: client ids and users (CONNECT), publishers, subscribers, topics.</summary>
+    private void OnMqtt(ReadOnlySpan<byte> blob, EndpointState client, EndpointState broker, LinkState? link, long ts, long frame)
+    {
+        if (!EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.Type, out _, out var type)) return;
+        bool fromClient = !EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.Direction, out _, out var dir) || dir.SequenceEqual("to_server"u8);
+        if (type.SequenceEqual("connect"u8))
+        {
+            string? id = EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.ClientId, out _, out var cid) && !cid.IsEmpty ? Text(cid) : null;
+            string? user = EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.Username, out _, out var u) ? Text(u) : null;
+            AddMqttClient(client, broker, id, user, new FactSource("mqtt CONNECT", frame, ts));
+        }
+        else if (type.SequenceEqual("publish"u8))
+        {
+            if (fromClient) AddMqttPublisher(client, broker);
+            else AddMqttSubscriber(client, broker);
+            if (link is not null && EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.Topic, out _, out var topic))
+                AddMqttTopic(link, Text(topic), publish: fromClient);
+        }
+        else if (type.SequenceEqual("subscribe"u8))
+        {
+            AddMqttSubscriber(client, broker);
+            if (link is null) return;
+            var r = new EventFieldReader(blob);
+            while (r.Read())
+                if (r.Field == Protocols.Mqtt.MqttFields.Filter && r.Kind == EventFieldKind.String) AddMqttTopic(link, Text(r.Value), publish: false);
+        }
+        else
+        {
+            ApplyPortRoles(client, broker, "mqtt");
+        }
+    }
+
+    /// <summary>CoAP facts: requested resources, methods and codes per link, and /.well-known/core resource lists.</summary>
+    private void OnCoap(ReadOnlySpan<byte> blob, EndpointState client, EndpointState server, LinkState? link, long ts, long frame)
+    {
+        ApplyPortRoles(client, server, "coap");
+        if (EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.UriPath, out _, out var path) && !path.IsEmpty)
+            AddCoapResource(client, server, Text(path), new FactSource("coap request", frame, ts));
+        if (link is not null && EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Method, out _, out var method))
+        {
+            string op = EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Code, out _, out var code)
+                ? Text(method) + " " + Text(code) : Text(method);
+            CountOperation(link, op);
+        }
+        if (EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Resources, out _, out _))
+        {
+            var r = new EventFieldReader(blob);
+            while (r.Read())
+                if (r.Field == Protocols.Coap.CoapFields.Path && r.Kind == EventFieldKind.String)
+                    AddCoapResource(client, server, Text(r.Value), new FactSource("coap /.well-known/core", frame, ts));
         }
     }
 

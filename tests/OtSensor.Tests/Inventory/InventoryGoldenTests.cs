@@ -9,7 +9,7 @@ namespace OtSensor.Tests.Inventory;
 /// </summary>
 public class InventoryGoldenTests
 {
-    public static TheoryData<string> Captures() => ["modbus_pymodbus.pcap", "modbus_crafted.pcap", "modbus_sll.pcap", "modbus_sll2.pcap"];
+    public static TheoryData<string> Captures() => ["modbus_pymodbus.pcap", "modbus_crafted.pcap", "modbus_sll.pcap", "modbus_sll2.pcap", "mqtt_mosquitto.pcap", "mqtt_mosquitto_auth.pcap", "coap_libcoap.pcap"];
 
     internal static void AssertGolden(string name, string actual)
     {
