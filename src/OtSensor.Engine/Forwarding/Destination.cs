@@ -139,7 +139,7 @@ public sealed record Destination
         {
             string path = Uri.UnescapeDataString(uri.AbsolutePath);
             if (path.Length == 0 || path.EndsWith('/')) throw new ForwardConfigException($"'{url}': no file name");
-            d = d with { Path = path, Syslog = SyslogFlavor.None, Format = defaults is null ? PayloadFormat.Json : d.Format };
+            d = d with { Path = path, Syslog = SyslogFlavor.None, Format = PayloadFormat.Json };
             canonical = "file://" + path;
         }
         else
