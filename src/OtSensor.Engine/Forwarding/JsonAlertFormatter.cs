@@ -8,7 +8,7 @@ namespace OtSensor.Forwarding;
 /// One alert as one line of JSON (field names: the snake_case of <see cref="Alert"/>'s properties, plus
 /// <c>sensor</c>). The JSON writer escapes every control character, so the line never breaks. When the object
 /// would exceed the byte bound, the trace and evidence are left out and the message shortened
-/// (<c>"truncated": true</c>).
+/// (<c>"truncated": true</c>); type and name are bounded so the compact form fits any bound of at least 480 bytes.
 /// </summary>
 public sealed class JsonAlertFormatter(string? sensorHost = null)
 {
@@ -34,25 +34,28 @@ public sealed class JsonAlertFormatter(string? sensorHost = null)
         {
             w.WriteStartObject();
             w.WriteNumber("id", a.Id);
-            w.WriteString("type", CefText.StripControl(a.Type, 128));
+            w.WriteString("type", CefText.StripControl(a.Type, full ? 128 : 64));
             w.WriteNumber("signature_id", a.SignatureId);
-            w.WriteString("name", CefText.StripControl(a.Name, 256));
+            w.WriteString("name", CefText.StripControl(a.Name, full ? 256 : 64));
             w.WriteNumber("severity", Math.Clamp(a.Severity, 0, 10));
             w.WriteString("category", CefText.StripControl(a.Category, 64));
-            w.WriteStartArray("mitre");
-            foreach (var m in a.Mitre) w.WriteStringValue(CefText.StripControl(m, 32));
-            w.WriteEndArray();
-            w.WriteNumber("first_seen_ns", a.FirstSeenNs);
+            if (full)
+            {
+                w.WriteStartArray("mitre");
+                foreach (var m in a.Mitre) w.WriteStringValue(CefText.StripControl(m, 32));
+                w.WriteEndArray();
+                w.WriteNumber("first_seen_ns", a.FirstSeenNs);
+            }
             w.WriteNumber("last_seen_ns", a.LastSeenNs);
             w.WriteNumber("count", a.Count);
             w.WriteString("proto", CefText.StripControl(a.Proto, 32));
-            Str(w, "src_asset", a.SrcAsset);
+            if (full) Str(w, "src_asset", a.SrcAsset);
             Str(w, "src_ip", a.SrcIp);
-            Str(w, "src_mac", a.SrcMac);
+            if (full) Str(w, "src_mac", a.SrcMac);
             if (a.SrcPort is int sp) w.WriteNumber("src_port", sp);
-            Str(w, "dst_asset", a.DstAsset);
+            if (full) Str(w, "dst_asset", a.DstAsset);
             Str(w, "dst_ip", a.DstIp);
-            Str(w, "dst_mac", a.DstMac);
+            if (full) Str(w, "dst_mac", a.DstMac);
             if (a.DstPort is int dp) w.WriteNumber("dst_port", dp);
             w.WriteString("message", CefText.StripControl(a.Message, messageChars));
             if (full)
