@@ -129,9 +129,9 @@ internal sealed class DestinationCliOptions
         {
             Description = multiple
                 ? "Destination URL (repeatable): udp://host:port, tcp://host:port[?framing=newline], tls://host:port, file:///path.jsonl; per-destination ?format=, syslog=, min_severity=, types=, facility=, name=."
-                : "Destination URL: udp://host:port, tcp://host:port[?framing=newline], tls://host:port or file:///path.",
+                : "Destination URL (repeatable, each is tested): udp://host:port, tcp://host:port[?framing=newline], tls://host:port or file:///path.",
             Required = true,
-            Arity = multiple ? ArgumentArity.OneOrMore : ArgumentArity.ExactlyOne,
+            Arity = ArgumentArity.OneOrMore,
         };
     }
 
