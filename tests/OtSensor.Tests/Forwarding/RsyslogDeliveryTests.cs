@@ -129,7 +129,7 @@ public class RsyslogDeliveryTests
         }
         var d = Destination.Parse($"tcp://127.0.0.1:{rs.TcpPort}");
         var slow = new ForwarderOptions { BatchSize = 5, PollInterval = TimeSpan.FromMilliseconds(20), ConfirmDelay = TimeSpan.FromMilliseconds(50), MinBackoff = TimeSpan.FromMilliseconds(50) };
-        var first = new Forwarder(new FileOutbox(dir), d, slow);
+        var first = new Forwarder(new SlowOutbox(new FileOutbox(dir)), d, slow);
         using (var kill = new CancellationTokenSource())
         {
             var run = first.RunAsync(kill.Token);
@@ -148,5 +148,19 @@ public class RsyslogDeliveryTests
         var lines = await rs.WaitForLinesAsync(total, Wait);
         var ids = lines.Select(l => long.Parse(CefRecord.Parse(l).Ext["externalId"], System.Globalization.CultureInfo.InvariantCulture)).ToHashSet();
         for (long id = 1; id <= total; id++) Assert.Contains(id, ids);
+    }
+
+    /// <summary>Reads take 30 ms, so the forwarder is still busy when the test kills it.</summary>
+    private sealed class SlowOutbox(OtSensor.Detection.IAlertOutbox inner) : OtSensor.Detection.IAlertOutbox
+    {
+        public IReadOnlyList<OtSensor.Detection.Alert> ReadAfter(long afterId, int max)
+        {
+            Thread.Sleep(30);
+            return inner.ReadAfter(afterId, max);
+        }
+
+        public long GetCursor(string destination) => inner.GetCursor(destination);
+
+        public void SetCursor(string destination, long deliveredId) => inner.SetCursor(destination, deliveredId);
     }
 }
