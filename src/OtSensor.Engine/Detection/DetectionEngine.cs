@@ -132,6 +132,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     {
         var slots = batch.Slots;
         var decoded = batch.Decoded;
+        if (batch.Count > 0) Clock(slots[0].TimestampNs);
         for (int i = 0; i < batch.Count; i++)
         {
             ref readonly var slot = ref slots[i];
@@ -142,7 +143,6 @@ public sealed partial class DetectionEngine : IEventConsumer
                 OnSyn(in d, slot.TimestampNs, slot.PacketNumber);
             }
         }
-        if (batch.Count > 0) Clock(batch.Slots[batch.Count - 1].TimestampNs);
         if ((++_batches & 63) == 0 && Stopwatch.GetElapsedTime(_lastFlushTicks).TotalSeconds >= 1) Flush(wait: false);
     }
 
@@ -155,6 +155,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             return;
         }
         ref readonly var tx = ref entry.Transaction;
+        if (Mode == BaselineMode.Auto) Clock(Math.Max(tx.RequestTs, tx.ResponseTs));
         switch (tx.Protocol)
         {
             case ProtocolId.Modbus:
