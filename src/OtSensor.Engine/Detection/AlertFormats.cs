@@ -1,0 +1,142 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using OtSensor.Core;
+
+namespace OtSensor.Detection;
+
+/// <summary>The JSON and CSV forms of alerts (`otsensor alerts`) and of the catalog (`otsensor rules`).</summary>
+public static class AlertFormats
+{
+    public static void WriteJson(Utf8JsonWriter w, Alert a)
+    {
+        w.WriteStartObject();
+        w.WriteNumber("id", a.Id);
+        w.WriteString("type", a.Type);
+        w.WriteNumber("signature_id", a.SignatureId);
+        w.WriteString("name", a.Name);
+        w.WriteNumber("severity", a.Severity);
+        w.WriteString("category", a.Category);
+        w.WriteStartArray("mitre");
+        foreach (var m in a.Mitre) w.WriteStringValue(m);
+        w.WriteEndArray();
+        w.WriteString("first_seen", PacketTime.ToRfc3339(a.FirstSeenNs));
+        w.WriteString("last_seen", PacketTime.ToRfc3339(a.LastSeenNs));
+        w.WriteNumber("count", a.Count);
+        w.WriteString("proto", a.Proto);
+        Str(w, "src_asset", a.SrcAsset);
+        Str(w, "src_ip", a.SrcIp);
+        Str(w, "src_mac", a.SrcMac);
+        Num(w, "src_port", a.SrcPort);
+        Str(w, "dst_asset", a.DstAsset);
+        Str(w, "dst_ip", a.DstIp);
+        Str(w, "dst_mac", a.DstMac);
+        Num(w, "dst_port", a.DstPort);
+        w.WriteString("message", a.Message);
+        w.WriteStartObject("evidence");
+        foreach (var (k, v) in a.Evidence) w.WriteString(k, v);
+        w.WriteEndObject();
+        w.WriteStartArray("trace_packets");
+        foreach (var p in a.TracePackets) w.WriteNumberValue(p);
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    private static void Str(Utf8JsonWriter w, string name, string? v)
+    {
+        if (v is null) w.WriteNull(name);
+        else w.WriteString(name, v);
+    }
+
+    private static void Num(Utf8JsonWriter w, string name, int? v)
+    {
+        if (v is int i) w.WriteNumber(name, i);
+        else w.WriteNull(name);
+    }
+
+    public static string Json(IEnumerable<Alert> alerts, bool indented = true)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = indented }))
+        {
+            w.WriteStartArray();
+            foreach (var a in alerts) WriteJson(w, a);
+            w.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    private static string Csv(string? s)
+    {
+        if (s is null) return "";
+        // Neutralise spreadsheet formulas and quote everything that needs it.
+        if (s.Length > 0 && s[0] is '=' or '+' or '-' or '@') s = "'" + s;
+        return s.IndexOfAny([',', '"', '\n', '\r']) >= 0 ? "\"" + s.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : s;
+    }
+
+    public static string CsvText(IEnumerable<Alert> alerts)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        var sb = new StringBuilder("id,type,signature_id,name,severity,category,mitre,first_seen,last_seen,count,proto,src_ip,src_mac,src_port,dst_ip,dst_mac,dst_port,message\n");
+        foreach (var a in alerts)
+        {
+            sb.Append(ci, $"{a.Id},{Csv(a.Type)},{a.SignatureId},{Csv(a.Name)},{a.Severity},{Csv(a.Category)},{Csv(string.Join(' ', a.Mitre))},");
+            sb.Append(ci, $"{PacketTime.ToRfc3339(a.FirstSeenNs)},{PacketTime.ToRfc3339(a.LastSeenNs)},{a.Count},{Csv(a.Proto)},{Csv(a.SrcIp)},{Csv(a.SrcMac)},{a.SrcPort},");
+            sb.Append(ci, $"{Csv(a.DstIp)},{Csv(a.DstMac)},{a.DstPort},{Csv(a.Message)}\n");
+        }
+        return sb.ToString();
+    }
+
+    public static string CatalogJson(DetectionOptions options)
+    {
+        using var ms = new MemoryStream();
+        using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
+        {
+            w.WriteStartArray();
+            foreach (var t in AlertCatalog.All)
+            {
+                w.WriteStartObject();
+                w.WriteString("id", t.Id);
+                w.WriteNumber("signature_id", t.SignatureId);
+                w.WriteString("name", t.Name);
+                w.WriteNumber("severity", options.SeverityOf(t));
+                w.WriteNumber("default_severity", t.Severity);
+                w.WriteString("category", t.Category);
+                w.WriteString("proto", t.Proto);
+                w.WriteStartArray("mitre");
+                foreach (var m in t.Mitre) w.WriteStringValue(m);
+                w.WriteEndArray();
+                w.WriteBoolean("enabled", options.IsEnabled(t.Id));
+                if (DetectionOptions.Defaults.ContainsKey(t.Id))
+                {
+                    w.WriteNumber("threshold", options.Threshold(t.Id));
+                    w.WriteNumber("window_seconds", options.WindowNs(t.Id) / 1e9);
+                }
+                w.WriteString("description", t.Description);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    /// <summary>Parses an RFC 3339 time or a relative duration back from now (30m, 2h, 7d); null when neither.</summary>
+    public static long? ParseSince(string text, DateTimeOffset now)
+    {
+        if (text.Length >= 2 && long.TryParse(text.AsSpan(0, text.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out long n))
+        {
+            TimeSpan? span = text[^1] switch
+            {
+                's' => TimeSpan.FromSeconds(n),
+                'm' => TimeSpan.FromMinutes(n),
+                'h' => TimeSpan.FromHours(n),
+                'd' => TimeSpan.FromDays(n),
+                _ => null,
+            };
+            if (span is { } s) return (now - s).ToUnixTimeMilliseconds() * 1_000_000;
+        }
+        if (DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out var t))
+            return (t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        return null;
+    }
+}

@@ -1,0 +1,384 @@
+using System.Globalization;
+using System.Text.Json;
+using Microsoft.Data.Sqlite;
+using OtSensor.Store;
+
+namespace OtSensor.Detection;
+
+/// <summary>One alert write: a new alert (with its trace) or an update of count / last seen.</summary>
+public readonly record struct AlertWrite(Alert Alert, long Count, long LastSeenNs, bool IsNew, byte[]? Trace);
+
+/// <summary>
+/// Detection's tables in the store's SQLite file (WAL): alerts (with evidence JSON and the trace pcap), forwarder
+/// cursors (<see cref="IAlertOutbox"/>), the baseline and its state. Versioned by its own table
+/// <c>detection_schema_version</c> and migrated on open. Failures are <see cref="StoreException"/>s naming the file.
+/// </summary>
+public sealed class AlertStore : IAlertOutbox, IDisposable
+{
+    public const int CurrentSchemaVersion = 1;
+
+    private static readonly string[] s_migrations =
+    [
+        """
+        CREATE TABLE alerts(id INTEGER PRIMARY KEY, type TEXT NOT NULL, signature_id INTEGER NOT NULL, name TEXT NOT NULL,
+            severity INTEGER NOT NULL, category TEXT NOT NULL, mitre TEXT NOT NULL, first_seen_ns INTEGER NOT NULL,
+            last_seen_ns INTEGER NOT NULL, count INTEGER NOT NULL, proto TEXT NOT NULL, src_asset TEXT, src_ip TEXT, src_mac TEXT,
+            src_port INTEGER, dst_asset TEXT, dst_ip TEXT, dst_mac TEXT, dst_port INTEGER, message TEXT NOT NULL,
+            evidence TEXT NOT NULL, trace_packets TEXT NOT NULL, trace BLOB);
+        CREATE INDEX alerts_last_seen ON alerts(last_seen_ns);
+        CREATE TABLE forward_cursors(destination TEXT PRIMARY KEY, delivered_id INTEGER NOT NULL) WITHOUT ROWID;
+        CREATE TABLE baseline_state(id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
+        CREATE TABLE baseline(id INTEGER PRIMARY KEY CHECK (id = 1), data TEXT NOT NULL);
+        """,
+    ];
+
+    private const string Columns = "id, type, signature_id, name, severity, category, mitre, first_seen_ns, last_seen_ns, count, proto, src_asset, src_ip, src_mac, src_port, dst_asset, dst_ip, dst_mac, dst_port, message, evidence, trace_packets";
+
+    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    private readonly SqliteConnection _db;
+    private readonly Lock _lock = new();
+
+    private AlertStore(string path, SqliteConnection db)
+    {
+        Path = path;
+        _db = db;
+    }
+
+    public string Path { get; }
+
+    /// <summary>Opens (creating the tables unless <paramref name="readOnly"/>) the detection part of the store at <paramref name="path"/>.</summary>
+    public static AlertStore Open(string path, bool readOnly = false, int busyTimeoutMs = 5000)
+    {
+        string full = System.IO.Path.GetFullPath(path);
+        if (readOnly && !File.Exists(full))
+            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': no such file (run 'otsensor replay --store {path} CAPTURE' first)");
+        if (Directory.Exists(full))
+            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': is a directory");
+        var csb = new SqliteConnectionStringBuilder
+        {
+            DataSource = full,
+            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = Math.Max(1, busyTimeoutMs / 1000),
+        };
+        var db = new SqliteConnection(csb.ToString());
+        try
+        {
+            db.Open();
+            Exec(db, $"PRAGMA busy_timeout={busyTimeoutMs};");
+            Scalar(db, "SELECT count(*) FROM sqlite_master;");
+            int version = ReadVersion(db, null);
+            if (version > CurrentSchemaVersion)
+                throw new StoreException(full, StoreErrorKind.NewerSchema, $"store '{full}': detection schema version {version} is newer than this otsensor supports ({CurrentSchemaVersion})");
+            if (!readOnly)
+            {
+                Exec(db, "PRAGMA journal_mode=WAL;");
+                Exec(db, "PRAGMA synchronous=NORMAL;");
+                using var tx = db.BeginTransaction(deferred: false);
+                version = ReadVersion(db, tx);
+                if (version == 0) Exec(db, "CREATE TABLE IF NOT EXISTS detection_schema_version(version INTEGER NOT NULL);", tx);
+                for (int v = version; v < CurrentSchemaVersion; v++) Exec(db, s_migrations[v], tx);
+                if (version < CurrentSchemaVersion)
+                {
+                    Exec(db, "DELETE FROM detection_schema_version;", tx);
+                    Exec(db, $"INSERT INTO detection_schema_version(version) VALUES ({CurrentSchemaVersion});", tx);
+                }
+                tx.Commit();
+            }
+            else if (version == 0)
+            {
+                throw new StoreException(full, StoreErrorKind.Corrupt, $"store '{full}': no detection data (replay a capture into it first)");
+            }
+            return new AlertStore(full, db);
+        }
+        catch (StoreException)
+        {
+            db.Dispose();
+            throw;
+        }
+        catch (SqliteException ex)
+        {
+            db.Dispose();
+            throw Translate(full, ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            db.Dispose();
+            throw new StoreException(full, StoreErrorKind.IoError, $"store '{full}': {ex.Message}", ex);
+        }
+    }
+
+    private static int ReadVersion(SqliteConnection db, SqliteTransaction? tx)
+    {
+        var exists = Scalar(db, "SELECT count(*) FROM sqlite_master WHERE type='table' AND name='detection_schema_version';", tx);
+        if (Convert.ToInt64(exists, CultureInfo.InvariantCulture) == 0) return 0;
+        var v = Scalar(db, "SELECT max(version) FROM detection_schema_version;", tx);
+        return v is null or DBNull ? 0 : (int)Convert.ToInt64(v, CultureInfo.InvariantCulture);
+    }
+
+    private static StoreException Translate(string path, SqliteException ex)
+    {
+        int primary = ex.SqliteErrorCode & 0xFF;
+        var (kind, what) = primary switch
+        {
+            5 or 6 => (StoreErrorKind.Locked, "locked by another process (another otsensor writing to it?)"),
+            11 or 26 => (StoreErrorKind.Corrupt, "corrupt or not an otsensor store"),
+            8 => (StoreErrorKind.ReadOnly, "read-only (file or folder permissions, or a read-only disk)"),
+            13 => (StoreErrorKind.DiskFull, "the disk is full"),
+            14 => (StoreErrorKind.CannotOpen, "cannot open the file (missing folder or no permission)"),
+            10 => (StoreErrorKind.IoError, "disk I/O error"),
+            _ => (StoreErrorKind.Other, "database error"),
+        };
+        return new StoreException(path, kind, $"store '{path}': {what}: {ex.Message}", ex);
+    }
+
+    private static void Exec(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        cmd.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection db, string sql, SqliteTransaction? tx = null)
+    {
+        using var cmd = db.CreateCommand();
+        cmd.CommandText = sql;
+        cmd.Transaction = tx;
+        return cmd.ExecuteScalar();
+    }
+
+    private T Run<T>(Func<T> action)
+    {
+        lock (_lock)
+        {
+            try
+            {
+                return action();
+            }
+            catch (SqliteException ex)
+            {
+                throw Translate(Path, ex);
+            }
+            catch (JsonException ex)
+            {
+                throw new StoreException(Path, StoreErrorKind.Corrupt, $"store '{Path}': corrupt record: {ex.Message}", ex);
+            }
+            catch (FormatException ex)
+            {
+                throw new StoreException(Path, StoreErrorKind.Corrupt, $"store '{Path}': corrupt record: {ex.Message}", ex);
+            }
+            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+            {
+                throw new StoreException(Path, StoreErrorKind.IoError, $"store '{Path}': {ex.Message}", ex);
+            }
+        }
+    }
+
+    // ---- alerts ----
+
+    public long MaxAlertId() => Run(() => Scalar(_db, "SELECT max(id) FROM alerts;") is long v ? v : 0L);
+
+    /// <summary>Writes new alerts and updates in one transaction.</summary>
+    public void Write(IReadOnlyList<AlertWrite> writes) => Run(() =>
+    {
+        if (writes.Count == 0) return 0;
+        using var tx = _db.BeginTransaction(deferred: false);
+        using var ins = _db.CreateCommand();
+        ins.Transaction = tx;
+        ins.CommandText = $"""
+            INSERT INTO alerts({Columns}, trace) VALUES ($id, $type, $sig, $name, $sev, $cat, $mitre, $first, $last, $count, $proto,
+                $sasset, $sip, $smac, $sport, $dasset, $dip, $dmac, $dport, $msg, $ev, $tp, $trace)
+            ON CONFLICT(id) DO UPDATE SET count = excluded.count, last_seen_ns = excluded.last_seen_ns;
+            """;
+        string[] names = ["$id", "$type", "$sig", "$name", "$sev", "$cat", "$mitre", "$first", "$last", "$count", "$proto", "$sasset", "$sip", "$smac", "$sport", "$dasset", "$dip", "$dmac", "$dport", "$msg", "$ev", "$tp", "$trace"];
+        var p = names.Select(n => ins.Parameters.Add(n, SqliteType.Text)).ToArray();
+        p[22].SqliteType = SqliteType.Blob;
+        using var upd = _db.CreateCommand();
+        upd.Transaction = tx;
+        upd.CommandText = "UPDATE alerts SET count = $count, last_seen_ns = $last WHERE id = $id;";
+        var uc = upd.Parameters.Add("$count", SqliteType.Integer);
+        var ul = upd.Parameters.Add("$last", SqliteType.Integer);
+        var ui = upd.Parameters.Add("$id", SqliteType.Integer);
+        foreach (var w in writes)
+        {
+            var a = w.Alert;
+            if (!w.IsNew)
+            {
+                uc.Value = w.Count; ul.Value = w.LastSeenNs; ui.Value = a.Id;
+                upd.ExecuteNonQuery();
+                continue;
+            }
+            object[] values =
+            [
+                a.Id, a.Type, a.SignatureId, a.Name, a.Severity, a.Category, JsonSerializer.Serialize(a.Mitre), a.FirstSeenNs, w.LastSeenNs, w.Count, a.Proto,
+                (object?)a.SrcAsset ?? DBNull.Value, (object?)a.SrcIp ?? DBNull.Value, (object?)a.SrcMac ?? DBNull.Value, (object?)a.SrcPort ?? DBNull.Value,
+                (object?)a.DstAsset ?? DBNull.Value, (object?)a.DstIp ?? DBNull.Value, (object?)a.DstMac ?? DBNull.Value, (object?)a.DstPort ?? DBNull.Value,
+                a.Message, JsonSerializer.Serialize(a.Evidence), JsonSerializer.Serialize(a.TracePackets), (object?)w.Trace ?? DBNull.Value,
+            ];
+            for (int i = 0; i < values.Length; i++) p[i].Value = values[i];
+            ins.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return 0;
+    });
+
+    private static Alert ReadAlert(SqliteDataReader r)
+    {
+        string? S(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+        int? I(int i) => r.IsDBNull(i) ? null : r.GetInt32(i);
+        return new Alert
+        {
+            Id = r.GetInt64(0),
+            Type = r.GetString(1),
+            SignatureId = r.GetInt32(2),
+            Name = r.GetString(3),
+            Severity = r.GetInt32(4),
+            Category = r.GetString(5),
+            Mitre = JsonSerializer.Deserialize<List<string>>(r.GetString(6)) ?? [],
+            FirstSeenNs = r.GetInt64(7),
+            LastSeenNs = r.GetInt64(8),
+            Count = r.GetInt64(9),
+            Proto = r.GetString(10),
+            SrcAsset = S(11),
+            SrcIp = S(12),
+            SrcMac = S(13),
+            SrcPort = I(14),
+            DstAsset = S(15),
+            DstIp = S(16),
+            DstMac = S(17),
+            DstPort = I(18),
+            Message = r.GetString(19),
+            Evidence = new SortedDictionary<string, string>(JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(20)) ?? [], StringComparer.Ordinal),
+            TracePackets = JsonSerializer.Deserialize<List<long>>(r.GetString(21)) ?? [],
+        };
+    }
+
+    public IReadOnlyList<Alert> ReadAfter(long afterId, int max) => Run(() =>
+    {
+        var list = new List<Alert>();
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM alerts WHERE id > $a ORDER BY id LIMIT $n;";
+        cmd.Parameters.AddWithValue("$a", afterId);
+        cmd.Parameters.AddWithValue("$n", Math.Max(0, max));
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(ReadAlert(r));
+        return (IReadOnlyList<Alert>)list;
+    });
+
+    /// <summary>Alerts whose last sighting is at or after <paramref name="sinceNs"/> with at least <paramref name="minSeverity"/>, by id.</summary>
+    public List<Alert> Query(long sinceNs = long.MinValue, int minSeverity = 0) => Run(() =>
+    {
+        var list = new List<Alert>();
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = $"SELECT {Columns} FROM alerts WHERE last_seen_ns >= $s AND severity >= $m ORDER BY id;";
+        cmd.Parameters.AddWithValue("$s", sinceNs);
+        cmd.Parameters.AddWithValue("$m", minSeverity);
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(ReadAlert(r));
+        return list;
+    });
+
+    /// <summary>The trace pcap of an alert; null when the alert does not exist or kept no packet.</summary>
+    public byte[]? ReadTrace(long id, out bool exists)
+    {
+        bool found = false;
+        var blob = Run(() =>
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = "SELECT trace FROM alerts WHERE id = $id;";
+            cmd.Parameters.AddWithValue("$id", id);
+            using var r = cmd.ExecuteReader();
+            if (!r.Read()) return null;
+            found = true;
+            return r.IsDBNull(0) ? null : (byte[])r.GetValue(0);
+        });
+        exists = found;
+        return blob;
+    }
+
+    public long GetCursor(string destination) => Run(() =>
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = "SELECT delivered_id FROM forward_cursors WHERE destination = $d;";
+        cmd.Parameters.AddWithValue("$d", destination);
+        return cmd.ExecuteScalar() is long v ? v : 0L;
+    });
+
+    public void SetCursor(string destination, long deliveredId) => Run(() =>
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = """
+            INSERT INTO forward_cursors(destination, delivered_id) VALUES ($d, $i)
+            ON CONFLICT(destination) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id);
+            """;
+        cmd.Parameters.AddWithValue("$d", destination);
+        cmd.Parameters.AddWithValue("$i", deliveredId);
+        cmd.ExecuteNonQuery();
+        return 0;
+    });
+
+    // ---- baseline ----
+
+    public BaselineState ReadBaselineState() => Run(() =>
+        Scalar(_db, "SELECT data FROM baseline_state WHERE id = 1;") is string s ? JsonSerializer.Deserialize<BaselineState>(s, s_json) ?? new BaselineState() : new BaselineState());
+
+    public void WriteBaselineState(BaselineState state) => Run(() =>
+    {
+        Put("baseline_state", JsonSerializer.Serialize(state, s_json));
+        return 0;
+    });
+
+    public BaselineModel ReadBaseline() => Run(() =>
+        Scalar(_db, "SELECT data FROM baseline WHERE id = 1;") is string s ? BaselineModel.FromJson(s) : new BaselineModel());
+
+    public void WriteBaseline(BaselineModel model, BaselineState state) => Run(() =>
+    {
+        using var tx = _db.BeginTransaction(deferred: false);
+        Put("baseline", model.ToJson(), tx);
+        Put("baseline_state", JsonSerializer.Serialize(state, s_json), tx);
+        tx.Commit();
+        return 0;
+    });
+
+    private void Put(string table, string data, SqliteTransaction? tx = null)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.Transaction = tx;
+        cmd.CommandText = $"INSERT INTO {table}(id, data) VALUES (1, $d) ON CONFLICT(id) DO UPDATE SET data = excluded.data;";
+        cmd.Parameters.AddWithValue("$d", data);
+        cmd.ExecuteNonQuery();
+    }
+
+    public void Dispose() => _db.Dispose();
+}
+
+/// <summary>Writes alert batches on a background task so the analysis thread never waits on the disk (except at the end).</summary>
+public sealed class AlertStoreWriter(AlertStore store)
+{
+    private Task _current = Task.CompletedTask;
+    private volatile StoreException? _error;
+
+    public AlertStore Store { get; } = store;
+    public StoreException? Error => _error;
+
+    public void Submit(List<AlertWrite> writes)
+    {
+        WaitIdle();
+        if (_error is not null || writes.Count == 0) return;
+        _current = Task.Run(() =>
+        {
+            try
+            {
+                Store.Write(writes);
+            }
+            catch (StoreException ex)
+            {
+                _error ??= ex;
+            }
+        });
+    }
+
+    public void WaitIdle() => _current.GetAwaiter().GetResult();
+}

@@ -1,0 +1,193 @@
+using System.Globalization;
+using System.Text.Json;
+using OtSensor.Core;
+
+namespace OtSensor.Detection;
+
+/// <summary>Baseline state: learning (until <see cref="BaselineState.LearnUntilNs"/> or a lock) or protecting.</summary>
+public sealed class BaselineState
+{
+    public const string Learning = "learning";
+    public const string Protecting = "protecting";
+
+    public string Mode { get; set; } = Learning;
+    /// <summary>Packet time learning started (0 = not yet).</summary>
+    public long LearnStartNs { get; set; }
+    /// <summary>Packet time learning ends by itself (0 = set from the first packet and the configured duration).</summary>
+    public long LearnUntilNs { get; set; }
+    /// <summary>Wall-clock time of the lock (RFC 3339), when locked by command.</summary>
+    public string? LockedAt { get; set; }
+}
+
+public readonly record struct PairKey(IpAddr Client, IpAddr Server);
+public readonly record struct ServiceKey(IpAddr Client, IpAddr Server, byte Transport, ushort Port, ProtocolId Protocol);
+public readonly record struct CodeKey(IpAddr Client, IpAddr Server, ProtocolId Protocol, int Code);
+public readonly record struct WriterKey(IpAddr Client, IpAddr Server, byte Unit);
+public readonly record struct RegisterKey(IpAddr Server, byte Unit, ushort Address);
+public readonly record struct PollKey(IpAddr Client, IpAddr Server, ProtocolId Protocol, int Code, byte Unit, int Address);
+
+/// <summary>Learned value range of one register.</summary>
+public struct ValueRange
+{
+    public int Min;
+    public int Max;
+    public long Samples;
+
+    public void Add(int v)
+    {
+        if (Samples == 0 || v < Min) Min = v;
+        if (Samples == 0 || v > Max) Max = v;
+        Samples++;
+    }
+}
+
+/// <summary>Learned request period of one poll (same client, server, function, unit, address).</summary>
+public struct PollStats
+{
+    public long Intervals;
+    public long SumNs;
+    public long MinNs;
+    public long MaxNs;
+
+    public void Add(long ns)
+    {
+        if (Intervals == 0 || ns < MinNs) MinNs = ns;
+        if (Intervals == 0 || ns > MaxNs) MaxNs = ns;
+        SumNs += ns;
+        Intervals++;
+    }
+
+    public readonly long MeanNs => Intervals == 0 ? 0 : SumNs / Intervals;
+}
+
+/// <summary>
+/// What normal looks like, learned from traffic: assets, links, protocols and function codes per link, Modbus
+/// writers / written addresses / register value ranges, MQTT clients and topics, CoAP resources, polling periods and
+/// the policy findings accepted while learning. Struct keys: lookups do not allocate. Bounded by
+/// <see cref="MaxItems"/> per table.
+/// </summary>
+public sealed class BaselineModel
+{
+    public const int MaxItems = 200_000;
+
+    public Dictionary<IpAddr, MacAddress> Assets { get; } = [];
+    public HashSet<PairKey> Links { get; } = [];
+    public HashSet<ServiceKey> Services { get; } = [];
+    public HashSet<CodeKey> Codes { get; } = [];
+    public HashSet<WriterKey> Writers { get; } = [];
+    public Dictionary<RegisterKey, ValueRange> Written { get; } = [];
+    public Dictionary<RegisterKey, ValueRange> Read { get; } = [];
+    public Dictionary<PollKey, PollStats> Polls { get; } = [];
+    public HashSet<string> MqttClients { get; } = new(StringComparer.Ordinal);
+    public HashSet<string> MqttTopics { get; } = new(StringComparer.Ordinal);
+    public HashSet<string> CoapResources { get; } = new(StringComparer.Ordinal);
+    public HashSet<string> Findings { get; } = new(StringComparer.Ordinal);
+
+    public int ItemCount => Assets.Count + Links.Count + Services.Count + Codes.Count + Writers.Count + Written.Count + Read.Count
+        + Polls.Count + MqttClients.Count + MqttTopics.Count + CoapResources.Count + Findings.Count;
+
+    public void Clear()
+    {
+        Assets.Clear(); Links.Clear(); Services.Clear(); Codes.Clear(); Writers.Clear(); Written.Clear(); Read.Clear();
+        Polls.Clear(); MqttClients.Clear(); MqttTopics.Clear(); CoapResources.Clear(); Findings.Clear();
+    }
+
+    // ---- JSON form (export / import / store) ----
+
+    private sealed class Dto
+    {
+        public List<string> Assets { get; set; } = [];
+        public List<string> Links { get; set; } = [];
+        public List<string> Services { get; set; } = [];
+        public List<string> Codes { get; set; } = [];
+        public List<string> Writers { get; set; } = [];
+        public List<string> Written { get; set; } = [];
+        public List<string> Read { get; set; } = [];
+        public List<string> Polls { get; set; } = [];
+        public List<string> MqttClients { get; set; } = [];
+        public List<string> MqttTopics { get; set; } = [];
+        public List<string> CoapResources { get; set; } = [];
+        public List<string> Findings { get; set; } = [];
+    }
+
+    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = false };
+    private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
+
+    private static string Ip(IpAddr a) => a.ToString();
+
+    private static List<string> Sorted(IEnumerable<string> items)
+    {
+        var l = items.ToList();
+        l.Sort(StringComparer.Ordinal);
+        return l;
+    }
+
+    /// <summary>Deterministic JSON (sorted lines of '|'-separated fields).</summary>
+    public string ToJson(bool indented = false)
+    {
+        var d = new Dto
+        {
+            Assets = Sorted(Assets.Select(kv => Ip(kv.Key) + "|" + kv.Value.Value.ToString(Ci))),
+            Links = Sorted(Links.Select(k => $"{Ip(k.Client)}|{Ip(k.Server)}")),
+            Services = Sorted(Services.Select(k => string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{k.Transport}|{k.Port}|{(int)k.Protocol}"))),
+            Codes = Sorted(Codes.Select(k => string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{(int)k.Protocol}|{k.Code}"))),
+            Writers = Sorted(Writers.Select(k => string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{k.Unit}"))),
+            Written = Sorted(Written.Select(kv => string.Create(Ci, $"{Ip(kv.Key.Server)}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Min}|{kv.Value.Max}|{kv.Value.Samples}"))),
+            Read = Sorted(Read.Select(kv => string.Create(Ci, $"{Ip(kv.Key.Server)}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Min}|{kv.Value.Max}|{kv.Value.Samples}"))),
+            Polls = Sorted(Polls.Select(kv => string.Create(Ci, $"{Ip(kv.Key.Client)}|{Ip(kv.Key.Server)}|{(int)kv.Key.Protocol}|{kv.Key.Code}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Intervals}|{kv.Value.SumNs}|{kv.Value.MinNs}|{kv.Value.MaxNs}"))),
+            MqttClients = Sorted(MqttClients),
+            MqttTopics = Sorted(MqttTopics),
+            CoapResources = Sorted(CoapResources),
+            Findings = Sorted(Findings),
+        };
+        return JsonSerializer.Serialize(d, indented ? new JsonSerializerOptions(s_json) { WriteIndented = true } : s_json);
+    }
+
+    /// <summary>Parses <see cref="ToJson"/>'s form; throws <see cref="FormatException"/> on bad input.</summary>
+    public static BaselineModel FromJson(string json)
+    {
+        Dto? d;
+        try
+        {
+            d = JsonSerializer.Deserialize<Dto>(json, s_json);
+        }
+        catch (JsonException ex)
+        {
+            throw new FormatException($"baseline: {ex.Message}", ex);
+        }
+        if (d is null) throw new FormatException("baseline: empty");
+        var m = new BaselineModel();
+        try
+        {
+            foreach (var s in d.Assets) { var p = Split(s, 2); m.Assets[IpAddr.Parse(p[0])] = new MacAddress(ulong.Parse(p[1], Ci)); }
+            foreach (var s in d.Links) { var p = Split(s, 2); m.Links.Add(new PairKey(IpAddr.Parse(p[0]), IpAddr.Parse(p[1]))); }
+            foreach (var s in d.Services) { var p = Split(s, 5); m.Services.Add(new ServiceKey(IpAddr.Parse(p[0]), IpAddr.Parse(p[1]), byte.Parse(p[2], Ci), ushort.Parse(p[3], Ci), (ProtocolId)byte.Parse(p[4], Ci))); }
+            foreach (var s in d.Codes) { var p = Split(s, 4); m.Codes.Add(new CodeKey(IpAddr.Parse(p[0]), IpAddr.Parse(p[1]), (ProtocolId)byte.Parse(p[2], Ci), int.Parse(p[3], Ci))); }
+            foreach (var s in d.Writers) { var p = Split(s, 3); m.Writers.Add(new WriterKey(IpAddr.Parse(p[0]), IpAddr.Parse(p[1]), byte.Parse(p[2], Ci))); }
+            foreach (var s in d.Written) { var p = Split(s, 6); m.Written[new RegisterKey(IpAddr.Parse(p[0]), byte.Parse(p[1], Ci), ushort.Parse(p[2], Ci))] = new ValueRange { Min = int.Parse(p[3], Ci), Max = int.Parse(p[4], Ci), Samples = long.Parse(p[5], Ci) }; }
+            foreach (var s in d.Read) { var p = Split(s, 6); m.Read[new RegisterKey(IpAddr.Parse(p[0]), byte.Parse(p[1], Ci), ushort.Parse(p[2], Ci))] = new ValueRange { Min = int.Parse(p[3], Ci), Max = int.Parse(p[4], Ci), Samples = long.Parse(p[5], Ci) }; }
+            foreach (var s in d.Polls)
+            {
+                var p = Split(s, 10);
+                m.Polls[new PollKey(IpAddr.Parse(p[0]), IpAddr.Parse(p[1]), (ProtocolId)byte.Parse(p[2], Ci), int.Parse(p[3], Ci), byte.Parse(p[4], Ci), int.Parse(p[5], Ci))]
+                    = new PollStats { Intervals = long.Parse(p[6], Ci), SumNs = long.Parse(p[7], Ci), MinNs = long.Parse(p[8], Ci), MaxNs = long.Parse(p[9], Ci) };
+            }
+            foreach (var s in d.MqttClients) m.MqttClients.Add(s);
+            foreach (var s in d.MqttTopics) m.MqttTopics.Add(s);
+            foreach (var s in d.CoapResources) m.CoapResources.Add(s);
+            foreach (var s in d.Findings) m.Findings.Add(s);
+        }
+        catch (Exception ex) when (ex is FormatException or OverflowException or IndexOutOfRangeException)
+        {
+            throw new FormatException($"baseline: bad entry: {ex.Message}", ex);
+        }
+        return m;
+    }
+
+    private static string[] Split(string s, int n)
+    {
+        var p = s.Split('|');
+        if (p.Length != n) throw new FormatException($"'{s}' has {p.Length} fields, expected {n}");
+        return p;
+    }
+}

@@ -1,0 +1,433 @@
+using System.Globalization;
+using System.Text;
+using OtSensor.Core;
+using OtSensor.Decoding;
+using OtSensor.Pipeline;
+using OtSensor.Protocols.Coap;
+using OtSensor.Protocols.Mqtt;
+
+namespace OtSensor.Detection;
+
+public sealed partial class DetectionEngine
+{
+    private sealed class WindowCounter
+    {
+        public long Start;
+        public long Count;
+        public long Bytes;
+        public long OtherBytes;
+    }
+
+    private sealed class ScanTracker
+    {
+        public long Start;
+        public readonly HashSet<(IpAddr Ip, ushort Port)> Targets = [];
+        public int IcsTargets;
+    }
+
+    private readonly Dictionary<PairKey, WindowCounter> _mqttRefusals = [];
+    private readonly Dictionary<PairKey, WindowCounter> _coapBytes = [];
+    private readonly Dictionary<PairKey, WindowCounter> _coapUnsolicited = [];
+    private readonly Dictionary<IpAddr, ScanTracker> _scans = [];
+
+    private WindowCounter Counter(Dictionary<PairKey, WindowCounter> table, PairKey key, long ts, long windowNs)
+    {
+        if (!table.TryGetValue(key, out var c))
+        {
+            if (table.Count >= _options.MaxTrackers)
+            {
+                TrackersDropped += table.Count;
+                table.Clear();
+            }
+            c = new WindowCounter { Start = ts };
+            table.Add(key, c);
+        }
+        if (ts - c.Start > windowNs)
+        {
+            c.Start = ts;
+            c.Count = 0;
+            c.Bytes = 0;
+            c.OtherBytes = 0;
+        }
+        return c;
+    }
+
+    private static string? Text(ReadOnlySpan<byte> blob, byte field)
+        => EventFieldReader.TryFind(blob, field, out var kind, out var value) && kind == EventFieldKind.String ? Encoding.UTF8.GetString(value) : null;
+
+    private static long? Int(ReadOnlySpan<byte> blob, byte field)
+        => EventFieldReader.TryFind(blob, field, out var kind, out var value) && kind == EventFieldKind.Int && value.Length == 8 ? BitConverter.ToInt64(value) : null;
+
+    private static bool Bool(ReadOnlySpan<byte> blob, byte field)
+        => EventFieldReader.TryFind(blob, field, out var kind, out var value) && kind == EventFieldKind.Bool && value.Length == 1 && value[0] != 0;
+
+    private static readonly byte[][] s_mqttTypeNames = [.. Enumerable.Range(0, 16).Select(t => Encoding.ASCII.GetBytes(MqttFields.PacketTypeName((MqttPacketType)t)))];
+
+    private static int MqttTypeFast(ReadOnlySpan<byte> name)
+    {
+        for (int t = 1; t < 16; t++)
+            if (name.SequenceEqual(s_mqttTypeNames[t])) return t;
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ MQTT
+
+    private void OnMqtt(in EventEntry e, EventBuffer buffer)
+    {
+        ref readonly var tx = ref e.Transaction;
+        var (ts, packet) = When(in tx);
+        if (tx.Anomalies != 0) TransactionAnomalies(in e, tx.Anomalies, ts, packet);
+        var blob = buffer.Slice(e.RequestOffset, e.RequestLength);
+        ref readonly var flow = ref e.Flow;
+        if (!EventFieldReader.TryFind(blob, MqttFields.Type, out _, out var typeName)) return;
+        int type = MqttTypeFast(typeName);
+        bool fromClient = !(EventFieldReader.TryFind(blob, MqttFields.Direction, out _, out var dir) && dir.SequenceEqual("to_client"u8));
+
+        switch ((MqttPacketType)type)
+        {
+            case MqttPacketType.Connect:
+                MqttConnect(in e, blob, ts, packet);
+                break;
+            case MqttPacketType.Subscribe:
+                MqttSubscribe(in e, blob, ts, packet);
+                break;
+            case MqttPacketType.Publish:
+                {
+                    long len = Int(blob, MqttFields.PayloadLen) ?? 0;
+                    double max = _options.Threshold("mqtt_oversize_payload");
+                    if (len > max && !Handled("mqtt_oversize_payload", fromClient ? flow.ClientIp : flow.ServerIp, fromClient ? flow.ServerIp : flow.ClientIp, ts, out var t))
+                    {
+                        string? topic = Text(blob, MqttFields.Topic);
+                        Create(t, fromClient ? Client(in flow) : Server(in flow), fromClient ? Server(in flow) : Client(in flow), "mqtt", ts, packet,
+                            $"MQTT PUBLISH with a {len}-byte payload (limit {max}) on topic '{Sanitize(topic ?? "")}'",
+                            Ev(("payload_len", len), ("limit", max), ("topic", topic)));
+                    }
+                    break;
+                }
+        }
+
+        if (Mode == BaselineMode.Off) return;
+        if (Learning) StartLearning(ts);
+        Common(in flow, type, ts, packet, type != 0 && fromClient);
+        MqttBaseline(in e, blob, (MqttPacketType)type, ts, packet);
+    }
+
+    private void MqttConnect(in EventEntry e, ReadOnlySpan<byte> blob, long ts, long packet)
+    {
+        ref readonly var flow = ref e.Flow;
+        string? user = Text(blob, MqttFields.Username);
+        bool password = Bool(blob, MqttFields.PasswordPresent);
+        string clientId = Text(blob, MqttFields.ClientId) ?? "";
+        bool answered = EventFieldReader.TryFind(blob, MqttFields.ResponseType, out _, out _);
+        long code = answered ? Int(blob, MqttFields.ReasonCode) ?? -1 : -1;
+
+        if (user is null && answered && code == 0 && !Handled("mqtt_anonymous_connect", flow.ClientIp, flow.ServerIp, ts, out var t1))
+        {
+            Create(t1, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                $"MQTT broker {flow.ServerIp} accepted an anonymous connection from {flow.ClientIp} (client id '{Sanitize(clientId)}')",
+                Ev(("client_id", clientId), ("reason_code", code)));
+        }
+        if ((user is not null || password) && flow.Protocol == ProtocolId.Mqtt
+            && !Handled("mqtt_cleartext_credentials", flow.ClientIp, flow.ServerIp, ts, out var t2))
+        {
+            Create(t2, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                $"MQTT credentials in clear text from {flow.ClientIp} to {flow.ServerIp} (user '{Sanitize(user ?? "")}')",
+                Ev(("client_id", clientId), ("username", user), ("password_present", password ? "true" : "false")));
+        }
+        if (answered && code > 0)
+        {
+            var c = Counter(_mqttRefusals, new PairKey(flow.ClientIp, flow.ServerIp), ts, _options.WindowNs("mqtt_auth_bruteforce"));
+            c.Count++;
+            if (c.Count >= _options.Threshold("mqtt_auth_bruteforce") && !Handled("mqtt_auth_bruteforce", flow.ClientIp, flow.ServerIp, ts, out var t3))
+            {
+                Create(t3, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                    $"MQTT authentication brute force: {c.Count} refused CONNECTs from {flow.ClientIp} to {flow.ServerIp}",
+                    Ev(("refused_connects", c.Count), ("last_reason_code", code), ("last_username", user), ("client_id", clientId)));
+            }
+        }
+    }
+
+    private void MqttSubscribe(in EventEntry e, ReadOnlySpan<byte> blob, long ts, long packet)
+    {
+        ref readonly var flow = ref e.Flow;
+        var r = new EventFieldReader(blob);
+        int depth = 0;
+        bool inTopics = false;
+        while (r.Read())
+        {
+            if (r.Kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject)
+            {
+                if (depth == 0 && r.Field == MqttFields.Topics) inTopics = true;
+                depth++;
+            }
+            else if (r.Kind is EventFieldKind.EndArray or EventFieldKind.EndObject)
+            {
+                depth--;
+                if (depth == 0 && inTopics) return;
+            }
+            else if (inTopics && depth == 2 && r.Field == MqttFields.Filter && r.Kind == EventFieldKind.String)
+            {
+                var v = r.Value;
+                if (v.StartsWith("$SYS"u8))
+                {
+                    if (!Handled("mqtt_sys_topic_access", flow.ClientIp, flow.ServerIp, ts, out var t))
+                    {
+                        string filter = Encoding.UTF8.GetString(v);
+                        Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                            $"MQTT client {flow.ClientIp} subscribed to broker statistics '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
+                    }
+                }
+                else if (IsBroadWildcard(v) && !Handled("mqtt_wildcard_subscribe", flow.ClientIp, flow.ServerIp, ts, out var t))
+                {
+                    string filter = Encoding.UTF8.GetString(v);
+                    Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                        $"MQTT client {flow.ClientIp} subscribed to the broad wildcard '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
+                }
+            }
+        }
+    }
+
+    /// <summary>'#', or only '+' levels then '#' ('+/#', '+/+/#'), or a single-level '+'.</summary>
+    private static bool IsBroadWildcard(ReadOnlySpan<byte> filter)
+    {
+        if (filter.SequenceEqual("#"u8) || filter.SequenceEqual("+"u8) || filter.SequenceEqual("/#"u8)) return true;
+        if (!filter.EndsWith("/#"u8)) return false;
+        var head = filter[..^2];
+        foreach (var seg in head.Split((byte)'/'))
+        {
+            var s = head[seg];
+            if (!s.SequenceEqual("+"u8) && !s.IsEmpty) return false;
+        }
+        return true;
+    }
+
+    private void MqttBaseline(in EventEntry e, ReadOnlySpan<byte> blob, MqttPacketType type, long ts, long packet)
+    {
+        ref readonly var flow = ref e.Flow;
+        var b = Baseline;
+        if (type == MqttPacketType.Connect)
+        {
+            string clientId = Text(blob, MqttFields.ClientId) ?? "";
+            string user = Text(blob, MqttFields.Username) ?? "";
+            string key = $"{flow.ServerIp}|{clientId}|{user}";
+            if (Learning)
+            {
+                if (b.ItemCount < BaselineModel.MaxItems) b.MqttClients.Add(key);
+            }
+            else if (Protecting && !b.MqttClients.Contains(key) && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {flow.ClientIp} on broker {flow.ServerIp}",
+                    Ev(("client_id", clientId), ("username", user)));
+            }
+        }
+        else if (type == MqttPacketType.Publish)
+        {
+            if (Text(blob, MqttFields.Topic) is { } topic) Topic(in flow, topic, "publish", ts, packet);
+        }
+        else if (type == MqttPacketType.Subscribe)
+        {
+            var r = new EventFieldReader(blob);
+            int depth = 0;
+            bool inTopics = false;
+            while (r.Read())
+            {
+                if (r.Kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject)
+                {
+                    if (depth == 0 && r.Field == MqttFields.Topics) inTopics = true;
+                    depth++;
+                }
+                else if (r.Kind is EventFieldKind.EndArray or EventFieldKind.EndObject)
+                {
+                    depth--;
+                    if (depth == 0 && inTopics) break;
+                }
+                else if (inTopics && depth == 2 && r.Field == MqttFields.Filter && r.Kind == EventFieldKind.String)
+                {
+                    Topic(in flow, Encoding.UTF8.GetString(r.Value), "subscribe", ts, packet);
+                }
+            }
+        }
+    }
+
+    private void Topic(in FlowEndpoints flow, string topic, string how, long ts, long packet)
+    {
+        var b = Baseline;
+        string key = $"{flow.ServerIp}|{topic}";
+        if (Learning)
+        {
+            if (b.ItemCount < BaselineModel.MaxItems) b.MqttTopics.Add(key);
+        }
+        else if (Protecting && !b.MqttTopics.Contains(key) && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
+        {
+            Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                $"New MQTT topic '{Sanitize(topic)}' ({how}) by {flow.ClientIp} on broker {flow.ServerIp}", Ev(("topic", topic), ("operation", how)));
+        }
+    }
+
+    // ------------------------------------------------------------------ CoAP
+
+    private static string CoapMethodName(int code) => code switch
+    {
+        1 => "GET",
+        2 => "POST",
+        3 => "PUT",
+        4 => "DELETE",
+        5 => "FETCH",
+        6 => "PATCH",
+        7 => "iPATCH",
+        _ => "0." + code.ToString("00", CultureInfo.InvariantCulture),
+    };
+
+    private static int CoapMethodCode(ReadOnlySpan<byte> m)
+    {
+        if (m.SequenceEqual("GET"u8)) return 1;
+        if (m.SequenceEqual("POST"u8)) return 2;
+        if (m.SequenceEqual("PUT"u8)) return 3;
+        if (m.SequenceEqual("DELETE"u8)) return 4;
+        if (m.SequenceEqual("FETCH"u8)) return 5;
+        if (m.SequenceEqual("PATCH"u8)) return 6;
+        if (m.SequenceEqual("iPATCH"u8)) return 7;
+        if (m.Length == 4 && m[0] == (byte)'0' && m[1] == (byte)'.' && char.IsAsciiDigit((char)m[2]) && char.IsAsciiDigit((char)m[3])) return ((m[2] - '0') * 10) + (m[3] - '0');
+        return -1;
+    }
+
+    private void OnCoap(in EventEntry e, EventBuffer buffer)
+    {
+        ref readonly var tx = ref e.Transaction;
+        var (ts, packet) = When(in tx);
+        if (tx.Anomalies != 0) TransactionAnomalies(in e, tx.Anomalies, ts, packet);
+        var blob = buffer.Slice(e.RequestOffset, e.RequestLength);
+        ref readonly var flow = ref e.Flow;
+
+        int method = -1;
+        ReadOnlySpan<byte> path = default;
+        bool oscore = false;
+        long reqPayload = 0, respPayload = 0;
+        bool hasResp = false;
+        var r = new EventFieldReader(blob);
+        int depth = 0;
+        while (r.Read())
+        {
+            if (r.Kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject) { depth++; continue; }
+            if (r.Kind is EventFieldKind.EndArray or EventFieldKind.EndObject) { depth--; continue; }
+            if (depth != 0) continue;
+            switch (r.Field)
+            {
+                case CoapFields.Method: method = CoapMethodCode(r.Value); break;
+                case CoapFields.UriPath: path = r.Value; break;
+                case CoapFields.Oscore: oscore = r.Bool; break;
+                case CoapFields.PayloadLen: reqPayload = r.Int; break;
+                case CoapFields.ResponsePayloadLen: respPayload = r.Int; break;
+                case CoapFields.Code: hasResp = true; break;
+                case CoapFields.ResponseType: hasResp = true; break;
+            }
+        }
+        bool hasReq = tx.HasRequest && method > 0;
+        string pathText = path.IsEmpty ? "/" : Encoding.UTF8.GetString(path);
+
+        if (hasReq && method == 1 && path.SequenceEqual("/.well-known/core"u8)
+            && !Handled("coap_resource_discovery", flow.ClientIp, flow.ServerIp, ts, out var t1))
+        {
+            Create(t1, Client(in flow), Server(in flow), "coap", ts, packet,
+                $"CoAP resource discovery: {flow.ClientIp} listed the resources of {flow.ServerIp} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", pathText)));
+        }
+        if (hasReq && method is 2 or 3 or 4 or 6 or 7 && !oscore && flow.Protocol == ProtocolId.Coap
+            && !Handled("coap_unauthenticated_state_change", flow.ClientIp, flow.ServerIp, ts, out var t2))
+        {
+            Create(t2, Client(in flow), Server(in flow), "coap", ts, packet,
+                $"CoAP {CoapMethodName(method)} {Sanitize(pathText)} from {flow.ClientIp} to {flow.ServerIp} without OSCORE or DTLS",
+                Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
+        }
+
+        // Amplification: response bytes far above request bytes between two hosts, or unsolicited responses.
+        long window = _options.WindowNs("coap_amplification");
+        var key = new PairKey(flow.ClientIp, flow.ServerIp);
+        bool unsolicited = !tx.HasRequest && tx.HasResponse;
+        if (hasReq || hasResp)
+        {
+            var c = Counter(_coapBytes, key, ts, window);
+            if (tx.HasRequest) c.OtherBytes += 4 + reqPayload + path.Length + 4;
+            if (tx.HasResponse) c.Bytes += 4 + respPayload + 4;
+            double ratio = _options.Threshold("coap_amplification");
+            bool amplified = c.Bytes >= 2048 && c.Bytes >= ratio * Math.Max(1, c.OtherBytes);
+            long unsolicitedCount = 0;
+            if (unsolicited)
+            {
+                var u = Counter(_coapUnsolicited, key, ts, window);
+                u.Count++;
+                unsolicitedCount = u.Count;
+            }
+            if ((amplified || unsolicitedCount >= Math.Max(2, ratio)) && !Handled("coap_amplification", flow.ServerIp, flow.ClientIp, ts, out var t3))
+            {
+                Create(t3, Server(in flow), Client(in flow), "coap", ts, packet,
+                    unsolicitedCount >= ratio
+                        ? $"CoAP amplification: {flow.ServerIp} sent {unsolicitedCount} responses to {flow.ClientIp}, which never asked"
+                        : $"CoAP amplification: {flow.ServerIp} sent {c.Bytes} bytes of responses to {flow.ClientIp} for {c.OtherBytes} bytes of requests",
+                    Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? pathText : null)));
+            }
+        }
+
+        if (Mode == BaselineMode.Off) return;
+        if (Learning) StartLearning(ts);
+        Common(in flow, method, ts, packet, hasReq);
+        if (!hasReq) return;
+        string rk = $"{flow.ServerIp}|{CoapMethodName(method)}|{pathText}";
+        if (Learning)
+        {
+            if (Baseline.ItemCount < BaselineModel.MaxItems) Baseline.CoapResources.Add(rk);
+        }
+        else if (Protecting && !Baseline.CoapResources.Contains(rk) && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
+        {
+            Create(t4, Client(in flow), Server(in flow), "coap", ts, packet,
+                $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {flow.ClientIp} to {flow.ServerIp}",
+                Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
+        }
+    }
+
+    // ------------------------------------------------------------------ port scan (TCP SYNs, from OnPackets)
+
+    private static readonly bool[] s_icsPorts = BuildIcsPorts();
+
+    private static bool[] BuildIcsPorts()
+    {
+        var p = new bool[65536];
+        foreach (int port in new[] { 102, 502, 789, 1089, 1090, 1091, 1502, 1883, 1911, 1962, 2222, 2404, 2455, 4000, 4840, 4843, 5006, 5007, 5094, 5683, 5684, 8883, 9600, 18245, 18246, 20000, 20547, 34962, 34963, 34964, 34980, 44818, 47808, 55000, 55001, 55002, 55003 })
+            p[port] = true;
+        return p;
+    }
+
+    private void OnSyn(in DecodedPacket d, long ts, long packet)
+    {
+        if (!_enabled[AlertCatalog.Get("ics_port_scan").Index]) return;
+        if (!_scans.TryGetValue(d.SrcIp, out var s))
+        {
+            if (_scans.Count >= _options.MaxTrackers)
+            {
+                TrackersDropped += _scans.Count;
+                _scans.Clear();
+            }
+            s = new ScanTracker { Start = ts };
+            _scans.Add(d.SrcIp, s);
+        }
+        long window = _options.WindowNs("ics_port_scan");
+        if (ts - s.Start > window)
+        {
+            s.Start = ts;
+            s.Targets.Clear();
+            s.IcsTargets = 0;
+        }
+        if (s.Targets.Count >= 4096 || !s.Targets.Add((d.DstIp, d.DstPort))) return;
+        if (s_icsPorts[d.DstPort]) s.IcsTargets++;
+        double th = _options.Threshold("ics_port_scan");
+        if ((s.IcsTargets >= th || s.Targets.Count >= th * 4) && !Handled("ics_port_scan", d.SrcIp, default, ts, out var t))
+        {
+            int hosts = s.Targets.Select(x => x.Ip).Distinct().Count();
+            int ports = s.Targets.Select(x => x.Port).Distinct().Count();
+            var icsPorts = string.Join(",", s.Targets.Where(x => s_icsPorts[x.Port]).Select(x => x.Port).Distinct().Order().Take(32));
+            Create(t, new Party(d.SrcIp, d.SrcMac, 0), default, "tcp", ts, packet,
+                $"ICS port scan: {d.SrcIp} sent SYNs to {s.Targets.Count} targets ({s.IcsTargets} on ICS ports) on {hosts} hosts, {ports} ports",
+                Ev(("targets", s.Targets.Count), ("ics_targets", s.IcsTargets), ("hosts", hosts), ("ports", ports), ("ics_ports", icsPorts)), hostTrace: true);
+        }
+    }
+}

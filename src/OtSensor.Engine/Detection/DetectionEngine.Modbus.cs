@@ -1,0 +1,494 @@
+using System.Globalization;
+using OtSensor.Core;
+using OtSensor.Pipeline;
+using OtSensor.Protocols.Modbus;
+
+namespace OtSensor.Detection;
+
+public sealed partial class DetectionEngine
+{
+    /// <summary>Per (client, server) Modbus counters for scans and floods (one object per pair, reused).</summary>
+    private sealed class ModbusPair
+    {
+        public long FcStart;
+        public UInt128 Fcs;
+        public int IllegalFunction;
+        public long AddrStart;
+        public int IllegalAddress;
+        public readonly HashSet<int> Blocks = [];
+        public long UnitStart;
+        public readonly ulong[] Units = new ulong[4];
+        public long BusyStart;
+        public int Busy;
+        public long FloodStart;
+        public int Requests;
+    }
+
+    private readonly Dictionary<PairKey, ModbusPair> _modbusPairs = [];
+    private readonly Dictionary<PollKey, long> _lastPoll = [];
+    private PairKey _lastPairKey;
+    private ModbusPair? _lastPair;
+
+    private ModbusPair Pair(IpAddr client, IpAddr server)
+    {
+        var key = new PairKey(client, server);
+        if (_lastPair is not null && _lastPairKey == key) return _lastPair;
+        if (!_modbusPairs.TryGetValue(key, out var p))
+        {
+            if (_modbusPairs.Count >= _options.MaxTrackers)
+            {
+                TrackersDropped += _modbusPairs.Count;
+                _modbusPairs.Clear();
+            }
+            p = new ModbusPair();
+            _modbusPairs.Add(key, p);
+        }
+        _lastPairKey = key;
+        _lastPair = p;
+        return p;
+    }
+
+    private static bool IsWrite(byte fc) => fc is 5 or 6 or 15 or 16 or 22 or 23;
+
+    private static int PopCount(UInt128 v) => System.Numerics.BitOperations.PopCount((ulong)v) + System.Numerics.BitOperations.PopCount((ulong)(v >> 64));
+
+    private void OnModbus(in EventEntry e, EventBuffer buffer)
+    {
+        ref readonly var tx = ref e.Transaction;
+        var (ts, packet) = When(in tx);
+        if (tx.Anomalies != 0) TransactionAnomalies(in e, tx.Anomalies, ts, packet);
+        var req = tx.HasRequest ? buffer.Slice(e.RequestOffset, e.RequestLength) : default;
+        var resp = tx.HasResponse ? buffer.Slice(e.ResponseOffset, e.ResponseLength) : default;
+        if (!ModbusTransactionFields.TryExtract(req, resp, out var f)) return;
+        ref readonly var flow = ref e.Flow;
+        byte fc = (byte)(f.Function & 0x7F);
+        byte unit = f.UnitId;
+        bool hasReq = req.Length >= 8;
+        long reqTs = tx.RequestTs != 0 ? tx.RequestTs : ts;
+
+        if (hasReq)
+        {
+            Signatures(in e, ref f, req, fc, unit, ts, packet);
+            var p = Pair(flow.ClientIp, flow.ServerIp);
+            Scans(in e, ref f, p, fc, unit, ts, packet);
+        }
+        else if (f.IsException)
+        {
+            var p = Pair(flow.ClientIp, flow.ServerIp);
+            Scans(in e, ref f, p, fc, unit, ts, packet);
+        }
+
+        if (Mode == BaselineMode.Off) return;
+        if (Learning) StartLearning(ts);
+        Common(in flow, fc, ts, packet, hasReq || f.IsException);
+        if (!hasReq) return;
+        ModbusBaseline(in e, ref f, fc, unit, reqTs, ts, packet);
+    }
+
+    private void Signatures(in EventEntry e, ref ModbusTransactionFields f, ReadOnlySpan<byte> req, byte fc, byte unit, long ts, long packet)
+    {
+        ref readonly var flow = ref e.Flow;
+        if (fc == 8 && f.SubFunction is int sub)
+        {
+            string type = sub switch
+            {
+                4 => "modbus_diag_force_listen_only",
+                1 => "modbus_diag_restart_comm",
+                10 or 20 => "modbus_diag_clear_counters",
+                _ => "modbus_diagnostics_other",
+            };
+            if (!Handled(type, flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                    $"{t.Name}: client {flow.ClientIp} sent FC 8 sub-function {sub} to unit {unit} of {flow.ServerIp}",
+                    Ev(("unit", unit), ("function", 8), ("sub_function", sub), ("answered", f.HasResponse ? "true" : "false")));
+            }
+        }
+
+        if (IsProgramTransfer(fc, req, out string? what))
+        {
+            if (!Handled("modbus_program_download", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                    $"Modbus program/firmware transfer ({what}) from {flow.ClientIp} to unit {unit} of {flow.ServerIp}",
+                    Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("operation", what),
+                        ("umas_function", fc == 90 && req.Length >= 10 ? req[9] : null)));
+            }
+        }
+
+        if (unit == 0 && IsWrite(fc))
+        {
+            if (!Handled("modbus_broadcast_write", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                    $"Modbus broadcast write: {f.FunctionName} to unit 0 of {flow.ServerIp} from {flow.ClientIp}",
+                    Ev(("unit", 0), ("function", fc), ("function_name", f.FunctionName), ("address", f.Address), ("quantity", f.Quantity)));
+            }
+        }
+    }
+
+    /// <summary>UMAS (FC 90) program download/upload and PLC start/stop, FC 0x7D/0x7E firmware functions, FC 21 file record write.</summary>
+    private static bool IsProgramTransfer(byte fc, ReadOnlySpan<byte> req, out string? what)
+    {
+        what = null;
+        if (fc == 21)
+        {
+            what = "write file record";
+            return true;
+        }
+        if (fc is 0x7D or 0x7E)
+        {
+            what = "firmware function " + fc.ToString(CultureInfo.InvariantCulture);
+            return true;
+        }
+        if (fc == 90 && req.Length >= 10)
+        {
+            what = req[9] switch
+            {
+                0x30 => "UMAS initialize download",
+                0x31 => "UMAS download block",
+                0x32 => "UMAS end download",
+                0x33 => "UMAS initialize upload",
+                0x34 => "UMAS upload block",
+                0x35 => "UMAS end upload",
+                0x40 => "UMAS start PLC",
+                0x41 => "UMAS stop PLC",
+                _ => null,
+            };
+            return what is not null;
+        }
+        return false;
+    }
+
+    private void Scans(in EventEntry e, ref ModbusTransactionFields f, ModbusPair p, byte fc, byte unit, long ts, long packet)
+    {
+        ref readonly var flow = ref e.Flow;
+        bool hasReq = f.HasRequest;
+
+        // Function code scan: many distinct function codes, with ILLEGAL_FUNCTION answers.
+        long w = _options.WindowNs("modbus_function_code_scan");
+        if (ts - p.FcStart > w)
+        {
+            p.FcStart = ts;
+            p.Fcs = 0;
+            p.IllegalFunction = 0;
+        }
+        p.Fcs |= UInt128.One << fc;
+        if (f.ExceptionCode == 1) p.IllegalFunction++;
+        double th = _options.Threshold("modbus_function_code_scan");
+        int distinct = PopCount(p.Fcs);
+        if (distinct >= th && p.IllegalFunction >= th / 2 && !Handled("modbus_function_code_scan", flow.ClientIp, flow.ServerIp, ts, out var t1))
+        {
+            Create(t1, Client(in flow), Server(in flow), "modbus", ts, packet,
+                $"Modbus function code scan: {flow.ClientIp} tried {distinct} function codes on {flow.ServerIp} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
+                Ev(("distinct_function_codes", distinct), ("illegal_function_exceptions", p.IllegalFunction), ("unit", unit)));
+        }
+
+        // Points scan: ILLEGAL_DATA_ADDRESS answers, or many distinct 100-address blocks read.
+        w = _options.WindowNs("modbus_points_scan");
+        if (ts - p.AddrStart > w)
+        {
+            p.AddrStart = ts;
+            p.IllegalAddress = 0;
+            p.Blocks.Clear();
+        }
+        if (f.ExceptionCode == 2) p.IllegalAddress++;
+        if (hasReq && f.Address is int addr && p.Blocks.Count < 4096) p.Blocks.Add((fc << 16) | (addr / 100));
+        th = _options.Threshold("modbus_points_scan");
+        if ((p.IllegalAddress >= th || p.Blocks.Count >= th * 3) && !Handled("modbus_points_scan", flow.ClientIp, flow.ServerIp, ts, out var t2))
+        {
+            Create(t2, Client(in flow), Server(in flow), "modbus", ts, packet,
+                $"Modbus points scan: {flow.ClientIp} swept addresses of {flow.ServerIp} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
+                Ev(("illegal_data_address_exceptions", p.IllegalAddress), ("address_blocks", p.Blocks.Count), ("unit", unit), ("last_address", f.Address), ("function", fc)));
+        }
+
+        // Unit id scan.
+        w = _options.WindowNs("modbus_unit_id_scan");
+        if (ts - p.UnitStart > w)
+        {
+            p.UnitStart = ts;
+            Array.Clear(p.Units);
+        }
+        if (hasReq) p.Units[unit >> 6] |= 1UL << (unit & 63);
+        int units = 0;
+        foreach (ulong u in p.Units) units += System.Numerics.BitOperations.PopCount(u);
+        th = _options.Threshold("modbus_unit_id_scan");
+        if (units >= th && !Handled("modbus_unit_id_scan", flow.ClientIp, flow.ServerIp, ts, out var t3))
+        {
+            Create(t3, Client(in flow), Server(in flow), "modbus", ts, packet,
+                $"Modbus unit id scan: {flow.ClientIp} addressed {units} unit ids behind {flow.ServerIp}",
+                Ev(("distinct_unit_ids", units), ("last_unit", unit)));
+        }
+
+        // Exception burst: ACKNOWLEDGE (5) / SLAVE_DEVICE_BUSY (6).
+        if (f.ExceptionCode is 5 or 6)
+        {
+            w = _options.WindowNs("modbus_exception_burst");
+            if (ts - p.BusyStart > w)
+            {
+                p.BusyStart = ts;
+                p.Busy = 0;
+            }
+            p.Busy++;
+            th = _options.Threshold("modbus_exception_burst");
+            if (p.Busy >= th && !Handled("modbus_exception_burst", flow.ServerIp, flow.ClientIp, ts, out var t4))
+            {
+                Create(t4, Server(in flow), Client(in flow), "modbus", ts, packet,
+                    $"Modbus exception burst: {flow.ServerIp} answered {p.Busy} busy/acknowledge exceptions to {flow.ClientIp}",
+                    Ev(("exceptions", p.Busy), ("last_exception_code", f.ExceptionCode), ("unit", unit)));
+            }
+        }
+
+        // Request flood.
+        if (hasReq)
+        {
+            w = _options.WindowNs("modbus_request_flood");
+            if (ts - p.FloodStart > w)
+            {
+                p.FloodStart = ts;
+                p.Requests = 0;
+            }
+            p.Requests++;
+            th = _options.Threshold("modbus_request_flood");
+            if (p.Requests >= th && !Handled("modbus_request_flood", flow.ClientIp, flow.ServerIp, ts, out var t5))
+            {
+                Create(t5, Client(in flow), Server(in flow), "modbus", ts, packet,
+                    $"Modbus request flood: {flow.ClientIp} sent {p.Requests} requests to {flow.ServerIp} within {w / 1e9:0.###} s",
+                    Ev(("requests", p.Requests), ("window_seconds", w / 1e9), ("unit", unit), ("function", fc)));
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ baseline (all protocols + Modbus specifics)
+
+    /// <summary>Assets, link, service and function code of one event: learn, or raise the first thing that is new.</summary>
+    private void Common(in FlowEndpoints flow, int code, long ts, long packet, bool hasCode)
+    {
+        var b = Baseline;
+        var svc = new ServiceKey(flow.ClientIp, flow.ServerIp, (byte)flow.Transport, flow.ServerPort, flow.Protocol);
+        var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
+        if (Learning)
+        {
+            if (b.ItemCount >= BaselineModel.MaxItems) return;
+            if (!flow.ClientIp.IsZero) b.Assets.TryAdd(flow.ClientIp, flow.ClientMac);
+            if (!flow.ServerIp.IsZero) b.Assets.TryAdd(flow.ServerIp, flow.ServerMac);
+            b.Links.Add(new PairKey(flow.ClientIp, flow.ServerIp));
+            b.Services.Add(svc);
+            if (hasCode) b.Codes.Add(ck);
+            return;
+        }
+        if (!Protecting) return;
+        string proto = ProtoName(flow.Protocol);
+        bool newAsset = false;
+        if (!flow.ClientIp.IsZero && !b.Assets.ContainsKey(flow.ClientIp))
+        {
+            newAsset = true;
+            if (!Handled("new_asset", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New asset {flow.ClientIp} ({flow.ClientMac}) talking {proto} to {flow.ServerIp}",
+                    Ev(("asset_ip", flow.ClientIp.ToString()), ("asset_mac", flow.ClientMac.ToString()), ("role", "client"), ("protocol", proto), ("port", flow.ServerPort)));
+            }
+        }
+        if (!flow.ServerIp.IsZero && !b.Assets.ContainsKey(flow.ServerIp))
+        {
+            newAsset = true;
+            if (!Handled("new_asset", flow.ServerIp, flow.ClientIp, ts, out var t))
+            {
+                Create(t, Server(in flow), Client(in flow), proto, ts, packet, $"New asset {flow.ServerIp} ({flow.ServerMac}) serving {proto} to {flow.ClientIp}",
+                    Ev(("asset_ip", flow.ServerIp.ToString()), ("asset_mac", flow.ServerMac.ToString()), ("role", "server"), ("protocol", proto), ("port", flow.ServerPort)));
+            }
+        }
+        if (newAsset) return;
+        if (!b.Links.Contains(new PairKey(flow.ClientIp, flow.ServerIp)))
+        {
+            if (!Handled("new_link", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New link {flow.ClientIp} → {flow.ServerIp} ({proto} port {flow.ServerPort})",
+                    Ev(("protocol", proto), ("port", flow.ServerPort)));
+            }
+            return;
+        }
+        if (!b.Services.Contains(svc))
+        {
+            if (!Handled("new_protocol", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New protocol on link {flow.ClientIp} → {flow.ServerIp}: {proto} port {flow.ServerPort}",
+                    Ev(("protocol", proto), ("port", flow.ServerPort), ("transport", flow.Transport.ToString().ToLowerInvariant())));
+            }
+            return;
+        }
+        if (hasCode && !b.Codes.Contains(ck))
+        {
+            if (!Handled("new_function_code", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New {proto} {CodeWord(flow.Protocol)} {CodeName(flow.Protocol, code)} on link {flow.ClientIp} → {flow.ServerIp}",
+                    Ev(("protocol", proto), ("code", code), ("code_name", CodeName(flow.Protocol, code))));
+            }
+        }
+    }
+
+    private static string CodeWord(ProtocolId p) => p switch
+    {
+        ProtocolId.Modbus => "function code",
+        ProtocolId.Mqtt => "packet type",
+        ProtocolId.Coap => "method",
+        _ => "code",
+    };
+
+    private static string CodeName(ProtocolId p, int code) => p switch
+    {
+        ProtocolId.Modbus => $"{code} ({ModbusFunctions.Name((byte)code)})",
+        ProtocolId.Mqtt => Protocols.Mqtt.MqttFields.PacketTypeName((Protocols.Mqtt.MqttPacketType)code).ToUpperInvariant(),
+        ProtocolId.Coap => CoapMethodName(code),
+        _ => code.ToString(CultureInfo.InvariantCulture),
+    };
+
+    private const int MaxValuesPerEvent = 32;
+
+    private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, byte fc, byte unit, long reqTs, long ts, long packet)
+    {
+        ref readonly var flow = ref e.Flow;
+        var b = Baseline;
+        Span<int> values = stackalloc int[MaxValuesPerEvent];
+
+        // Polling period per (client, server, function, unit, address).
+        var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, f.Address ?? -1);
+        if (_lastPoll.TryGetValue(pk, out long last) && reqTs > last)
+        {
+            long interval = reqTs - last;
+            if (Learning)
+            {
+                if (b.Polls.Count < BaselineModel.MaxItems || b.Polls.ContainsKey(pk))
+                {
+                    b.Polls.TryGetValue(pk, out var ps);
+                    ps.Add(interval);
+                    b.Polls[pk] = ps;
+                }
+            }
+            else if (Protecting && b.Polls.TryGetValue(pk, out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
+            {
+                double factor = Math.Max(1.5, _options.Threshold("polling_cycle_deviation"));
+                if (interval < ps.MinNs / factor || interval > ps.MaxNs * factor)
+                {
+                    if (!Handled("polling_cycle_deviation", flow.ClientIp, flow.ServerIp, ts, out var t))
+                    {
+                        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                            string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {flow.ClientIp} → {flow.ServerIp} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
+                            Ev(("function", fc), ("unit", unit), ("address", f.Address), ("interval_ms", interval / 1e6), ("learned_min_ms", ps.MinNs / 1e6),
+                                ("learned_max_ms", ps.MaxNs / 1e6), ("learned_mean_ms", ps.MeanNs / 1e6)));
+                    }
+                }
+            }
+        }
+        if (_lastPoll.Count < _options.MaxTrackers || _lastPoll.ContainsKey(pk)) _lastPoll[pk] = reqTs;
+
+        // Writes.
+        if (IsWrite(fc) && unit != 0)
+        {
+            int n;
+            int start;
+            if (fc == 23)
+            {
+                n = f.CopyWriteValues(values);
+                start = f.WriteAddress ?? 0;
+            }
+            else if (fc == 22)
+            {
+                n = 0;
+                start = f.Address ?? 0;
+            }
+            else
+            {
+                n = f.CopyValues(values);
+                start = f.Address ?? 0;
+            }
+            var wk = new WriterKey(flow.ClientIp, flow.ServerIp, unit);
+            if (Learning)
+            {
+                b.Writers.Add(wk);
+                if (fc == 22 && f.Address is int a22) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)a22), null);
+                for (int i = 0; i < n; i++) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)(start + i)), values[i]);
+            }
+            else if (Protecting)
+            {
+                if (!b.Writers.Contains(wk))
+                {
+                    if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
+                    {
+                        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                            $"Modbus write by {flow.ClientIp}, which never wrote to unit {unit} of {flow.ServerIp}: {f.FunctionName} address {start}",
+                            Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("address", start), ("quantity", f.Quantity ?? n)));
+                    }
+                }
+                else
+                {
+                    int count = fc == 22 ? 1 : n;
+                    for (int i = 0; i < count; i++)
+                    {
+                        var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(start + i));
+                        if (!b.Written.TryGetValue(rk, out var range))
+                        {
+                            if (!Handled("modbus_write_new_range", flow.ClientIp, flow.ServerIp, ts, out var t))
+                            {
+                                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                                    $"Modbus write to address {start + i} of unit {unit} of {flow.ServerIp}, never written while learning ({f.FunctionName})",
+                                    Ev(("unit", unit), ("function", fc), ("address", start + i), ("write_start", start), ("quantity", count)));
+                            }
+                            break;
+                        }
+                        if (fc == 22 || range.Samples == 0) continue;
+                        int margin = (int)_options.Threshold("modbus_write_value_out_of_range");
+                        if (values[i] < range.Min - margin || values[i] > range.Max + margin)
+                        {
+                            if (!Handled("modbus_write_value_out_of_range", flow.ClientIp, flow.ServerIp, ts, out var t))
+                            {
+                                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                                    $"Modbus write of {values[i]} to unit {unit} address {start + i} of {flow.ServerIp}: outside the learned range {range.Min}..{range.Max}",
+                                    Ev(("unit", unit), ("function", fc), ("address", start + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
+                            }
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+
+        // Holding register values read (FC 3, FC 23).
+        if ((fc == 3 || fc == 23) && f.HasResponse && !f.IsException && f.Address is int ra)
+        {
+            int n = f.CopyValues(values);
+            for (int i = 0; i < n; i++)
+            {
+                var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(ra + i));
+                if (Learning)
+                {
+                    Learn(b.Read, rk, values[i]);
+                }
+                else if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
+                {
+                    int margin = Math.Max((int)_options.Threshold("process_value_out_of_range"), (range.Max - range.Min) / 10);
+                    if (values[i] < range.Min - margin || values[i] > range.Max + margin)
+                    {
+                        if (!Handled("process_value_out_of_range", flow.ServerIp, flow.ClientIp, ts, out var t))
+                        {
+                            Create(t, Server(in flow), Client(in flow), "modbus", ts, packet,
+                                $"Process value {values[i]} at unit {unit} holding register {ra + i} of {flow.ServerIp}: outside the learned range {range.Min}..{range.Max}",
+                                Ev(("unit", unit), ("function", fc), ("address", ra + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)
+    {
+        if (!table.TryGetValue(key, out var r))
+        {
+            if (table.Count >= BaselineModel.MaxItems) return;
+        }
+        if (value is int v) r.Add(v);
+        table[key] = r;
+    }
+}
