@@ -17,6 +17,12 @@ public static class Program
             AssetsCommand.Create(),
             LinksCommand.Create(),
             MapCommand.Create(),
+            AlertsCommand.Create(),
+            RulesCommand.Create(),
+            BaselineCommand.Create(),
+            AlertPcapCommand.Create(),
+            ForwardCommand.Create(path => OtSensor.Detection.AlertStore.Open(path), OtSensor.Store.InventoryStore.DefaultPath),
+            SiemTestCommand.Create(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
+using OtSensor.Detection;
 using OtSensor.Inventory;
 using OtSensor.Output;
 using OtSensor.Store;
@@ -24,10 +25,12 @@ internal static class ReplayCommand
         var noProgress = new Option<bool>("--no-progress") { Description = "Do not show the progress bar even on a terminal." };
         var store = new Option<string?>("--store") { Description = $"SQLite store the asset inventory accumulates into (default ${InventoryStore.EnvironmentVariable} or ./otsensor.db)." };
         var noStore = new Option<bool>("--no-store") { Description = "Do not build the inventory or write a store (summary only)." };
+        var baseline = ReplayDetection.BaselineOption();
+        var rulesConfig = ReplayDetection.RulesConfigOption();
 
         var cmd = new Command("replay", "Replay capture files through the sensor and print what it found.")
         {
-            files, json, events, workers, modbusPorts, noProgress, store, noStore,
+            files, json, events, workers, modbusPorts, noProgress, store, noStore, baseline, rulesConfig,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -71,6 +74,7 @@ internal static class ReplayCommand
             JsonEventWriter? writer = null;
             InventoryStore? inventoryStore = null;
             AssetInventory? inventory = null;
+            AlertStore? alertStore = null;
             try
             {
                 if (!parse.GetValue(noStore))
@@ -90,6 +94,11 @@ internal static class ReplayCommand
                     report.Inventory = inventory;
                     report.StorePath = inventoryStore.Path;
                 }
+                var detection = ReplayDetection.Create(parse.GetValue(baseline), parse.GetValue(rulesConfig),
+                    parse.GetValue(noStore) ? null : parse.GetValue(store) ?? InventoryStore.DefaultPath, Console.Error, out alertStore, out int detectionExit);
+                if (detection is null) return detectionExit;
+                consumers.Add(detection);
+                report.Detection = detection;
                 if (eventsPath is not null)
                 {
                     try
@@ -121,13 +130,22 @@ internal static class ReplayCommand
 
                 bool nothingRead = stats.Files.TrueForAll(f => f.Error is not null && f.Packets == 0);
                 if (asJson) report.WriteJson(Console.OpenStandardOutput(), stats);
-                else if (!nothingRead) report.WriteText(Console.Out, stats);
+                else if (!nothingRead)
+                {
+                    report.WriteText(Console.Out, stats);
+                    ReplayDetection.WriteSummary(detection, Console.Out);
+                }
 
                 bool storeFailed = false;
                 if (inventory?.StoreError is { } se)
                 {
                     storeFailed = true;
                     await Console.Error.WriteLineAsync($"otsensor replay: {se.Message}").ConfigureAwait(false);
+                }
+                if (detection.StoreError is { } de)
+                {
+                    storeFailed = true;
+                    await Console.Error.WriteLineAsync($"otsensor replay: {de.Message}").ConfigureAwait(false);
                 }
                 if (engine.FirstInternalError is { } bug)
                     await Console.Error.WriteLineAsync($"otsensor: internal error (reported, replay continued): {bug}").ConfigureAwait(false);
@@ -139,6 +157,7 @@ internal static class ReplayCommand
             {
                 writer?.Dispose();
                 inventoryStore?.Dispose();
+                alertStore?.Dispose();
             }
         });
         return cmd;

@@ -15,6 +15,8 @@ public sealed class ReplayReport : IEventConsumer
     /// <summary>The inventory built during the replay, when one was (its store is written at the end of the replay).</summary>
     public Inventory.AssetInventory? Inventory { get; set; }
     public string? StorePath { get; set; }
+    /// <summary>The detection engine of the replay, when one ran: its alerts go into the JSON summary.</summary>
+    public Detection.DetectionEngine? Detection { get; set; }
     public ReplayStats? Stats { get; private set; }
 
     public void OnPackets(PacketBatch batch) { }
@@ -147,6 +149,12 @@ public sealed class ReplayReport : IEventConsumer
             w.WriteNumber("links", snap.Links.Count);
             if (StorePath is not null) w.WriteString("store", StorePath);
             w.WriteEndObject();
+        }
+        if (Detection is not null)
+        {
+            w.WriteStartArray("alerts");
+            foreach (var a in Detection.Raised) OtSensor.Detection.AlertFormats.WriteJson(w, a);
+            w.WriteEndArray();
         }
         w.WriteNumber("internal_errors", InternalErrors);
         w.WriteEndObject();
