@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end throughput: `otsensor replay` against `tshark -r` dissecting the same large Modbus/TCP capture.
-# Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [modbus|mixed (default modbus)] [--no-store]
+# Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [modbus|mixed (default modbus)] [bare|detect|full]
 # Builds (once) benchmarks/data/<mix>_large_N.pcap from the project's own captures by rewriting addresses
 # (64 interleaved copies at a time, each copy with its own IPv4 addresses), then times both tools on it, whole
 # process wall clock (start-up included), best of 3 for otsensor (the ReadyToRun build ./install publishes to out/)
@@ -9,12 +9,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
 mix=${2:-modbus}
-store_arg=(--no-store)
-[ "${3:-}" = "--store" ] && store_arg=(--store benchmarks/data/bench.db)
+# Third argument: what runs besides the dissectors: "bare" (no store, no detection: the default), "detect" (detection
+# in memory), "full" (inventory + SQLite store + detection: what `otsensor replay` does by default).
+engines=${3:-bare}
+case "$engines" in
+  bare) store_arg=(--no-store --no-detection) ;;
+  detect) store_arg=(--no-store) ;;
+  full) store_arg=(--store benchmarks/data/bench.db) ;;
+  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [bare|detect|full]" >&2; exit 2 ;;
+esac
 case "$mix" in
   modbus) sources=(captures/modbus_pymodbus.pcap) ;;
   mixed) sources=(captures/modbus_pymodbus.pcap captures/mqtt_mosquitto.pcap captures/coap_libcoap.pcap) ;;
-  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [--store]" >&2; exit 2 ;;
+  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [bare|detect|full]" >&2; exit 2 ;;
 esac
 command -v tshark >/dev/null || { echo "tshark not found: run ./install" >&2; exit 1; }
 
@@ -50,6 +57,6 @@ ots_pps=$(awk -v n="$packets" -v t="$best" 'BEGIN{print n/t}')
 ts_pps=$(awk -v n="$packets" -v t="$tt" 'BEGIN{print n/t}')
 ratio=$(awk -v a="$ots_pps" -v b="$ts_pps" 'BEGIN{print a/b}')
 tx=$(/usr/bin/python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("in-pipeline %d packets/s; transactions: modbus %d, mqtt %d, coap %d" % (d["packets_per_second"], d["modbus"]["transactions"], d["mqtt"]["transactions"], d["coap"]["exchanges"]))' benchmarks/data/otsensor.json)
-printf 'otsensor: %.0f packets/s (whole process, store: %s; %s)\n' "$ots_pps" "${store_arg[*]}" "$tx"
+printf 'otsensor: %.0f packets/s (whole process, engines %s; %s)\n' "$ots_pps" "$engines: ${store_arg[*]}" "$tx"
 printf 'tshark:   %.0f packets/s\n' "$ts_pps"
 printf 'ratio otsensor/tshark: %.1fx\n' "$ratio"

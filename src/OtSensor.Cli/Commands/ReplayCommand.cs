@@ -27,10 +27,11 @@ internal static class ReplayCommand
         var noStore = new Option<bool>("--no-store") { Description = "Do not build the inventory or write a store (summary only)." };
         var baseline = ReplayDetection.BaselineOption();
         var rulesConfig = ReplayDetection.RulesConfigOption();
+        var noDetection = new Option<bool>("--no-detection") { Description = "Do not run detection (no alerts): summary and inventory only." };
 
         var cmd = new Command("replay", "Replay capture files through the sensor and print what it found.")
         {
-            files, json, events, workers, modbusPorts, noProgress, store, noStore, baseline, rulesConfig,
+            files, json, events, workers, modbusPorts, noProgress, store, noStore, baseline, rulesConfig, noDetection,
         };
         cmd.SetAction(async (parse, ct) =>
         {
@@ -94,11 +95,15 @@ internal static class ReplayCommand
                     report.Inventory = inventory;
                     report.StorePath = inventoryStore.Path;
                 }
-                var detection = ReplayDetection.Create(parse.GetValue(baseline), parse.GetValue(rulesConfig),
-                    parse.GetValue(noStore) ? null : parse.GetValue(store) ?? InventoryStore.DefaultPath, Console.Error, out alertStore, out int detectionExit);
-                if (detection is null) return detectionExit;
-                consumers.Add(detection);
-                report.Detection = detection;
+                DetectionEngine? detection = null;
+                if (!parse.GetValue(noDetection))
+                {
+                    detection = ReplayDetection.Create(parse.GetValue(baseline), parse.GetValue(rulesConfig),
+                        parse.GetValue(noStore) ? null : parse.GetValue(store) ?? InventoryStore.DefaultPath, Console.Error, out alertStore, out int detectionExit);
+                    if (detection is null) return detectionExit;
+                    consumers.Add(detection);
+                    report.Detection = detection;
+                }
                 if (eventsPath is not null)
                 {
                     try
@@ -133,7 +138,7 @@ internal static class ReplayCommand
                 else if (!nothingRead)
                 {
                     report.WriteText(Console.Out, stats);
-                    ReplayDetection.WriteSummary(detection, Console.Out);
+                    if (detection is not null) ReplayDetection.WriteSummary(detection, Console.Out);
                 }
 
                 bool storeFailed = false;
@@ -142,7 +147,7 @@ internal static class ReplayCommand
                     storeFailed = true;
                     await Console.Error.WriteLineAsync($"otsensor replay: {se.Message}").ConfigureAwait(false);
                 }
-                if (detection.StoreError is { } de)
+                if (detection?.StoreError is { } de)
                 {
                     storeFailed = true;
                     await Console.Error.WriteLineAsync($"otsensor replay: {de.Message}").ConfigureAwait(false);

@@ -74,12 +74,17 @@ public sealed class TraceRing
     /// between the two endpoints (ports 0 = any port; <paramref name="hostOnly"/>: every frame from or to
     /// <paramref name="a"/>). Returns null when none is still kept; <paramref name="packets"/> gets their frame numbers.
     /// </summary>
+    /// <summary>Frames looked at, newest first, when collecting an alert's trace.</summary>
+    public const int MaxScan = 2048;
+
     public byte[]? Collect(long triggerPacket, IpAddr a, ushort portA, IpAddr b, ushort portB, bool hostOnly, int max, List<long> packets)
     {
         packets.Clear();
         if (_count == 0) return null;
         var picked = new List<int>();
-        long oldest = Math.Max(0, _count - _entries.Length);
+        // The trigger is at most a batch behind the newest frame: look back through a bounded window only, so an
+        // alert costs the same however large the ring is.
+        long oldest = Math.Max(0, _count - Math.Min(_entries.Length, MaxScan));
         LinkType link = default;
         bool haveLink = false;
         for (long i = _count - 1; i >= oldest && picked.Count < max; i--)
