@@ -50,19 +50,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     /// <summary>Opens (creating the tables unless <paramref name="readOnly"/>) the detection part of the store at <paramref name="path"/>.</summary>
     public static AlertStore Open(string path, bool readOnly = false, int busyTimeoutMs = 5000)
     {
-        string full = System.IO.Path.GetFullPath(path);
-        if (readOnly && !File.Exists(full))
-            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': no such file (run 'otsensor replay --store {path} CAPTURE' first)");
-        if (Directory.Exists(full))
-            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': is a directory");
-        var csb = new SqliteConnectionStringBuilder
-        {
-            DataSource = full,
-            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = Math.Max(1, busyTimeoutMs / 1000),
-        };
-        var db = new SqliteConnection(csb.ToString());
+        var db = OtSensor.Store.StoreFile.Connection(path, readOnly, busyTimeoutMs, out string full);
         try
         {
             db.Open();

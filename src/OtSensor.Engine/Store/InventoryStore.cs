@@ -79,19 +79,7 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Opens (creating and migrating when <paramref name="readOnly"/> is false) the store at <paramref name="path"/>.</summary>
     public static InventoryStore Open(string path, bool readOnly = false, int busyTimeoutMs = 2000)
     {
-        string full = System.IO.Path.GetFullPath(path);
-        if (readOnly && !File.Exists(full))
-            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': no such file (run 'otsensor replay --store {path} CAPTURE' first)");
-        if (Directory.Exists(full))
-            throw new StoreException(full, StoreErrorKind.CannotOpen, $"store '{full}': is a directory");
-        var csb = new SqliteConnectionStringBuilder
-        {
-            DataSource = full,
-            Mode = readOnly ? SqliteOpenMode.ReadOnly : SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = Math.Max(1, busyTimeoutMs / 1000),
-        };
-        var db = new SqliteConnection(csb.ToString());
+        var db = StoreFile.Connection(path, readOnly, busyTimeoutMs, out string full);
         try
         {
             db.Open();
