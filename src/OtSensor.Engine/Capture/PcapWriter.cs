@@ -14,12 +14,14 @@ public sealed class PcapWriter : IDisposable
     private readonly Stream _stream;
     private readonly bool _leaveOpen;
     private readonly bool _nanosecond;
-    private readonly byte[] _buf = new byte[BufferSize];
+    private readonly byte[] _buf;
     private int _len;
     private bool _disposed;
 
-    public PcapWriter(Stream stream, LinkType linkType, int snapLength = 262144, bool nanosecond = false, bool leaveOpen = false)
+    /// <param name="bufferBytes">Output buffer (64 KiB by default); small writers (an alert's few packets) use less.</param>
+    public PcapWriter(Stream stream, LinkType linkType, int snapLength = 262144, bool nanosecond = false, bool leaveOpen = false, int bufferBytes = BufferSize)
     {
+        _buf = new byte[Math.Max(256, bufferBytes)];
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(snapLength);
         _stream = stream;

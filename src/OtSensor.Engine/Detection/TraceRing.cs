@@ -108,8 +108,10 @@ public sealed class TraceRing
         }
         if (picked.Count == 0) return null;
         picked.Reverse();
-        using var ms = new MemoryStream();
-        using (var w = new PcapWriter(ms, link, nanosecond: true, leaveOpen: true))
+        int size = 24;
+        foreach (int idx in picked) size += 16 + _entries[idx].Length;
+        using var ms = new MemoryStream(size);
+        using (var w = new PcapWriter(ms, link, nanosecond: true, leaveOpen: true, bufferBytes: Math.Min(size, 64 * 1024)))
         {
             foreach (int idx in picked)
             {
