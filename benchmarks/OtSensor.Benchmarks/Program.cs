@@ -19,6 +19,20 @@ public static class Program
             Console.WriteLine($"wrote {n} packets to {args[1]}");
             return 0;
         }
+        if (args.Length > 0 && args[0] == "selftest")
+        {
+            // One operation of each dissection benchmark, printing what it produced: proves they measure real work.
+            var modbus = new Flows.ModbusFlowBenchmarks();
+            modbus.Setup();
+            var mqtt = new Protocols.Mqtt.MqttSessionBenchmarks();
+            mqtt.Setup();
+            var coap = new Protocols.Coap.CoapSessionBenchmarks();
+            coap.Setup();
+            long m0 = modbus.DissectModbusPolling(), q0 = mqtt.PublishQos1WithPuback(), c0 = coap.GetWithPiggybackedResponse();
+            long m1 = modbus.DissectModbusPolling(), q1 = mqtt.PublishQos1WithPuback(), c1 = coap.GetWithPiggybackedResponse();
+            Console.WriteLine($"transactions per operation: modbus {m1 - m0}, mqtt {q1 - q0}, coap {c1 - c0}");
+            return m1 - m0 == 500 && q1 - q0 == 500 && c1 - c0 == 500 ? 0 : 1;
+        }
         BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
         return 0;
     }

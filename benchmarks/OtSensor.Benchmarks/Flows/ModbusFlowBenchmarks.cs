@@ -3,6 +3,7 @@ using BenchmarkDotNet.Attributes;
 using OtSensor.Core;
 using OtSensor.Decoding;
 using OtSensor.Flows;
+using OtSensor.Benchmarks.Protocols;
 using OtSensor.Pipeline;
 
 namespace OtSensor.Benchmarks.Flows;
@@ -89,15 +90,5 @@ public class ModbusFlowBenchmarks
         BinaryPrimitives.WriteUInt16BigEndian(tcp[14..], 8192);
         payload.CopyTo(tcp[20..]);
         return f;
-    }
-
-    private sealed class CountingSink : IEventSink
-    {
-        public long Transactions;
-        public long Anomalies;
-
-        public void Transaction(FlowContext flow, in OtSensor.TransactionRecord transaction, ReadOnlySpan<byte> request, ReadOnlySpan<byte> response) => Transactions++;
-
-        public void Anomaly(FlowContext flow, in OtSensor.AnomalyRecord anomaly) => Anomalies++;
     }
 }
