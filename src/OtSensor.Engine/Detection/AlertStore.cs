@@ -50,12 +50,8 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     /// <summary>Opens (creating the tables unless <paramref name="readOnly"/>) the detection part of the store at <paramref name="path"/>.</summary>
     public static AlertStore Open(string path, bool readOnly = false, int busyTimeoutMs = 5000)
     {
-        var db = OtSensor.Store.StoreFile.Connection(path, readOnly, busyTimeoutMs, out string full);
-        try
+        return StoreFile.Open(path, readOnly, busyTimeoutMs, (db, full) =>
         {
-            db.Open();
-            Exec(db, $"PRAGMA busy_timeout={busyTimeoutMs};");
-            Scalar(db, "SELECT count(*) FROM sqlite_master;");
             int version = ReadVersion(db, null);
             if (version > CurrentSchemaVersion)
                 throw new StoreException(full, StoreErrorKind.NewerSchema, $"store '{full}': detection schema version {version} is newer than this otsensor supports ({CurrentSchemaVersion})");
@@ -79,22 +75,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
                 throw new StoreException(full, StoreErrorKind.Corrupt, $"store '{full}': no detection data (replay a capture into it first)");
             }
             return new AlertStore(full, db);
-        }
-        catch (StoreException)
-        {
-            db.Dispose();
-            throw;
-        }
-        catch (SqliteException ex)
-        {
-            db.Dispose();
-            throw Translate(full, ex);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
-        {
-            db.Dispose();
-            throw new StoreException(full, StoreErrorKind.IoError, $"store '{full}': {ex.Message}", ex);
-        }
+        });
     }
 
     private static int ReadVersion(SqliteConnection db, SqliteTransaction? tx)
@@ -105,21 +86,6 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
         return v is null or DBNull ? 0 : (int)Convert.ToInt64(v, CultureInfo.InvariantCulture);
     }
 
-    private static StoreException Translate(string path, SqliteException ex)
-    {
-        int primary = ex.SqliteErrorCode & 0xFF;
-        var (kind, what) = primary switch
-        {
-            5 or 6 => (StoreErrorKind.Locked, "locked by another process (another otsensor writing to it?)"),
-            11 or 26 => (StoreErrorKind.Corrupt, "corrupt or not an otsensor store"),
-            8 => (StoreErrorKind.ReadOnly, "read-only (file or folder permissions, or a read-only disk)"),
-            13 => (StoreErrorKind.DiskFull, "the disk is full"),
-            14 => (StoreErrorKind.CannotOpen, "cannot open the file (missing folder or no permission)"),
-            10 => (StoreErrorKind.IoError, "disk I/O error"),
-            _ => (StoreErrorKind.Other, "database error"),
-        };
-        return new StoreException(path, kind, $"store '{path}': {what}: {ex.Message}", ex);
-    }
 
     private static void Exec(SqliteConnection db, string sql, SqliteTransaction? tx = null)
     {
@@ -147,7 +113,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
             }
             catch (SqliteException ex)
             {
-                throw Translate(Path, ex);
+                throw OtSensor.Store.StoreFile.Translate(Path, ex);
             }
             catch (JsonException ex)
             {

@@ -79,13 +79,8 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Opens (creating and migrating when <paramref name="readOnly"/> is false) the store at <paramref name="path"/>.</summary>
     public static InventoryStore Open(string path, bool readOnly = false, int busyTimeoutMs = 2000)
     {
-        var db = StoreFile.Connection(path, readOnly, busyTimeoutMs, out string full);
-        try
+        return StoreFile.Open(path, readOnly, busyTimeoutMs, (db, full) =>
         {
-            db.Open();
-            Exec(db, $"PRAGMA busy_timeout={busyTimeoutMs};");
-            // Reading the schema first makes a file that is not a database fail here, before anything is written.
-            Scalar(db, "SELECT count(*) FROM sqlite_master;");
             int version = 0;
             if (!readOnly)
             {
@@ -113,22 +108,7 @@ public sealed class InventoryStore : IDisposable
                     throw new StoreException(full, StoreErrorKind.NewerSchema, $"store '{full}': schema version {version} is newer than this otsensor supports ({CurrentSchemaVersion})");
             }
             return new InventoryStore(full, db, version);
-        }
-        catch (StoreException)
-        {
-            db.Dispose();
-            throw;
-        }
-        catch (SqliteException ex)
-        {
-            db.Dispose();
-            throw Translate(full, ex);
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidOperationException)
-        {
-            db.Dispose();
-            throw new StoreException(full, StoreErrorKind.IoError, $"store '{full}': {ex.Message}", ex);
-        }
+        });
     }
 
     private static int ReadVersion(SqliteConnection db, SqliteTransaction? tx)
@@ -139,21 +119,6 @@ public sealed class InventoryStore : IDisposable
         return v is null or DBNull ? 0 : (int)Convert.ToInt64(v, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    internal static StoreException Translate(string path, SqliteException ex)
-    {
-        int primary = ex.SqliteErrorCode & 0xFF;
-        var (kind, what) = primary switch
-        {
-            5 or 6 => (StoreErrorKind.Locked, "locked by another process (another otsensor writing to it?)"),
-            11 or 26 => (StoreErrorKind.Corrupt, "corrupt or not an otsensor store"),
-            8 => (StoreErrorKind.ReadOnly, "read-only (file or folder permissions, or a read-only disk)"),
-            13 => (StoreErrorKind.DiskFull, "the disk is full"),
-            14 => (StoreErrorKind.CannotOpen, "cannot open the file (missing folder or no permission)"),
-            10 => (StoreErrorKind.IoError, "disk I/O error"),
-            _ => (StoreErrorKind.Other, "database error"),
-        };
-        return new StoreException(path, kind, $"store '{path}': {what}: {ex.Message.Replace("SQLite Error ", "sqlite error ", StringComparison.Ordinal)}", ex);
-    }
 
     private static void Exec(SqliteConnection db, string sql, SqliteTransaction? tx = null)
     {
@@ -186,7 +151,7 @@ public sealed class InventoryStore : IDisposable
         }
         catch (SqliteException ex)
         {
-            throw Translate(Path, ex);
+            throw StoreFile.Translate(Path, ex);
         }
         catch (JsonException ex)
         {

@@ -158,7 +158,7 @@ public class InventoryStoreTests
     [InlineData(10 | (3 << 8), StoreErrorKind.IoError, "I/O")]
     public void SqliteErrors_BecomeTypedStoreErrors(int code, StoreErrorKind kind, string words)
     {
-        var ex = InventoryStore.Translate("/x/y.db", new SqliteException("boom", code));
+        var ex = StoreFile.Translate("/x/y.db", new SqliteException("boom", code));
         Assert.Equal(kind, ex.Kind);
         Assert.Contains("/x/y.db", ex.Message);
         Assert.Contains(words, ex.Message);
