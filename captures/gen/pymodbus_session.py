@@ -18,6 +18,8 @@ import socket
 import struct
 import subprocess
 import sys
+
+from livecap import wait_for_dumpcap  # same folder: shared by the live-capture scripts
 import time
 
 from pymodbus.bit_read_message import ReadCoilsRequest, ReadDiscreteInputsRequest
@@ -242,26 +244,6 @@ def tiny_session(s):
         s.run(ReadDiscreteInputsRequest(0, 8, unit=u2))
     s.run(WriteSingleCoilRequest(1, True, unit=u1))
     s.run(ReadHoldingRegistersRequest(120, 1, unit=u1))    # 2
-
-
-def wait_for_dumpcap(proc):
-    # dumpcap prints "Capturing on 'Loopback: lo'" then "File: ..." to stderr when ready.
-    buf = b""
-    deadline = time.monotonic() + 10
-    os.set_blocking(proc.stderr.fileno(), False)
-    while time.monotonic() < deadline:
-        try:
-            chunk = proc.stderr.read()
-        except BlockingIOError:
-            chunk = None
-        if chunk:
-            buf += chunk
-            if b"File:" in buf:
-                return
-        if proc.poll() is not None:
-            raise SystemExit("dumpcap exited: " + buf.decode(errors="replace"))
-        time.sleep(0.05)
-    raise SystemExit("dumpcap did not start: " + buf.decode(errors="replace"))
 
 
 def main():

@@ -150,39 +150,22 @@ public sealed partial class DetectionEngine
     private void MqttSubscribe(in EventEntry e, ReadOnlySpan<byte> blob, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var r = new EventFieldReader(blob);
-        int depth = 0;
-        bool inTopics = false;
-        while (r.Read())
+        foreach (var v in MqttTopicFilters.Of(blob))
         {
-            if (r.Kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject)
+            if (v.StartsWith("$SYS"u8))
             {
-                if (depth == 0 && r.Field == MqttFields.Topics) inTopics = true;
-                depth++;
-            }
-            else if (r.Kind is EventFieldKind.EndArray or EventFieldKind.EndObject)
-            {
-                depth--;
-                if (depth == 0 && inTopics) return;
-            }
-            else if (inTopics && depth == 2 && r.Field == MqttFields.Filter && r.Kind == EventFieldKind.String)
-            {
-                var v = r.Value;
-                if (v.StartsWith("$SYS"u8))
-                {
-                    if (!Handled("mqtt_sys_topic_access", flow.ClientIp, flow.ServerIp, ts, out var t))
-                    {
-                        string filter = Encoding.UTF8.GetString(v);
-                        Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                            $"MQTT client {flow.ClientIp} subscribed to broker statistics '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
-                    }
-                }
-                else if (IsBroadWildcard(v) && !Handled("mqtt_wildcard_subscribe", flow.ClientIp, flow.ServerIp, ts, out var t))
+                if (!Handled("mqtt_sys_topic_access", flow.ClientIp, flow.ServerIp, ts, out var t))
                 {
                     string filter = Encoding.UTF8.GetString(v);
                     Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                        $"MQTT client {flow.ClientIp} subscribed to the broad wildcard '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
+                        $"MQTT client {flow.ClientIp} subscribed to broker statistics '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
                 }
+            }
+            else if (IsBroadWildcard(v) && !Handled("mqtt_wildcard_subscribe", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                string filter = Encoding.UTF8.GetString(v);
+                Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                    $"MQTT client {flow.ClientIp} subscribed to the broad wildcard '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
             }
         }
     }

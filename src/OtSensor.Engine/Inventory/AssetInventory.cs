@@ -466,9 +466,7 @@ public sealed class AssetInventory : IEventConsumer
         {
             AddMqttSubscriber(client, broker);
             if (link is null) return;
-            var r = new EventFieldReader(blob);
-            while (r.Read())
-                if (r.Field == Protocols.Mqtt.MqttFields.Filter && r.Kind == EventFieldKind.String) AddMqttTopic(link, Text(r.Value), publish: false);
+            foreach (var filter in Protocols.Mqtt.MqttTopicFilters.Of(blob)) AddMqttTopic(link, Text(filter), publish: false);
         }
         else
         {

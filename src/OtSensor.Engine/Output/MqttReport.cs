@@ -109,26 +109,7 @@ public sealed class MqttReport
 
     private void CountFilters(ReadOnlySpan<byte> blob)
     {
-        var r = new EventFieldReader(blob);
-        int depth = 0;
-        bool inTopics = false;
-        while (r.Read())
-        {
-            if (r.Kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject)
-            {
-                if (depth == 0 && r.Field == MqttFields.Topics) inTopics = true;
-                depth++;
-            }
-            else if (r.Kind is EventFieldKind.EndArray or EventFieldKind.EndObject)
-            {
-                depth--;
-                if (depth == 0 && inTopics) return;
-            }
-            else if (inTopics && depth == 2 && r.Field == MqttFields.Filter && r.Kind == EventFieldKind.String)
-            {
-                Count(_subscribed, Decode(r.Value));
-            }
-        }
+        foreach (var filter in MqttTopicFilters.Of(blob)) Count(_subscribed, Decode(filter));
     }
 
     private void OnConnect(in EventEntry entry, ReadOnlySpan<byte> blob)
