@@ -1,0 +1,327 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Threading.Channels;
+using OtSensor.Core;
+using OtSensor.Decoding;
+using OtSensor.Flows;
+
+namespace OtSensor.Pipeline;
+
+/// <summary>Settings shared by every way packets enter the pipeline (files or live interfaces).</summary>
+public abstract class PipelineOptions
+{
+    /// <summary>Dissector workers; flows are sharded over them by a symmetric hash. Defaults to the core count.</summary>
+    public int Workers { get; init; } = Environment.ProcessorCount;
+    public int BatchPackets { get; init; } = 512;
+    public int BatchBytes { get; init; } = 1 << 20;
+    /// <summary>Flow table bounds; a mid-stream flow on an odd port may need several payloads before a probe is sure.</summary>
+    public FlowTableOptions Flows { get; init; } = new() { MaxSelectAttempts = 8 };
+    public DissectorOptions Dissectors { get; init; } = new();
+    public DefragOptions Defrag { get; init; } = new();
+}
+
+/// <summary>
+/// The stages after the source: a single ingest thread (the caller) decodes packets into pooled batches, N dissector
+/// workers process the flows hashed to them, and one analysis task hands every batch and event to the consumers in a
+/// deterministic order (packet order, whatever the number of workers).
+/// </summary>
+internal sealed class PipelineCore
+{
+    private readonly PipelineOptions _options;
+    private readonly IReadOnlyList<IEventConsumer> _consumers;
+    private readonly int _workers;
+    private readonly ConcurrentQueue<PacketBatch> _free = new();
+    private readonly SemaphoreSlim _freeCount;
+    private readonly int _pool;
+    private readonly Channel<PacketBatch>[] _workerQueues;
+    private readonly Channel<PacketBatch> _analysisQueue = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly IpDefragmenter _defrag;
+    private readonly List<EventOrder> _order = [];
+    private Worker[] _workerStates = [];
+    private Task[] _workerTasks = [];
+    private Task? _analysisTask;
+    private PacketBatch? _batch;
+    private long _sequence;
+    private long _packetNumber;
+    private long _clock;
+    private long _ingestTicks;
+    private long _workerTicks;
+    private long _analysisTicks;
+    private long _internalErrors;
+    private long _processedPackets;
+    private Exception? _firstInternalError;
+
+    public PipelineCore(PipelineOptions options, IReadOnlyList<IEventConsumer> consumers)
+    {
+        _options = options;
+        _consumers = consumers;
+        _workers = Math.Clamp(options.Workers, 1, 64);
+        _pool = _workers * 4 + 4;
+        _freeCount = new SemaphoreSlim(_pool, _pool);
+        for (int i = 0; i < _pool; i++) _free.Enqueue(new PacketBatch(options.BatchPackets, options.BatchBytes, _workers));
+        _workerQueues = new Channel<PacketBatch>[_workers];
+        for (int i = 0; i < _workers; i++)
+            _workerQueues[i] = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        _defrag = new IpDefragmenter(options.Defrag);
+        Stats.Workers = _workers;
+    }
+
+    public ReplayStats Stats { get; } = new();
+    public long InternalErrors => Interlocked.Read(ref _internalErrors);
+    public Exception? FirstInternalError => _firstInternalError;
+    /// <summary>Global packet number of the last packet ingested.</summary>
+    public long PacketNumber => _packetNumber;
+    /// <summary>Packets whose batch the analysis stage has finished (safe to read from any thread).</summary>
+    public long ProcessedPackets => Interlocked.Read(ref _processedPackets);
+    /// <summary>Batches handed on and not yet finished by the analysis stage.</summary>
+    public int BatchesInFlight => _pool - _freeCount.CurrentCount;
+    public int BatchCapacity => _options.BatchPackets;
+    /// <summary>Packets in the batch being filled.</summary>
+    public int Pending => _batch?.Count ?? 0;
+    public long Clock => _clock;
+
+    public void Start()
+    {
+        _workerStates = new Worker[_workers];
+        _workerTasks = new Task[_workers];
+        for (int i = 0; i < _workers; i++)
+        {
+            var w = _workerStates[i] = new Worker(i, _options.Flows, _options.Dissectors);
+            var q = _workerQueues[i].Reader;
+            _workerTasks[i] = Task.Factory.StartNew(() => RunWorker(w, q), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        }
+        _analysisTask = Task.Factory.StartNew(RunAnalysis, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        _batch = Rent();
+    }
+
+    /// <summary>Ships the last batch (flows closed after it) and waits for every stage; then calls the consumers' OnComplete.</summary>
+    public async Task<ReplayStats> CompleteAsync(TimeSpan elapsed)
+    {
+        var batch = _batch!;
+        _batch = null;
+        Stats.Defrag = _defrag.Stats;
+        batch.IsFinal = true;
+        Ship(batch);
+        foreach (var q in _workerQueues) q.Writer.TryComplete();
+        _analysisQueue.Writer.TryComplete();
+        await Task.WhenAll(_workerTasks).ConfigureAwait(false);
+        await _analysisTask!.ConfigureAwait(false);
+        foreach (var w in _workerStates) Stats.AddFlowStats(w.Stats);
+        Stats.ReaderBusy = Stopwatch.GetElapsedTime(0, _ingestTicks);
+        Stats.WorkersBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _workerTicks));
+        Stats.AnalysisBusy = Stopwatch.GetElapsedTime(0, _analysisTicks);
+        Stats.Elapsed = elapsed;
+        foreach (var c in _consumers) c.OnComplete(Stats);
+        return Stats;
+    }
+
+    /// <summary>Adds ingest time (reading and decoding) spent by the caller's thread.</summary>
+    public void AddIngestTicks(long ticks) => _ingestTicks += ticks;
+
+    public bool BatchFull => _batch!.Count >= _batch.Capacity;
+
+    /// <summary>Ships the current batch (even partly filled or empty: an empty batch still advances the flows' clock).</summary>
+    public void Flush(long clockNs)
+    {
+        if (clockNs > _clock) _clock = clockNs;
+        var batch = _batch!;
+        Ship(batch);
+        _defrag.Expire(_clock);
+        _batch = Rent();
+    }
+
+    /// <summary>
+    /// Ends every flow before the next packet: the next source is not a continuation of the previous one (its packets
+    /// are older), so its connections must not be mistaken for retransmissions of the previous one's.
+    /// </summary>
+    public void CloseFlowsBeforeNext(long newClockNs)
+    {
+        Ship(_batch!);
+        _batch = Rent();
+        _batch.CloseFlowsFirst = true;
+        _batch.CloseFlowsAtNs = _clock;
+        _clock = newClockNs;
+    }
+
+    /// <summary>Copies and decodes one packet into the current batch. The caller ships the batch when <see cref="BatchFull"/>.</summary>
+    public void Add(ReadOnlySpan<byte> data, int originalLength, long ts, LinkType linkType)
+    {
+        var ds = Stats.Decode;
+        var batch = _batch!;
+        _packetNumber++;
+        ds.Packets++;
+        ds.Bytes += data.Length;
+        ds.WireBytes += originalLength;
+        if (originalLength > data.Length) ds.SnapTruncated++;
+        if (Stats.FirstTimestampNs == 0 || ts < Stats.FirstTimestampNs) Stats.FirstTimestampNs = ts;
+        if (ts > Stats.LastTimestampNs) Stats.LastTimestampNs = ts;
+        if (ts > _clock) _clock = ts;
+
+        batch.EnsureData(data.Length);
+        int index = batch.Count++;
+        ref var slot = ref batch.Slots[index];
+        slot.Offset = batch.DataLength;
+        slot.Length = data.Length;
+        slot.OriginalLength = originalLength;
+        slot.TimestampNs = ts;
+        slot.PacketNumber = _packetNumber;
+        slot.LinkType = linkType;
+        data.CopyTo(batch.Data.AsSpan(batch.DataLength));
+        batch.DataLength += data.Length;
+
+        ref var d = ref batch.Decoded[index];
+        PacketDecoder.Decode(linkType, data, ref d);
+        int workers = _workers;
+        slot.Worker = Classify(ref d, ds, workers);
+
+        if (d.IsFragment && d.Error == DecodeError.None)
+        {
+            ds.Fragments++;
+            var r = _defrag.Process(in d, batch.Data.AsSpan(slot.Offset, slot.Length), ts);
+            slot.Worker = PacketSlot.NoWorker;
+            if (r == DefragResult.Completed)
+            {
+                ds.Reassembled++;
+                var whole = _defrag.CompletedPacket;
+                batch.EnsureData(whole.Length);
+                slot.Offset = batch.DataLength;
+                slot.Length = whole.Length;
+                slot.LinkType = LinkType.Raw;
+                whole.CopyTo(batch.Data.AsSpan(batch.DataLength));
+                batch.DataLength += whole.Length;
+                PacketDecoder.Decode(LinkType.Raw, batch.Data.AsSpan(slot.Offset, slot.Length), ref d);
+                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, countLayers: false);
+            }
+        }
+    }
+
+    private PacketBatch Rent()
+    {
+        _freeCount.Wait();
+        _free.TryDequeue(out var b);
+        b!.Reset();
+        return b;
+    }
+
+    private void Return(PacketBatch b)
+    {
+        _free.Enqueue(b);
+        _freeCount.Release();
+    }
+
+    private void Ship(PacketBatch batch)
+    {
+        batch.Sequence = _sequence++;
+        batch.ClockNs = _clock;
+        batch.BeginProcessing(_workers);
+        foreach (var q in _workerQueues) q.Writer.TryWrite(batch);
+        _analysisQueue.Writer.TryWrite(batch);
+    }
+
+    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, bool countLayers = true)
+    {
+        if (d.Error != DecodeError.None) ds.Errors[(int)d.Error]++;
+        if (countLayers)
+        {
+            switch (d.Network)
+            {
+                case NetworkLayer.IPv4: ds.Ipv4++; break;
+                case NetworkLayer.IPv6: ds.Ipv6++; break;
+                case NetworkLayer.Arp: ds.Arp++; break;
+                case NetworkLayer.Other: ds.OtherNetwork++; break;
+            }
+            switch (d.Transport)
+            {
+                case TransportLayer.Tcp: ds.Tcp++; break;
+                case TransportLayer.Udp: ds.Udp++; break;
+                case TransportLayer.Other: ds.OtherTransport++; break;
+            }
+        }
+        if (d.Error != DecodeError.None || d.IsFragment) return PacketSlot.NoWorker;
+        if (d.Transport is not (TransportLayer.Tcp or TransportLayer.Udp)) return PacketSlot.NoWorker;
+        return (byte)(FlowKey.From(in d).SymmetricHash % (uint)workers);
+    }
+
+    private async Task RunWorker(Worker worker, ChannelReader<PacketBatch> queue)
+    {
+        await foreach (var batch in queue.ReadAllAsync().ConfigureAwait(false))
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            try
+            {
+                worker.Process(batch);
+            }
+            catch (Exception ex)
+            {
+                RecordInternalError(ex);
+            }
+            finally
+            {
+                Interlocked.Add(ref _workerTicks, Stopwatch.GetTimestamp() - t0);
+                batch.WorkerFinished();
+            }
+        }
+    }
+
+    private void RecordInternalError(Exception ex)
+    {
+        Interlocked.CompareExchange(ref _firstInternalError, ex, null);
+        Interlocked.Increment(ref _internalErrors);
+    }
+
+    /// <summary>Merge key of one event: packet order, then flow, then emission order within the worker.</summary>
+    private readonly record struct EventOrder(int PacketIndex, long FlowId, int Sequence, int Worker, int Index) : IComparable<EventOrder>
+    {
+        public int CompareTo(EventOrder other)
+        {
+            int c = PacketIndex.CompareTo(other.PacketIndex);
+            if (c != 0) return c;
+            c = FlowId.CompareTo(other.FlowId);
+            return c != 0 ? c : Sequence.CompareTo(other.Sequence);
+        }
+    }
+
+    private async Task RunAnalysis()
+    {
+        await foreach (var batch in _analysisQueue.Reader.ReadAllAsync().ConfigureAwait(false))
+        {
+            await batch.Done.WaitAsync().ConfigureAwait(false);
+            long t0 = Stopwatch.GetTimestamp();
+            try
+            {
+                foreach (var c in _consumers) c.OnPackets(batch);
+                _order.Clear();
+                bool sorted = true;
+                for (int w = 0; w < batch.Outputs.Length; w++)
+                {
+                    var buf = batch.Outputs[w];
+                    for (int i = 0; i < buf.Count; i++)
+                    {
+                        ref var e = ref buf[i];
+                        var key = new EventOrder(e.PacketIndex, e.Flow.FlowId, e.Sequence, w, i);
+                        if (sorted && _order.Count > 0 && _order[^1].CompareTo(key) > 0) sorted = false;
+                        _order.Add(key);
+                    }
+                }
+                // Each worker's events are nearly always in order already; only interleaving needs the sort.
+                if (!sorted) System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_order).Sort();
+                foreach (var o in _order)
+                {
+                    var buf = batch.Outputs[o.Worker];
+                    int i = o.Index;
+                    foreach (var c in _consumers) c.OnEvent(in buf[i], buf, batch);
+                }
+            }
+            catch (Exception ex)
+            {
+                RecordInternalError(ex);
+            }
+            finally
+            {
+                _analysisTicks += Stopwatch.GetTimestamp() - t0;
+                Interlocked.Add(ref _processedPackets, batch.Count);
+                Return(batch);
+            }
+        }
+    }
+}
