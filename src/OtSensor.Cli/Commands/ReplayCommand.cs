@@ -101,6 +101,7 @@ internal static class ReplayCommand
                     detection = ReplayDetection.Create(parse.GetValue(baseline), parse.GetValue(rulesConfig),
                         parse.GetValue(noStore) ? null : parse.GetValue(store) ?? InventoryStore.DefaultPath, Console.Error, out alertStore, out int detectionExit);
                     if (detection is null) return detectionExit;
+                    if (inventory is not null) detection.AssetKeys = inventory.AssetKeyOf;
                     consumers.Add(detection);
                     report.Detection = detection;
                 }
