@@ -78,6 +78,21 @@ public sealed class AssetInventory : IEventConsumer
     }
 
     public InventoryOptions Options => _options;
+
+    /// <summary>
+    /// The key of the asset an endpoint belongs to, as the inventory names assets now: <c>mac:…</c> on the local
+    /// segment (a usable MAC that is not a router's, or the router's own address), <c>ip:…</c> behind a router or
+    /// without a MAC; null for neither. For detection (alerts' src_asset / dst_asset), on the analysis thread.
+    /// </summary>
+    public string? AssetKeyOf(MacAddress mac, IpAddr ip)
+    {
+        if (!mac.IsZero && !mac.IsMulticast)
+        {
+            if (!_macs.TryGetValue(mac, out var m) || !m.IsRouter || ip.IsZero || m.ArpIps.Contains(ip)) return "mac:" + mac;
+            return "ip:" + ip;
+        }
+        return ip.IsZero ? null : "ip:" + ip;
+    }
     public IReadOnlyCollection<EndpointState> Endpoints => _endpoints.Values;
     public IReadOnlyCollection<MacState> Macs => _macs.Values;
     public IReadOnlyCollection<LinkState> Links => _links.Values;
