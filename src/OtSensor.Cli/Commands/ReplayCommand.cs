@@ -139,6 +139,7 @@ internal static class ReplayCommand
                 {
                     report.WriteText(Console.Out, stats);
                     if (detection is not null) ReplayDetection.WriteSummary(detection, Console.Out);
+                    if (inventoryStore is not null && inventory?.StoreError is null) ChangesCommand.WriteReplaySummary(inventoryStore, Console.Out);
                 }
 
                 bool storeFailed = false;
