@@ -89,7 +89,7 @@ public sealed class JsonAlertFormatter(string? sensorHost = null)
     {
         ArgumentNullException.ThrowIfNull(change);
         byte[] result = [];
-        foreach (int chars in (int[])[1024, 256, 64, 16])
+        foreach (int chars in (int[])[1024, 256, 64, 16, 0])
         {
             result = WriteChange(change, chars);
             if (result.Length <= maxBytes) return result;
@@ -107,7 +107,7 @@ public sealed class JsonAlertFormatter(string? sensorHost = null)
             w.WriteNumber("id", c.Id);
             w.WriteString("type", CefText.StripControl(c.Type, 64));
             w.WriteNumber("signature_id", c.SignatureId);
-            w.WriteString("name", CefText.StripControl(c.Name, 128));
+            w.WriteString("name", CefText.StripControl(c.Name, valueChars < 1024 ? 64 : 128));
             w.WriteNumber("severity", Math.Clamp(c.Severity, 0, 10));
             w.WriteString("category", OtSensor.Inventory.InventoryChangeCatalog.Category);
             w.WriteString("action", c.Action);
@@ -131,9 +131,10 @@ public sealed class JsonAlertFormatter(string? sensorHost = null)
         return ms.ToArray();
     }
 
+    /// <summary>A string bounded to <paramref name="maxChars"/>; left out when absent or when the bound is 0 (the last resort).</summary>
     private static void Bounded(Utf8JsonWriter w, string name, string? value, int maxChars)
     {
-        if (value is not null) w.WriteString(name, CefText.StripControl(value, maxChars));
+        if (value is not null && maxChars > 0) w.WriteString(name, CefText.StripControl(value, maxChars));
     }
 
     private static void Str(Utf8JsonWriter w, string name, string? value)
