@@ -21,7 +21,8 @@ public static class Program
             RulesCommand.Create(),
             BaselineCommand.Create(),
             AlertPcapCommand.Create(),
-            ForwardCommand.Create(path => OtSensor.Detection.AlertStore.Open(path), OtSensor.Store.InventoryStore.DefaultPath),
+            ForwardCommand.Create(path => OtSensor.Detection.AlertStore.Open(path), OtSensor.Store.InventoryStore.DefaultPath, path => OtSensor.Store.InventoryChangeStore.Open(path)),
+            ChangesCommand.Create(),
             SiemTestCommand.Create(),
         };
         var parse = root.Parse(args);

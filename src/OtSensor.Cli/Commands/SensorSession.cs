@@ -143,6 +143,7 @@ internal sealed class SensorSession : IDisposable
         {
             Report.WriteText(stdout, stats);
             if (Detection is not null) ReplayDetection.WriteSummary(Detection, stdout);
+            if (_inventoryStore is not null && Inventory?.StoreError is null) ChangesCommand.WriteReplaySummary(_inventoryStore, stdout);
         }
     }
 

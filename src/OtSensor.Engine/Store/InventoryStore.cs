@@ -31,7 +31,7 @@ public sealed class StoreBatch
 /// </summary>
 public sealed class InventoryStore : IDisposable
 {
-    public const int CurrentSchemaVersion = 1;
+    public const int CurrentSchemaVersion = 2;
     public const string EnvironmentVariable = "OTSENSOR_STORE";
 
     /// <summary>Compile-time metadata for the store's own types, reflection for anything else.</summary>
@@ -56,6 +56,8 @@ public sealed class InventoryStore : IDisposable
         CREATE TABLE links(id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL, server_id INTEGER NOT NULL, protocol TEXT,
             transport TEXT NOT NULL, port INTEGER NOT NULL, first_seen TEXT, last_seen TEXT, data TEXT NOT NULL);
         """,
+        // 2: inventory changes and their forwarding cursors (InventoryChangeStore).
+        InventoryChangeStore.Migration,
     ];
 
     private readonly SqliteConnection _db;
@@ -63,6 +65,8 @@ public sealed class InventoryStore : IDisposable
     private Dictionary<string, string>? _assetRows;
     /// <summary>The links rows as last committed (data by id - 1), null before the first write.</summary>
     private string[]? _linkRows;
+    /// <summary>Inventory change detection, committed with each write (see InventoryChangeStore.cs).</summary>
+    private readonly InventoryChangeRecorder _changes = new();
 
     private InventoryStore(string path, SqliteConnection db, int version)
     {
@@ -235,6 +239,7 @@ public sealed class InventoryStore : IDisposable
         batch.Macs.Sort(ByKey);
         batch.Links.Sort(ByKey);
         using var tx = _db.BeginTransaction(deferred: false);
+        var changes = _changes.Record(_db, tx, batch.Snapshot); // before the assets rows are rewritten: compared with them
         Upsert(tx, "INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
         Upsert(tx, "INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
         Upsert(tx, "INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
@@ -320,6 +325,7 @@ public sealed class InventoryStore : IDisposable
             }
         }
         tx.Commit();
+        _changes.Committed(changes);
         // Remember what is committed (only now: a failed transaction leaves the file, and so the cache, as it was).
         _assetRows ??= new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var st in stale) _assetRows.Remove(st);
@@ -328,6 +334,10 @@ public sealed class InventoryStore : IDisposable
         AssetRowsWritten += assetChanges.Count;
         return 0;
     });
+
+    /// <summary>Inventory changes committed by <see cref="Write"/> since the store was opened, in all and by type.</summary>
+    public long ChangesRecorded => _changes.Recorded;
+    public IReadOnlyDictionary<string, long> ChangesByType => _changes.CountsByType;
 
     /// <summary>Asset rows inserted or updated by <see cref="Write"/> since the store was opened (unchanged rows are skipped).</summary>
     public long AssetRowsWritten { get; private set; }
