@@ -7,6 +7,9 @@ namespace OtSensor.Capture.Live;
 
 /// <summary>
 /// One libpcap live capture handle. Receive-only: the binding has no way to send.
+/// The handle runs in libpcap's non-blocking mode and <see cref="Dispatch"/> waits on its descriptor itself, so that
+/// the read timeout really ends a call without packets (libpcap 1.10 on Linux otherwise keeps waiting until one arrives)
+/// and <see cref="BreakLoop"/> wakes the wait on any libpcap version.
 /// One thread calls <see cref="Dispatch"/>; <see cref="BreakLoop"/>, <see cref="GetStats"/> and <see cref="Dispose"/>
 /// may be called from any thread (Dispose wakes a blocked Dispatch; pcap_close runs once the Dispatch has returned).
 /// </summary>
@@ -16,11 +19,15 @@ public sealed unsafe class LiveCapture : IDisposable
     private const int DltRaw = 12;
 
     private readonly PcapHandle _handle;
+    private readonly EventFdHandle _wake;
     private readonly DispatchState _state;
     private readonly List<string> _warnings;
     private readonly Lock _statsLock = new();
     private StatsAccumulator _stats;
     private int _disposed;
+    private int _breakRequested;
+    private int _fd = -1;
+    private int _pollTimeoutMs;
 
     private LiveCapture(string iface, PcapHandle handle, List<string> warnings)
     {
@@ -28,6 +35,7 @@ public sealed unsafe class LiveCapture : IDisposable
         _handle = handle;
         _warnings = warnings;
         _state = new DispatchState(handle);
+        _wake = LibcNative.CreateEventFd();
     }
 
     public string Interface { get; }
@@ -109,6 +117,15 @@ public sealed unsafe class LiveCapture : IDisposable
                 warnings.Add($"datalink {capture.Datalink} ({name}) is not decoded: its frames will be counted as unsupported");
             }
             capture.Snaplen = PcapNative.Snapshot(handle);
+            errbuf[0] = 0;
+            if (PcapNative.SetNonblock(handle, 1, errbuf) < 0)
+                throw new LiveCaptureException(iface, "pcap_setnonblock", PcapNative.Error, PcapNative.ErrbufText(new ReadOnlySpan<byte>(errbuf, PcapNative.ErrbufSize)));
+            capture._fd = PcapNative.GetSelectableFd(handle);
+            if (capture._fd < 0)
+                throw new LiveCaptureException(iface, "pcap_get_selectable_fd", capture._fd, "no selectable descriptor");
+            if (capture._wake.IsInvalid)
+                throw new LiveCaptureException(iface, "eventfd", Marshal.GetLastPInvokeError(), Marshal.GetLastPInvokeErrorMessage());
+            capture._pollTimeoutMs = options.TimeoutMs == 0 ? -1 : options.TimeoutMs;
             if (options.Bpf != null)
                 capture.SetFilter(options.Bpf);
             return capture;
@@ -141,24 +158,48 @@ public sealed unsafe class LiveCapture : IDisposable
         DispatchState st = _state;
         if (Interlocked.Exchange(ref st.Busy, 1) != 0)
             throw new InvalidOperationException("LiveCapture.Dispatch is already running on another thread.");
-        int rc;
+        int rc = 0;
+        bool deviceError = false;
+        bool pcapRef = false;
+        bool wakeRef = false;
         GCHandle gch = default;
         try
         {
+            // Held for the whole call: a Dispose on another thread closes the descriptors only after we return.
+            _handle.DangerousAddRef(ref pcapRef);
+            _wake.DangerousAddRef(ref wakeRef);
             st.Handler = handler;
             gch = GCHandle.Alloc(st);
-            rc = PcapNative.Dispatch(_handle, maxPackets, &OnPacket, (byte*)GCHandle.ToIntPtr(gch));
+            bool waited = false;
+            while (true)
+            {
+                if (Interlocked.Exchange(ref _breakRequested, 0) != 0)
+                {
+                    LibcNative.Drain(_wake.Fd);
+                    rc = PcapNative.ErrorBreak;
+                    break;
+                }
+                rc = PcapNative.Dispatch(_handle, maxPackets, &OnPacket, (byte*)GCHandle.ToIntPtr(gch));
+                if (rc != 0 || waited)
+                    break;
+                waited = true;
+                deviceError = Wait();
+            }
         }
         catch (ObjectDisposedException)
         {
-            // Disposed on another thread between the check and the call.
-            return PcapNative.ErrorBreak;
+            // Disposed on another thread before the call started.
+            rc = PcapNative.ErrorBreak;
         }
         finally
         {
             if (gch.IsAllocated)
                 gch.Free();
             st.Handler = null;
+            if (wakeRef)
+                _wake.DangerousRelease();
+            if (pcapRef)
+                _handle.DangerousRelease();
             Volatile.Write(ref st.Busy, 0);
         }
         if (st.HandlerError is { } error)
@@ -166,21 +207,48 @@ public sealed unsafe class LiveCapture : IDisposable
             st.HandlerError = null;
             error.Throw();
         }
+        if (rc == 0 && deviceError)
+        {
+            // The descriptor reports an error libpcap did not turn into one (e.g. the interface is down): do not spin.
+            Thread.Sleep(_pollTimeoutMs is < 0 or > 100 ? 100 : _pollTimeoutMs);
+        }
         if (rc >= 0 || rc == PcapNative.ErrorBreak)
             return rc;
         throw new LiveCaptureException(Interface, "pcap_dispatch", rc, ErrText(rc));
     }
 
-    /// <summary>Makes the current (or next) <see cref="Dispatch"/> return -2 promptly (pcap_breakloop). Safe from any thread.</summary>
+    /// <summary>Waits up to the read timeout for libpcap's descriptor or a break; true when the descriptor reports an error.</summary>
+    private bool Wait()
+    {
+        LibcNative.PollFd* fds = stackalloc LibcNative.PollFd[2];
+        fds[0] = new LibcNative.PollFd { Fd = _fd, Events = LibcNative.PollIn };
+        fds[1] = new LibcNative.PollFd { Fd = _wake.Fd, Events = LibcNative.PollIn };
+        int n = LibcNative.Poll(fds, 2, _pollTimeoutMs);
+        if (n <= 0)
+            return false; // timeout, or EINTR: the caller dispatches once more and returns
+        if ((fds[1].Revents & LibcNative.PollIn) != 0)
+            LibcNative.Drain(_wake.Fd);
+        return (fds[0].Revents & (LibcNative.PollErr | LibcNative.PollHup | LibcNative.PollNval)) != 0;
+    }
+
+    /// <summary>Makes the current (or next) <see cref="Dispatch"/> return -2 promptly. Safe from any thread.</summary>
     public void BreakLoop()
     {
+        Volatile.Write(ref _breakRequested, 1);
+        bool added = false;
         try
         {
-            PcapNative.BreakLoop(_handle);
+            _wake.DangerousAddRef(ref added);
+            LibcNative.Signal(_wake.Fd);
         }
         catch (ObjectDisposedException)
         {
-            // Closed: nothing to break.
+            // Closed: nothing to wake.
+        }
+        finally
+        {
+            if (added)
+                _wake.DangerousRelease();
         }
     }
 
@@ -229,6 +297,7 @@ public sealed unsafe class LiveCapture : IDisposable
             return;
         BreakLoop();
         _handle.Dispose();
+        _wake.Dispose();
     }
 
     private void Check(int rc, string function)

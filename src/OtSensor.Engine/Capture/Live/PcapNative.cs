@@ -138,6 +138,12 @@ internal static unsafe partial class PcapNative
     [LibraryImport(Library, EntryPoint = "pcap_dispatch")]
     public static partial int Dispatch(PcapHandle p, int count, delegate* unmanaged[Cdecl]<byte*, PacketHeader*, byte*, void> callback, byte* user);
 
+    [LibraryImport(Library, EntryPoint = "pcap_setnonblock")]
+    public static partial int SetNonblock(PcapHandle p, int nonblock, byte* errbuf);
+
+    [LibraryImport(Library, EntryPoint = "pcap_get_selectable_fd")]
+    public static partial int GetSelectableFd(PcapHandle p);
+
     [LibraryImport(Library, EntryPoint = "pcap_breakloop")]
     public static partial void BreakLoop(PcapHandle p);
 
