@@ -24,6 +24,7 @@ public static class Program
             ForwardCommand.Create(path => OtSensor.Detection.AlertStore.Open(path), OtSensor.Store.InventoryStore.DefaultPath, path => OtSensor.Store.InventoryChangeStore.Open(path)),
             ChangesCommand.Create(),
             SiemTestCommand.Create(),
+            InterfacesCommand.Create(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
