@@ -14,6 +14,7 @@ public static class Program
         var root = new RootCommand("OtSensor: a passive ICS/OT network monitor (Modbus/TCP, MQTT, CoAP).")
         {
             ReplayCommand.Create(),
+            CaptureCommand.Create(),
             AssetsCommand.Create(),
             LinksCommand.Create(),
             MapCommand.Create(),

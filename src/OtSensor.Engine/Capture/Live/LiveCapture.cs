@@ -13,7 +13,7 @@ namespace OtSensor.Capture.Live;
 /// One thread calls <see cref="Dispatch"/>; <see cref="BreakLoop"/>, <see cref="GetStats"/> and <see cref="Dispose"/>
 /// may be called from any thread (Dispose wakes a blocked Dispatch; pcap_close runs once the Dispatch has returned).
 /// </summary>
-public sealed unsafe class LiveCapture : IDisposable
+public sealed unsafe class LiveCapture : OtSensor.Pipeline.ILivePacketSource
 {
     /// <summary>DLT_RAW on Linux (and most systems), whose pcap-file LINKTYPE is 101.</summary>
     private const int DltRaw = 12;

@@ -16,7 +16,7 @@ namespace OtSensor.Capture.Live;
 /// The directory is created by the constructor only: a directory removed while running is not re-created
 /// (it may be an unmounted volume). Not thread-safe: one thread writes.
 /// </summary>
-public sealed class RotatingPcapWriter : IDisposable
+public sealed class RotatingPcapWriter : OtSensor.Pipeline.IRollingPacketWriter
 {
     private const int FileHeaderBytes = 24;
     private const int RecordHeaderBytes = 16;
