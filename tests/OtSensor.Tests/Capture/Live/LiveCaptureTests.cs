@@ -274,6 +274,25 @@ public class LiveCaptureTests
     }
 
     [Fact]
+    public void Dispatch_AllocatesNothingPerPacket()
+    {
+        using var udp = new LoopbackUdp();
+        using var cap = LiveCapture.Open(Lo($"udp dst port {udp.Port}", snaplen: 2048));
+        var counter = new CountingHandler();
+        udp.Send([0]);
+        var sw = Stopwatch.StartNew();
+        while (counter.Count < 1 && sw.Elapsed < Deadline) cap.Dispatch(-1, counter); // warm-up (JIT, first-call stubs)
+        for (int i = 0; i < 40; i++) udp.Send([(byte)i, 1, 2, 3]);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        sw.Restart();
+        while (counter.Count < 41 && sw.Elapsed < Deadline) cap.Dispatch(-1, counter);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(41, counter.Count);
+        Assert.Equal(40 * 4, counter.Bytes - 1 - 42 * 41);
+        Assert.Equal(0, allocated);
+    }
+
+    [Fact]
     public void StatsAccumulator_WidensAcrossThe32BitWrap()
     {
         var acc = new StatsAccumulator();
@@ -300,6 +319,18 @@ public class LiveCaptureTests
     {
         using var cap = LiveCapture.Open(new LiveCaptureOptions { Interface = "any", Bpf = "udp dst port 9", Promiscuous = false, BufferBytes = 1 << 20 });
         Assert.True(cap.LinkType is LinkType.LinuxSll or LinkType.LinuxSll2);
+    }
+
+    private sealed class CountingHandler : ILivePacketHandler
+    {
+        public int Count;
+        public long Bytes;
+
+        public void OnPacket(ReadOnlySpan<byte> data, int originalLength, long timestampNs)
+        {
+            Count++;
+            Bytes += data.Length;
+        }
     }
 
     private sealed class ThrowingHandler : ILivePacketHandler
