@@ -76,8 +76,13 @@ public sealed class LiveCaptureOptions
     /// <summary>Kernel ring size in bytes (pcap_set_buffer_size).</summary>
     public int BufferBytes { get; init; } = 32 << 20;
 
-    /// <summary>Deliver packets as soon as they arrive (pcap_set_immediate_mode).</summary>
-    public bool Immediate { get; init; } = true;
+    /// <summary>
+    /// Deliver packets as soon as they arrive (pcap_set_immediate_mode). Off by default: immediate mode makes libpcap
+    /// use TPACKET_V2, whose ring slots are each as large as the snaplen, so a 32 MiB buffer holds ~128 frames and a
+    /// busy SPAN port drops; without it (TPACKET_V3) packets are packed into blocks handed over when full or after
+    /// <see cref="TimeoutMs"/>, which bounds the added latency.
+    /// </summary>
+    public bool Immediate { get; init; }
 
     /// <summary>Read timeout in milliseconds (pcap_set_timeout): how long <see cref="LiveCapture.Dispatch"/> waits for packets.</summary>
     public int TimeoutMs { get; init; } = 100;
