@@ -23,6 +23,8 @@ public static class Program
             AlertPcapCommand.Create(),
             ForwardCommand.Create(path => OtSensor.Detection.AlertStore.Open(path), OtSensor.Store.InventoryStore.DefaultPath),
             SiemTestCommand.Create(),
+            RunCommand.Create(),
+            StatusCommand.Create(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
