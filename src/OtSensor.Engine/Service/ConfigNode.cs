@@ -55,7 +55,7 @@ public static class JsonConfigReader
         }
         catch (JsonException ex)
         {
-            string where = ex.LineNumber is long l ? string.Create(CultureInfo.InvariantCulture, $" line {l + 1}") : "";
+            string where = ex.LineNumber is long l ? string.Create(CultureInfo.InvariantCulture, $" line {l + 1}:") : "";
             throw new ConfigException($"{file}:{where} not valid JSON: {FirstSentence(ex.Message)}");
         }
     }
