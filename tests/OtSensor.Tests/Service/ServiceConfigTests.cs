@@ -299,3 +299,23 @@ public sealed class ServiceConfigValidationTests : IDisposable
         Assert.Equal(expected, c.EffectiveStatusSocket);
     }
 }
+
+public sealed class ReadmeConfigTests
+{
+    [Fact]
+    public void ReadmeServiceExample_IsAValidYamlConfig()
+    {
+        string readme = File.ReadAllText(Path.Combine(ServiceConfigTests.FindRepo(), "README.md"));
+        int section = readme.IndexOf("## Running as a service", StringComparison.Ordinal);
+        Assert.True(section >= 0);
+        int start = readme.IndexOf("```yaml\n", section, StringComparison.Ordinal) + 8;
+        int end = readme.IndexOf("```", start, StringComparison.Ordinal);
+        var c = ServiceConfig.Parse(readme[start..end], "README.md", yaml: true);
+        Assert.Equal("eth1", Assert.Single(c.Interfaces).Name);
+        Assert.Equal(2, c.Siem.Destinations.Count);
+        Assert.Equal("json", c.Siem.Destinations[1].Format);
+        Assert.Equal([5020], c.ModbusPorts);
+        Assert.Null(c.Retention.Pcap.Dir);
+        Assert.All(c.Siem.Destinations, d => d.ToDestination());
+    }
+}
