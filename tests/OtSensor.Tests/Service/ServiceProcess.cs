@@ -86,9 +86,12 @@ internal sealed class VethPair : IDisposable
             why = "cannot create a network namespace (ip netns add): " + err.Trim();
             return null;
         }
+        // No IPv6 autoconfiguration noise (router solicitations, MLD) from the far side.
+        Sh("ip", "netns", "exec", v.Namespace, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1");
         foreach (var cmd in new[]
         {
             new[] { "ip", "link", "add", v.Near, "type", "veth", "peer", "name", v.Far, "netns", v.Namespace },
+            ["sysctl", "-qw", $"net.ipv6.conf.{v.Near}.disable_ipv6=1"],
             ["ip", "link", "set", v.Near, "up"],
             ["ip", "netns", "exec", v.Namespace, "ip", "link", "set", v.Far, "up"],
         })
@@ -100,14 +103,6 @@ internal sealed class VethPair : IDisposable
                 why = $"cannot set up the veth pair ({string.Join(' ', cmd)}): {err.Trim()}";
                 return null;
             }
-        }
-        // No IPv6 autoconfiguration noise (router solicitations) on the captured side.
-        try
-        {
-            File.WriteAllText($"/proc/sys/net/ipv6/conf/{v.Near}/disable_ipv6", "1");
-        }
-        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-        {
         }
         why = "";
         return v;
