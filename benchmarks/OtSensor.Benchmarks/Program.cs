@@ -19,6 +19,11 @@ public static class Program
             Console.WriteLine($"wrote {n} packets to {args[1]}");
             return 0;
         }
+        if (args.Length > 0 && args[0] == "replay-stages")
+        {
+            // replay-stages bare|memory|store CAPTURE [STORE]: what the inventory and the store cost, by phase.
+            return args.Length < 3 ? Tools.ReplayStages.Run("", "", null) : Tools.ReplayStages.Run(args[1], args[2], args.Length > 3 ? args[3] : null);
+        }
         if (args.Length > 0 && args[0] == "selftest")
         {
             // One operation of each dissection benchmark, printing what it produced: proves they measure real work.

@@ -2,16 +2,19 @@ using System.CommandLine;
 using System.Globalization;
 using OtSensor.Detection;
 using OtSensor.Forwarding;
+using OtSensor.Inventory;
 
 namespace OtSensor.Cli.Commands;
 
 /// <summary>
 /// <c>otsensor forward</c>: runs one forwarder per <c>--to</c> destination over the store's alert outbox.
-/// The outbox comes from <c>openOutbox(storePath)</c> (disposed after the run when it is <see cref="IDisposable"/>).
+/// The outbox comes from <c>openOutbox(storePath)</c> (disposed after the run when it is <see cref="IDisposable"/>);
+/// inventory changes are forwarded too when <paramref name="openChanges"/> gives their outbox.
 /// </summary>
 public static class ForwardCommand
 {
-    public static Command Create(Func<string, IAlertOutbox> openOutbox, string defaultStorePath = "otsensor.db")
+    public static Command Create(Func<string, IAlertOutbox> openOutbox, string defaultStorePath = "otsensor.db",
+        Func<string, IInventoryChangeOutbox>? openChanges = null)
     {
         ArgumentNullException.ThrowIfNull(openOutbox);
         var store = new Option<string?>("--store") { Description = $"SQLite store whose alerts are forwarded (default {defaultStorePath})." };
@@ -20,7 +23,7 @@ public static class ForwardCommand
         var timeout = new Option<int>("--timeout") { Description = "With --once: give up after this many seconds (exit 1).", DefaultValueFactory = _ => 60 };
         var maxBacklog = new Option<long>("--max-backlog") { Description = "At most this many waiting alerts per destination; older ones are skipped, counted and reported (0: no bound)." };
         var maxAge = new Option<int>("--max-age") { Description = "Skip (count and report) waiting alerts older than this many seconds (0: no bound)." };
-        var cmd = new Command("forward", "Forward alerts from the store to SIEMs (syslog CEF over UDP/TCP/TLS, JSON lines); nothing is lost across outages and restarts.")
+        var cmd = new Command("forward", "Forward alerts and inventory changes from the store to SIEMs (syslog CEF over UDP/TCP/TLS, JSON lines); nothing is lost across outages and restarts.")
         {
             store, once, timeout, maxBacklog, maxAge,
         };
@@ -39,9 +42,19 @@ public static class ForwardCommand
             }
             string storePath = parse.GetValue(store) ?? defaultStorePath;
             IAlertOutbox outbox;
+            IInventoryChangeOutbox? changes = null;
             try
             {
                 outbox = openOutbox(storePath);
+                try
+                {
+                    changes = openChanges?.Invoke(storePath);
+                }
+                catch
+                {
+                    (outbox as IDisposable)?.Dispose();
+                    throw;
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -55,7 +68,7 @@ public static class ForwardCommand
             };
             var log = new Action<string>(m => Console.Error.WriteLine($"{me}: {m}"));
             var forwarders = destinations.Select((d, i) => new Forwarder(outbox, d, options,
-                () => MessageTransport.Create(d, tls[i], log), log)).ToList();
+                () => MessageTransport.Create(d, tls[i], log), log, changes: changes)).ToList();
             bool runOnce = parse.GetValue(once);
             try
             {
@@ -95,6 +108,7 @@ public static class ForwardCommand
             {
                 foreach (var f in forwarders) await f.DisposeAsync().ConfigureAwait(false);
                 (outbox as IDisposable)?.Dispose();
+                (changes as IDisposable)?.Dispose();
             }
         });
         return cmd;
@@ -104,7 +118,7 @@ public static class ForwardCommand
     {
         var s = f.Stats;
         return string.Create(CultureInfo.InvariantCulture,
-            $"{f.Destination.Url}: {state}; cursor {s.Cursor}, sent {s.Sent}, filtered {s.Filtered}, skipped by backlog bound {s.SkippedBacklog}, failures {s.Failures}");
+            $"{f.Destination.Url}: {state}; cursor {s.Cursor}, inventory cursor {s.InventoryCursor}, sent {s.Sent} ({s.InventorySent} inventory changes), filtered {s.Filtered}, skipped by backlog bound {s.SkippedBacklog}, failures {s.Failures}");
     }
 }
 
@@ -121,6 +135,7 @@ internal sealed class DestinationCliOptions
     private readonly Option<string?> _cert = new("--cert") { Description = "TLS: client certificate (PEM)." };
     private readonly Option<string?> _key = new("--key") { Description = "TLS: private key of the client certificate (PEM)." };
     private readonly Option<string?> _serverName = new("--server-name") { Description = "TLS: name the server certificate must carry (default: the URL's host)." };
+    private readonly Option<bool> _noInventory = new("--no-inventory") { Description = "Do not send inventory changes (new assets, firmware changes...), only alerts (per destination: ?inventory=false)." };
     private readonly Option<bool> _insecure = new("--insecure-skip-verify") { Description = "TLS: do NOT verify the server certificate (testing only; logged loudly)." };
 
     public DestinationCliOptions(bool multiple)
@@ -137,7 +152,7 @@ internal sealed class DestinationCliOptions
 
     public void AddTo(Command cmd)
     {
-        foreach (var opt in (Option[])[_to, _format, _syslog, _facility, _minSeverity, _types, _ca, _cert, _key, _serverName, _insecure])
+        foreach (var opt in (Option[])[_to, _format, _syslog, _facility, _minSeverity, _types, _noInventory, _ca, _cert, _key, _serverName, _insecure])
             cmd.Options.Add(opt);
     }
 
@@ -163,6 +178,7 @@ internal sealed class DestinationCliOptions
                 KeyFile = parse.GetValue(_key),
                 ServerName = parse.GetValue(_serverName),
                 InsecureSkipVerify = parse.GetValue(_insecure),
+                Inventory = !parse.GetValue(_noInventory),
             };
             foreach (var url in parse.GetValue(_to) ?? [])
             {

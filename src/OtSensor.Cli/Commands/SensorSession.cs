@@ -95,6 +95,7 @@ internal sealed class SensorSession : IDisposable
             {
                 s.Detection = ReplayDetection.Create(parse.GetValue(o.Baseline), parse.GetValue(o.RulesConfig), noStore ? null : storePath, stderr, out s._alertStore, out exitCode);
                 if (s.Detection is null) return s.Fail();
+                if (s.Inventory is not null) s.Detection.AssetKeys = s.Inventory.AssetKeyOf;
                 s.Consumers.Add(s.Detection);
                 s.Report.Detection = s.Detection;
             }
@@ -142,6 +143,7 @@ internal sealed class SensorSession : IDisposable
         {
             Report.WriteText(stdout, stats);
             if (Detection is not null) ReplayDetection.WriteSummary(Detection, stdout);
+            if (_inventoryStore is not null && Inventory?.StoreError is null) ChangesCommand.WriteReplaySummary(_inventoryStore, stdout);
         }
     }
 

@@ -94,7 +94,7 @@ public sealed partial class DetectionEngine
             case MqttPacketType.Publish:
                 {
                     long len = Int(blob, MqttFields.PayloadLen) ?? 0;
-                    double max = _options.Threshold("mqtt_oversize_payload");
+                    double max = Threshold(s_mqttOversizePayload);
                     if (len > max && !Handled("mqtt_oversize_payload", fromClient ? flow.ClientIp : flow.ServerIp, fromClient ? flow.ServerIp : flow.ClientIp, ts, out var t))
                     {
                         string? topic = Text(blob, MqttFields.Topic);
@@ -136,9 +136,9 @@ public sealed partial class DetectionEngine
         }
         if (answered && code > 0)
         {
-            var c = Counter(_mqttRefusals, new PairKey(flow.ClientIp, flow.ServerIp), ts, _options.WindowNs("mqtt_auth_bruteforce"));
+            var c = Counter(_mqttRefusals, new PairKey(flow.ClientIp, flow.ServerIp), ts, WindowNs(s_mqttAuthBruteforce));
             c.Count++;
-            if (c.Count >= _options.Threshold("mqtt_auth_bruteforce") && !Handled("mqtt_auth_bruteforce", flow.ClientIp, flow.ServerIp, ts, out var t3))
+            if (c.Count >= Threshold(s_mqttAuthBruteforce) && !Handled("mqtt_auth_bruteforce", flow.ClientIp, flow.ServerIp, ts, out var t3))
             {
                 Create(t3, Client(in flow), Server(in flow), "mqtt", ts, packet,
                     $"MQTT authentication brute force: {c.Count} refused CONNECTs from {flow.ClientIp} to {flow.ServerIp}",
@@ -324,7 +324,7 @@ public sealed partial class DetectionEngine
         }
 
         // Amplification: response bytes far above request bytes between two hosts, or unsolicited responses.
-        long window = _options.WindowNs("coap_amplification");
+        long window = WindowNs(s_coapAmplification);
         var key = new PairKey(flow.ClientIp, flow.ServerIp);
         bool unsolicited = !tx.HasRequest && tx.HasResponse;
         if (hasReq || hasResp)
@@ -332,7 +332,7 @@ public sealed partial class DetectionEngine
             var c = Counter(_coapBytes, key, ts, window);
             if (tx.HasRequest) c.OtherBytes += 4 + reqPayload + path.Length + 4;
             if (tx.HasResponse) c.Bytes += 4 + respPayload + 4;
-            double ratio = _options.Threshold("coap_amplification");
+            double ratio = Threshold(s_coapAmplification);
             bool amplified = c.Bytes >= 2048 && c.Bytes >= ratio * Math.Max(1, c.OtherBytes);
             long unsolicitedCount = 0;
             if (unsolicited)
@@ -393,7 +393,7 @@ public sealed partial class DetectionEngine
             s = new ScanTracker { Start = ts };
             _scans.Add(d.SrcIp, s);
         }
-        long window = _options.WindowNs("ics_port_scan");
+        long window = WindowNs(s_icsPortScan);
         if (ts - s.Start > window)
         {
             s.Start = ts;
@@ -402,7 +402,7 @@ public sealed partial class DetectionEngine
         }
         if (s.Targets.Count >= 4096 || !s.Targets.Add((d.DstIp, d.DstPort))) return;
         if (s_icsPorts[d.DstPort]) s.IcsTargets++;
-        double th = _options.Threshold("ics_port_scan");
+        double th = Threshold(s_icsPortScan);
         if ((s.IcsTargets >= th || s.Targets.Count >= th * 4) && !Handled("ics_port_scan", d.SrcIp, default, ts, out var t))
         {
             int hosts = s.Targets.Select(x => x.Ip).Distinct().Count();

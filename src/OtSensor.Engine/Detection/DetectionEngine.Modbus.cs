@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using OtSensor.Core;
 using OtSensor.Pipeline;
 using OtSensor.Protocols.Modbus;
@@ -24,10 +26,69 @@ public sealed partial class DetectionEngine
         public int Requests;
     }
 
+    /// <summary>
+    /// Per-flow cache (by <see cref="FlowEndpoints.FlowId"/>, one lookup per event, then no hashing): the flow's
+    /// client/server pair counters and which codes on the flow's service are already fully in the baseline. Only a
+    /// cache: clearing it changes no result.
+    /// </summary>
+    private sealed class FlowCache(ServiceKey service)
+    {
+        public readonly ServiceKey Service = service;
+        public ModbusPair? Pair;
+        public int PairGeneration;
+        public bool KnownWithoutCode;
+        public readonly ulong[] KnownCodes = new ulong[4]; // codes 0-255
+    }
+
+    private readonly Dictionary<long, FlowCache> _flowCache = [];
+    private FlowCache? _lastFlowCache;
+    private long _lastFlowCacheId;
+    private int _pairGeneration;
+
+    private FlowCache CacheOf(in FlowEndpoints flow, in ServiceKey svc)
+    {
+        var c = _lastFlowCache;
+        if (c is not null && _lastFlowCacheId == flow.FlowId && c.Service == svc) return c;
+        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_flowCache, flow.FlowId);
+        if (!Unsafe.IsNullRef(ref slot) && slot.Service == svc)
+        {
+            c = slot;
+        }
+        else
+        {
+            if (_flowCache.Count >= _options.MaxTrackers) _flowCache.Clear();
+            c = new FlowCache(svc);
+            _flowCache[flow.FlowId] = c;
+        }
+        _lastFlowCache = c;
+        _lastFlowCacheId = flow.FlowId;
+        return c;
+    }
+
+    private static ServiceKey ServiceOf(in FlowEndpoints flow) => new(flow.ClientIp, flow.ServerIp, (byte)flow.Transport, flow.ServerPort, flow.Protocol);
+
+    private static bool IsKnown(FlowCache c, int code, bool hasCode)
+        => hasCode ? (uint)code < 256 && (c.KnownCodes[code >> 6] & (1UL << (code & 63))) != 0 : c.KnownWithoutCode;
+
+    private static void SetKnown(FlowCache c, int code, bool hasCode)
+    {
+        if (!hasCode) c.KnownWithoutCode = true;
+        else if ((uint)code < 256) c.KnownCodes[code >> 6] |= 1UL << (code & 63);
+    }
     private readonly Dictionary<PairKey, ModbusPair> _modbusPairs = [];
     private readonly Dictionary<PollKey, long> _lastPoll = [];
     private PairKey _lastPairKey;
     private ModbusPair? _lastPair;
+
+    private ModbusPair Pair(in FlowEndpoints flow)
+    {
+        var c = CacheOf(in flow, ServiceOf(in flow));
+        if (c.Pair is not null && c.PairGeneration == _pairGeneration) return c.Pair;
+        var p = Pair(flow.ClientIp, flow.ServerIp);
+        c.Pair = p;
+        c.PairGeneration = _pairGeneration;
+        return p;
+    }
 
     private ModbusPair Pair(IpAddr client, IpAddr server)
     {
@@ -39,6 +100,7 @@ public sealed partial class DetectionEngine
             {
                 TrackersDropped += _modbusPairs.Count;
                 _modbusPairs.Clear();
+                _pairGeneration++;
             }
             p = new ModbusPair();
             _modbusPairs.Add(key, p);
@@ -69,12 +131,12 @@ public sealed partial class DetectionEngine
         if (hasReq)
         {
             Signatures(in e, ref f, req, fc, unit, ts, packet);
-            var p = Pair(flow.ClientIp, flow.ServerIp);
+            var p = Pair(in flow);
             Scans(in e, ref f, p, fc, unit, ts, packet);
         }
         else if (f.IsException)
         {
-            var p = Pair(flow.ClientIp, flow.ServerIp);
+            var p = Pair(in flow);
             Scans(in e, ref f, p, fc, unit, ts, packet);
         }
 
@@ -166,7 +228,7 @@ public sealed partial class DetectionEngine
         bool hasReq = f.HasRequest;
 
         // Function code scan: many distinct function codes, with ILLEGAL_FUNCTION answers.
-        long w = _options.WindowNs("modbus_function_code_scan");
+        long w = WindowNs(s_modbusFunctionCodeScan);
         if (ts - p.FcStart > w)
         {
             p.FcStart = ts;
@@ -175,7 +237,7 @@ public sealed partial class DetectionEngine
         }
         p.Fcs |= UInt128.One << fc;
         if (f.ExceptionCode == 1) p.IllegalFunction++;
-        double th = _options.Threshold("modbus_function_code_scan");
+        double th = Threshold(s_modbusFunctionCodeScan);
         int distinct = PopCount(p.Fcs);
         if (distinct >= th && p.IllegalFunction >= th / 2 && !Handled("modbus_function_code_scan", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
@@ -185,7 +247,7 @@ public sealed partial class DetectionEngine
         }
 
         // Points scan: ILLEGAL_DATA_ADDRESS answers, or many distinct 100-address blocks read.
-        w = _options.WindowNs("modbus_points_scan");
+        w = WindowNs(s_modbusPointsScan);
         if (ts - p.AddrStart > w)
         {
             p.AddrStart = ts;
@@ -194,7 +256,7 @@ public sealed partial class DetectionEngine
         }
         if (f.ExceptionCode == 2) p.IllegalAddress++;
         if (hasReq && f.Address is int addr && p.Blocks.Count < 4096) p.Blocks.Add((fc << 16) | (addr / 100));
-        th = _options.Threshold("modbus_points_scan");
+        th = Threshold(s_modbusPointsScan);
         if ((p.IllegalAddress >= th || p.Blocks.Count >= th * 3) && !Handled("modbus_points_scan", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
             Create(t2, Client(in flow), Server(in flow), "modbus", ts, packet,
@@ -203,7 +265,7 @@ public sealed partial class DetectionEngine
         }
 
         // Unit id scan.
-        w = _options.WindowNs("modbus_unit_id_scan");
+        w = WindowNs(s_modbusUnitIdScan);
         if (ts - p.UnitStart > w)
         {
             p.UnitStart = ts;
@@ -212,7 +274,7 @@ public sealed partial class DetectionEngine
         if (hasReq) p.Units[unit >> 6] |= 1UL << (unit & 63);
         int units = 0;
         foreach (ulong u in p.Units) units += System.Numerics.BitOperations.PopCount(u);
-        th = _options.Threshold("modbus_unit_id_scan");
+        th = Threshold(s_modbusUnitIdScan);
         if (units >= th && !Handled("modbus_unit_id_scan", flow.ClientIp, flow.ServerIp, ts, out var t3))
         {
             Create(t3, Client(in flow), Server(in flow), "modbus", ts, packet,
@@ -223,14 +285,14 @@ public sealed partial class DetectionEngine
         // Exception burst: ACKNOWLEDGE (5) / SLAVE_DEVICE_BUSY (6).
         if (f.ExceptionCode is 5 or 6)
         {
-            w = _options.WindowNs("modbus_exception_burst");
+            w = WindowNs(s_modbusExceptionBurst);
             if (ts - p.BusyStart > w)
             {
                 p.BusyStart = ts;
                 p.Busy = 0;
             }
             p.Busy++;
-            th = _options.Threshold("modbus_exception_burst");
+            th = Threshold(s_modbusExceptionBurst);
             if (p.Busy >= th && !Handled("modbus_exception_burst", flow.ServerIp, flow.ClientIp, ts, out var t4))
             {
                 Create(t4, Server(in flow), Client(in flow), "modbus", ts, packet,
@@ -242,14 +304,14 @@ public sealed partial class DetectionEngine
         // Request flood.
         if (hasReq)
         {
-            w = _options.WindowNs("modbus_request_flood");
+            w = WindowNs(s_modbusRequestFlood);
             if (ts - p.FloodStart > w)
             {
                 p.FloodStart = ts;
                 p.Requests = 0;
             }
             p.Requests++;
-            th = _options.Threshold("modbus_request_flood");
+            th = Threshold(s_modbusRequestFlood);
             if (p.Requests >= th && !Handled("modbus_request_flood", flow.ClientIp, flow.ServerIp, ts, out var t5))
             {
                 Create(t5, Client(in flow), Server(in flow), "modbus", ts, packet,
@@ -265,8 +327,12 @@ public sealed partial class DetectionEngine
     private void Common(in FlowEndpoints flow, int code, long ts, long packet, bool hasCode)
     {
         var b = Baseline;
-        var svc = new ServiceKey(flow.ClientIp, flow.ServerIp, (byte)flow.Transport, flow.ServerPort, flow.Protocol);
+        var svc = ServiceOf(in flow);
         var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
+        // The same poll repeats: once its assets, link, service and code are all in the baseline, learning adds
+        // nothing and protection raises nothing (the tables only grow), so the flow's cache skips the five lookups.
+        var cache = CacheOf(in flow, in svc);
+        if (IsKnown(cache, code, hasCode)) return;
         if (Learning)
         {
             if (b.ItemCount >= BaselineModel.MaxItems) return;
@@ -275,9 +341,16 @@ public sealed partial class DetectionEngine
             b.Links.Add(new PairKey(flow.ClientIp, flow.ServerIp));
             b.Services.Add(svc);
             if (hasCode) b.Codes.Add(ck);
+            SetKnown(cache, code, hasCode);
             return;
         }
         if (!Protecting) return;
+        if ((flow.ClientIp.IsZero || b.Assets.ContainsKey(flow.ClientIp)) && (flow.ServerIp.IsZero || b.Assets.ContainsKey(flow.ServerIp))
+            && b.Links.Contains(new PairKey(flow.ClientIp, flow.ServerIp)) && b.Services.Contains(svc) && (!hasCode || b.Codes.Contains(ck)))
+        {
+            SetKnown(cache, code, hasCode);
+            return;
+        }
         string proto = ProtoName(flow.Protocol);
         bool newAsset = false;
         if (!flow.ClientIp.IsZero && !b.Assets.ContainsKey(flow.ClientIp))
@@ -353,21 +426,21 @@ public sealed partial class DetectionEngine
 
         // Polling period per (client, server, function, unit, address).
         var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, f.Address ?? -1);
-        if (_lastPoll.TryGetValue(pk, out long last) && reqTs > last)
+        // One lookup for the last request time: the reference stays valid (nothing below adds to _lastPoll).
+        ref long last = ref CollectionsMarshal.GetValueRefOrNullRef(_lastPoll, pk);
+        bool seen = !Unsafe.IsNullRef(ref last);
+        if (seen && reqTs > last)
         {
             long interval = reqTs - last;
             if (Learning)
             {
-                if (b.Polls.Count < BaselineModel.MaxItems || b.Polls.ContainsKey(pk))
-                {
-                    b.Polls.TryGetValue(pk, out var ps);
-                    ps.Add(interval);
-                    b.Polls[pk] = ps;
-                }
+                ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
+                if (Unsafe.IsNullRef(ref ps) && b.Polls.Count < BaselineModel.MaxItems) ps = ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _);
+                if (!Unsafe.IsNullRef(ref ps)) ps.Add(interval);
             }
             else if (Protecting && b.Polls.TryGetValue(pk, out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
             {
-                double factor = Math.Max(1.5, _options.Threshold("polling_cycle_deviation"));
+                double factor = Math.Max(1.5, Threshold(s_pollingCycleDeviation));
                 if (interval < ps.MinNs / factor || interval > ps.MaxNs * factor)
                 {
                     if (!Handled("polling_cycle_deviation", flow.ClientIp, flow.ServerIp, ts, out var t))
@@ -380,7 +453,8 @@ public sealed partial class DetectionEngine
                 }
             }
         }
-        if (_lastPoll.Count < _options.MaxTrackers || _lastPoll.ContainsKey(pk)) _lastPoll[pk] = reqTs;
+        if (seen) last = reqTs;
+        else if (_lastPoll.Count < _options.MaxTrackers) _lastPoll.Add(pk, reqTs);
 
         // Writes.
         if (IsWrite(fc) && unit != 0)
@@ -437,7 +511,7 @@ public sealed partial class DetectionEngine
                             break;
                         }
                         if (fc == 22 || range.Samples == 0) continue;
-                        int margin = (int)_options.Threshold("modbus_write_value_out_of_range");
+                        int margin = (int)Threshold(s_modbusWriteValueOutOfRange);
                         if (values[i] < range.Min - margin || values[i] > range.Max + margin)
                         {
                             if (!Handled("modbus_write_value_out_of_range", flow.ClientIp, flow.ServerIp, ts, out var t))
@@ -466,7 +540,7 @@ public sealed partial class DetectionEngine
                 }
                 else if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
                 {
-                    int margin = Math.Max((int)_options.Threshold("process_value_out_of_range"), (range.Max - range.Min) / 10);
+                    int margin = Math.Max((int)Threshold(s_processValueOutOfRange), (range.Max - range.Min) / 10);
                     if (values[i] < range.Min - margin || values[i] > range.Max + margin)
                     {
                         if (!Handled("process_value_out_of_range", flow.ServerIp, flow.ClientIp, ts, out var t))
@@ -484,11 +558,12 @@ public sealed partial class DetectionEngine
 
     private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)
     {
-        if (!table.TryGetValue(key, out var r))
+        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
+        if (Unsafe.IsNullRef(ref r))
         {
             if (table.Count >= BaselineModel.MaxItems) return;
+            r = ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _);
         }
         if (value is int v) r.Add(v);
-        table[key] = r;
     }
 }

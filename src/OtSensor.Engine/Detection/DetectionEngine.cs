@@ -46,11 +46,17 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly TraceRing _ring;
     private readonly long _aggregationNs;
     private readonly bool[] _enabled;
+    // Per alert type (by AlertType.Index), resolved once from the options: no string lookups per event.
+    private readonly double[] _thresholds;
+    private readonly long[] _windowsNs;
+    private readonly int[] _severities;
+    private readonly bool[] _learnable;
     private readonly Dictionary<(int Type, IpAddr Src, IpAddr Dst), OpenAlert> _open = [];
     private readonly List<OpenAlert> _dirty = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
     private readonly Dictionary<long, byte[]> _traces = [];
+    private readonly Queue<long> _traceOrder = new();
     private readonly List<long> _tracePackets = [];
     private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
     private long _nextId;
@@ -66,7 +72,18 @@ public sealed partial class DetectionEngine : IEventConsumer
         _ring = new TraceRing(_options.TraceRingBytes, _options.TraceRingFrames);
         _aggregationNs = (long)(_options.AggregationWindowSeconds * 1e9);
         _enabled = new bool[AlertCatalog.All.Count];
-        foreach (var t in AlertCatalog.All) _enabled[t.Index] = _options.IsEnabled(t.Id);
+        _thresholds = new double[AlertCatalog.All.Count];
+        _windowsNs = new long[AlertCatalog.All.Count];
+        _severities = new int[AlertCatalog.All.Count];
+        _learnable = new bool[AlertCatalog.All.Count];
+        foreach (var t in AlertCatalog.All)
+        {
+            _enabled[t.Index] = _options.IsEnabled(t.Id);
+            _thresholds[t.Index] = _options.Threshold(t.Id);
+            _windowsNs[t.Index] = _options.WindowNs(t.Id);
+            _severities[t.Index] = _options.SeverityOf(t);
+            _learnable[t.Index] = s_learnable.Contains(t.Id);
+        }
         Mode = baseline;
         Baseline = store?.ReadBaseline() ?? new BaselineModel();
         BaselineState = store?.ReadBaselineState() ?? new BaselineState();
@@ -98,6 +115,29 @@ public sealed partial class DetectionEngine : IEventConsumer
     }
 
     public DetectionOptions Options => _options;
+
+    /// <summary>
+    /// The asset key (<c>mac:…</c> / <c>ip:…</c>, as the inventory names assets) of an endpoint, for the alerts'
+    /// <see cref="Alert.SrcAsset"/> / <see cref="Alert.DstAsset"/>; called only when an alert is created, on the
+    /// analysis thread. Null (the default, no inventory running): the fields stay empty.
+    /// </summary>
+    public Func<MacAddress, IpAddr, string?>? AssetKeys { get; set; }
+
+    private static readonly AlertType s_coapAmplification = AlertCatalog.Get("coap_amplification");
+    private static readonly AlertType s_icsPortScan = AlertCatalog.Get("ics_port_scan");
+    private static readonly AlertType s_modbusExceptionBurst = AlertCatalog.Get("modbus_exception_burst");
+    private static readonly AlertType s_modbusFunctionCodeScan = AlertCatalog.Get("modbus_function_code_scan");
+    private static readonly AlertType s_modbusPointsScan = AlertCatalog.Get("modbus_points_scan");
+    private static readonly AlertType s_modbusRequestFlood = AlertCatalog.Get("modbus_request_flood");
+    private static readonly AlertType s_modbusUnitIdScan = AlertCatalog.Get("modbus_unit_id_scan");
+    private static readonly AlertType s_modbusWriteValueOutOfRange = AlertCatalog.Get("modbus_write_value_out_of_range");
+    private static readonly AlertType s_mqttAuthBruteforce = AlertCatalog.Get("mqtt_auth_bruteforce");
+    private static readonly AlertType s_mqttOversizePayload = AlertCatalog.Get("mqtt_oversize_payload");
+    private static readonly AlertType s_pollingCycleDeviation = AlertCatalog.Get("polling_cycle_deviation");
+    private static readonly AlertType s_processValueOutOfRange = AlertCatalog.Get("process_value_out_of_range");
+
+    private double Threshold(AlertType t) => _thresholds[t.Index];
+    private long WindowNs(AlertType t) => _windowsNs[t.Index];
     public BaselineMode Mode { get; }
     public BaselineModel Baseline { get; }
     public BaselineState BaselineState { get; }
@@ -117,7 +157,10 @@ public sealed partial class DetectionEngine : IEventConsumer
     public long AlertsDropped { get; private set; }
     public long TrackersDropped { get; private set; }
 
-    /// <summary>The trace pcap of an alert created during this run, or null.</summary>
+    /// <summary>Traces kept in memory for <see cref="TraceOf"/> (the store keeps every alert's trace).</summary>
+    public const int MaxTracesKept = 4096;
+
+    /// <summary>The trace pcap of an alert created during this run (one of the last <see cref="MaxTracesKept"/>), or null.</summary>
     public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id);
 
     private static IpAddr ParseIp(string? s)
@@ -262,13 +305,18 @@ public sealed partial class DetectionEngine : IEventConsumer
     private bool Handled(string typeId, IpAddr src, IpAddr dst, long ts, out AlertType type)
     {
         type = AlertCatalog.Get(typeId);
+        return Handled(type, src, dst, ts);
+    }
+
+    private bool Handled(AlertType type, IpAddr src, IpAddr dst, long ts)
+    {
         if (!_enabled[type.Index]) return true;
         var key = (type.Index, src, dst);
-        if (s_learnable.Contains(typeId))
+        if (_learnable[type.Index])
         {
             if (Learning && _findings.Add(key))
             {
-                Baseline.Findings.Add($"{typeId}|{src}|{dst}");
+                Baseline.Findings.Add($"{type.Id}|{src}|{dst}");
                 _baselineDirty = true;
             }
             else if (Protecting && _options.SuppressLearnedPolicyAlerts && _findings.Contains(key))
@@ -304,16 +352,18 @@ public sealed partial class DetectionEngine : IEventConsumer
             Type = type.Id,
             SignatureId = type.SignatureId,
             Name = type.Name,
-            Severity = _options.SeverityOf(type),
+            Severity = _severities[type.Index],
             Category = type.Category,
             Mitre = type.Mitre,
             FirstSeenNs = ts,
             LastSeenNs = ts,
             Count = 1,
             Proto = proto,
+            SrcAsset = AssetKeys?.Invoke(src.Mac, src.Ip),
             SrcIp = src.Ip.IsZero ? null : src.Ip.ToString(),
             SrcMac = src.Mac.IsZero ? null : src.Mac.ToString(),
             SrcPort = src.Port == 0 ? null : src.Port,
+            DstAsset = AssetKeys?.Invoke(dst.Mac, dst.Ip),
             DstIp = dst.Ip.IsZero ? null : dst.Ip.ToString(),
             DstMac = dst.Mac.IsZero ? null : dst.Mac.ToString(),
             DstPort = dst.Port == 0 ? null : dst.Port,
@@ -321,7 +371,12 @@ public sealed partial class DetectionEngine : IEventConsumer
             Evidence = evidence,
             TracePackets = [.. _tracePackets],
         };
-        if (trace is not null) _traces[alert.Id] = trace;
+        if (trace is not null)
+        {
+            _traces[alert.Id] = trace;
+            _traceOrder.Enqueue(alert.Id);
+            if (_traceOrder.Count > MaxTracesKept) _traces.Remove(_traceOrder.Dequeue());
+        }
         var key = (type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
@@ -384,20 +439,6 @@ public sealed partial class DetectionEngine : IEventConsumer
         ProtocolId.CoapDtls => "coap-dtls",
         _ => "unknown",
     };
-
-    /// <summary>Raises a simple client → server alert with the flow's endpoints.</summary>
-    private void RaiseFlow(string typeId, in FlowEndpoints f, long ts, long packet, string message, Func<SortedDictionary<string, string>> evidence)
-    {
-        if (Handled(typeId, f.ClientIp, f.ServerIp, ts, out var t)) return;
-        Create(t, Client(in f), Server(in f), ProtoName(f.Protocol), ts, packet, message, evidence());
-    }
-
-    /// <summary>Like <see cref="RaiseFlow"/> with source and destination swapped (server → client).</summary>
-    private void RaiseFlowReverse(string typeId, in FlowEndpoints f, long ts, long packet, string message, Func<SortedDictionary<string, string>> evidence)
-    {
-        if (Handled(typeId, f.ServerIp, f.ClientIp, ts, out var t)) return;
-        Create(t, Server(in f), Client(in f), ProtoName(f.Protocol), ts, packet, message, evidence());
-    }
 
     // ------------------------------------------------------------------ protocol violations
 
@@ -462,11 +503,14 @@ public sealed partial class DetectionEngine : IEventConsumer
         };
         if (type is null) return;
         bool fromServer = e.Kind == EventKind.Anomaly ? e.Anomaly.Direction == Flows.Direction.ToClient : type.EndsWith("unsolicited_response", StringComparison.Ordinal);
-        var f = e.Flow;
+        ref readonly var f = ref e.Flow;
+        var src = fromServer ? Server(in f) : Client(in f);
+        var dst = fromServer ? Client(in f) : Server(in f);
+        var t = AlertCatalog.Get(type);
+        if (Handled(t, src.Ip, dst.Ip, ts)) return;
+        // Message and evidence only for a new alert (repeats aggregate without them).
         string anomalyName = AnomalyName(protocol, id);
-        string msg = $"{AlertCatalog.Get(type).Name} ({anomalyName})";
-        if (fromServer) RaiseFlowReverse(type, in f, ts, packet, msg, () => Ev(("anomaly", anomalyName), ("detail", detail == 0 ? null : detail)));
-        else RaiseFlow(type, in f, ts, packet, msg, () => Ev(("anomaly", anomalyName), ("detail", detail == 0 ? null : detail)));
+        Create(t, src, dst, ProtoName(f.Protocol), ts, packet, $"{t.Name} ({anomalyName})", Ev(("anomaly", anomalyName), ("detail", detail == 0 ? null : detail)));
     }
 
     private void TransactionAnomalies(in EventEntry e, ulong mask, long ts, long packet)

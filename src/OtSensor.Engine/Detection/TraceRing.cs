@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using OtSensor.Capture;
 using OtSensor.Core;
 using OtSensor.Decoding;
@@ -9,7 +10,8 @@ namespace OtSensor.Detection;
 /// The last frames of the replay (bounded in frames and bytes, all flows together), with each frame's addresses, so
 /// an alert can keep its trigger packet and the packets of the same flow before it. Filled from
 /// <see cref="IEventConsumer.OnPackets"/> with one copy per frame and no allocation; searched only when an alert is
-/// created.
+/// created. Frames between the same two addresses are chained (newest first, per hash bucket of the unordered
+/// address pair), so collecting a flow's trace visits only that pair's frames, not every recent frame.
 /// </summary>
 public sealed class TraceRing
 {
@@ -18,6 +20,7 @@ public sealed class TraceRing
         public long PacketNumber;
         public long TimestampNs;
         public long DataStart; // absolute byte position
+        public long PrevInBucket; // sequence number of the previous frame of the same address-pair bucket, -1 none
         public int Length;
         public int OriginalLength;
         public LinkType LinkType;
@@ -28,8 +31,13 @@ public sealed class TraceRing
         public byte Transport;
     }
 
+    private const int BucketBits = 12;
+    private const int SnapLength = 262144;
+
     private readonly byte[] _data;
     private readonly Entry[] _entries;
+    private readonly long[] _heads = new long[1 << BucketBits]; // newest sequence number per bucket, -1 none
+    private readonly List<int> _picked = [];
     private long _written; // absolute bytes written
     private long _count;   // frames written
 
@@ -37,9 +45,17 @@ public sealed class TraceRing
     {
         _data = new byte[bytes];
         _entries = new Entry[frames];
+        Array.Fill(_heads, -1L);
     }
 
     public long Frames => _count;
+
+    private static int Bucket(IpAddr a, IpAddr b)
+    {
+        // Symmetric in (a, b): a frame and its reply land in the same bucket.
+        ulong x = (a.Hi ^ a.Lo) + (b.Hi ^ b.Lo);
+        return (int)((x * 0x9E3779B97F4A7C15UL) >> (64 - BucketBits));
+    }
 
     public void Add(in PacketSlot slot, in DecodedPacket d, ReadOnlySpan<byte> frame)
     {
@@ -52,9 +68,11 @@ public sealed class TraceRing
         }
         frame[..len].CopyTo(_data.AsSpan(at));
         ref var e = ref _entries[_count % _entries.Length];
+        int bucket = Bucket(d.SrcIp, d.DstIp);
         e.PacketNumber = slot.PacketNumber;
         e.TimestampNs = slot.TimestampNs;
         e.DataStart = _written;
+        e.PrevInBucket = _heads[bucket];
         e.Length = len;
         e.OriginalLength = slot.OriginalLength;
         e.LinkType = slot.LinkType;
@@ -63,35 +81,41 @@ public sealed class TraceRing
         e.PortA = d.SrcPort;
         e.PortB = d.DstPort;
         e.Transport = (byte)d.Transport;
+        _heads[bucket] = _count;
         _written += len;
         _count++;
     }
 
     private bool Valid(in Entry e) => e.DataStart >= _written - _data.Length && e.Length >= 0;
 
-    /// <summary>
-    /// Writes a pcap of the last <paramref name="max"/> frames up to <paramref name="triggerPacket"/> (inclusive)
-    /// between the two endpoints (ports 0 = any port; <paramref name="hostOnly"/>: every frame from or to
-    /// <paramref name="a"/>). Returns null when none is still kept; <paramref name="packets"/> gets their frame numbers.
-    /// </summary>
     /// <summary>Frames looked at, newest first, when collecting an alert's trace.</summary>
     public const int MaxScan = 2048;
 
+    /// <summary>
+    /// Writes a pcap of the last <paramref name="max"/> frames up to <paramref name="triggerPacket"/> (inclusive)
+    /// between the two endpoints (ports 0 = any port; <paramref name="hostOnly"/>: every frame from or to
+    /// <paramref name="a"/>), among the last <see cref="MaxScan"/> frames. Returns null when none is still kept;
+    /// <paramref name="packets"/> gets their frame numbers.
+    /// </summary>
     public byte[]? Collect(long triggerPacket, IpAddr a, ushort portA, IpAddr b, ushort portB, bool hostOnly, int max, List<long> packets)
     {
         packets.Clear();
         if (_count == 0) return null;
-        var picked = new List<int>();
+        var picked = _picked;
+        picked.Clear();
         // The trigger is at most a batch behind the newest frame: look back through a bounded window only, so an
         // alert costs the same however large the ring is.
         long oldest = Math.Max(0, _count - Math.Min(_entries.Length, MaxScan));
         LinkType link = default;
         bool haveLink = false;
-        for (long i = _count - 1; i >= oldest && picked.Count < max; i--)
+        // Host traces match any peer: scan the window. Pair traces follow the pair's bucket chain.
+        long i = hostOnly ? _count - 1 : _heads[Bucket(a, b)];
+        while (i >= oldest && picked.Count < max)
         {
             int idx = (int)(i % _entries.Length);
             ref readonly var e = ref _entries[idx];
             if (!Valid(e)) break;
+            i = hostOnly ? i - 1 : e.PrevInBucket;
             if (e.PacketNumber > triggerPacket) continue;
             bool match = hostOnly
                 ? e.A == a || e.B == a
@@ -107,20 +131,38 @@ public sealed class TraceRing
             picked.Add(idx);
         }
         if (picked.Count == 0) return null;
-        picked.Reverse();
         int size = 24;
-        foreach (int idx in picked) size += 16 + _entries[idx].Length;
-        using var ms = new MemoryStream(size);
-        using (var w = new PcapWriter(ms, link, nanosecond: true, leaveOpen: true, bufferBytes: Math.Min(size, 64 * 1024)))
+        foreach (int idx in picked) size += 16 + Math.Min(_entries[idx].Length, SnapLength);
+        // The same bytes PcapWriter writes (little-endian, nanosecond magic), built in one exact-size array.
+        var pcap = new byte[size];
+        var span = pcap.AsSpan();
+        BinaryPrimitives.WriteUInt32LittleEndian(span, 0xA1B23C4Du);
+        BinaryPrimitives.WriteUInt16LittleEndian(span[4..], 2);
+        BinaryPrimitives.WriteUInt16LittleEndian(span[6..], 4);
+        BinaryPrimitives.WriteInt32LittleEndian(span[16..], SnapLength);
+        BinaryPrimitives.WriteUInt32LittleEndian(span[20..], (ushort)link);
+        int at = 24;
+        for (int k = picked.Count - 1; k >= 0; k--)
         {
-            foreach (int idx in picked)
+            ref readonly var e = ref _entries[picked[k]];
+            int cap = Math.Min(e.Length, SnapLength);
+            int orig = e.OriginalLength < 0 ? cap : Math.Max(e.OriginalLength, cap);
+            long sec = Math.DivRem(e.TimestampNs, PacketTime.NanosPerSecond, out long rem);
+            if (rem < 0)
             {
-                ref readonly var e = ref _entries[idx];
-                int at = (int)(e.DataStart % _data.Length);
-                w.WritePacket(e.TimestampNs, _data.AsSpan(at, e.Length), e.OriginalLength);
-                packets.Add(e.PacketNumber);
+                sec--;
+                rem += PacketTime.NanosPerSecond;
             }
+            var h = span.Slice(at, 16);
+            BinaryPrimitives.WriteUInt32LittleEndian(h, unchecked((uint)sec));
+            BinaryPrimitives.WriteUInt32LittleEndian(h[4..], (uint)rem);
+            BinaryPrimitives.WriteInt32LittleEndian(h[8..], cap);
+            BinaryPrimitives.WriteInt32LittleEndian(h[12..], orig);
+            at += 16;
+            _data.AsSpan((int)(e.DataStart % _data.Length), cap).CopyTo(span[at..]);
+            at += cap;
+            packets.Add(e.PacketNumber);
         }
-        return ms.ToArray();
+        return pcap;
     }
 }

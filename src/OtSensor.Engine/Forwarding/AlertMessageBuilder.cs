@@ -19,6 +19,8 @@ public sealed class AlertMessageBuilder
 
     public const string AppName = "otsensor";
     public const string MsgId = "alert";
+    /// <summary>The RFC 5424 MSGID of inventory changes.</summary>
+    public const string InventoryMsgId = "inventory";
 
     public AlertMessageBuilder(Destination destination, string? hostName = null, int? procId = null)
     {
@@ -33,21 +35,35 @@ public sealed class AlertMessageBuilder
     public byte[] Build(Alert alert)
     {
         ArgumentNullException.ThrowIfNull(alert);
-        int max = _destination.EffectiveMaxMessageBytes;
         long ns = alert.LastSeenNs != 0 ? alert.LastSeenNs : alert.FirstSeenNs;
+        return Envelope(ns, alert.Severity, MsgId, budget => _destination.Format == PayloadFormat.Json
+            ? _json.Format(alert, budget)
+            : Encoding.UTF8.GetBytes(_cef.Format(alert, budget)));
+    }
+
+    /// <summary>The message of an inventory change (syslog time: the change's packet time; MSGID <c>inventory</c>).</summary>
+    public byte[] Build(OtSensor.Inventory.InventoryChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        return Envelope(change.TimeNs, change.Severity, InventoryMsgId, budget => _destination.Format == PayloadFormat.Json
+            ? _json.Format(change, budget)
+            : Encoding.UTF8.GetBytes(_cef.Format(change, budget)));
+    }
+
+    private byte[] Envelope(long ns, int severity, string msgId, Func<int, byte[]> format)
+    {
+        int max = _destination.EffectiveMaxMessageBytes;
         var time = ToTime(ns);
-        int pri = SyslogEnvelope.Pri(_destination.Facility, SyslogEnvelope.SeverityFromAlert(alert.Severity));
+        int pri = SyslogEnvelope.Pri(_destination.Facility, SyslogEnvelope.SeverityFromAlert(severity));
         string header = _destination.Syslog switch
         {
-            SyslogFlavor.Rfc5424 => SyslogEnvelope.Rfc5424Header(pri, time, _host, AppName, _procId, MsgId),
+            SyslogFlavor.Rfc5424 => SyslogEnvelope.Rfc5424Header(pri, time, _host, AppName, _procId, msgId),
             SyslogFlavor.Rfc3164 => SyslogEnvelope.Rfc3164Header(pri, time, _host, AppName, _procId),
             _ => "",
         };
         var headerBytes = Encoding.UTF8.GetBytes(header);
         int budget = Math.Max(0, max - headerBytes.Length);
-        byte[] payload = _destination.Format == PayloadFormat.Json
-            ? _json.Format(alert, budget)
-            : Encoding.UTF8.GetBytes(_cef.Format(alert, budget));
+        byte[] payload = format(budget);
         int payloadLength = CefText.SafeTruncateLength(payload, budget);
         var message = new byte[headerBytes.Length + payloadLength];
         headerBytes.CopyTo(message, 0);

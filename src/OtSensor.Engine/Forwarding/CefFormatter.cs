@@ -33,30 +33,8 @@ public sealed class CefFormatter
     public string Format(Alert alert, int maxBytes = int.MaxValue)
     {
         ArgumentNullException.ThrowIfNull(alert);
-        var sb = new StringBuilder(512);
-        sb.Append("CEF:0|").Append(Vendor).Append('|').Append(Product).Append('|').Append(_version).Append('|')
-          .Append(CefText.EscapeHeader(alert.SignatureId > 0 ? alert.SignatureId.ToString(CultureInfo.InvariantCulture) : alert.Type, 128)).Append('|')
-          .Append(CefText.EscapeHeader(alert.Name, 256)).Append('|')
-          .Append(Math.Clamp(alert.Severity, 0, 10).ToString(CultureInfo.InvariantCulture)).Append('|');
-        int bytes = Encoding.UTF8.GetByteCount(sb.ToString());
-        bool first = true;
-
-        void Add(params (string Key, string Value)[] group)
-        {
-            var piece = new StringBuilder();
-            foreach (var (key, value) in group)
-            {
-                if (value.Length == 0) return; // a label without its value (or the reverse) is never written
-                if (piece.Length > 0 || !first) piece.Append(' ');
-                piece.Append(key).Append('=').Append(value);
-            }
-            int n = Encoding.UTF8.GetByteCount(piece.ToString());
-            if (bytes + n > maxBytes) return;
-            sb.Append(piece);
-            bytes += n;
-            first = false;
-        }
-
+        var rec = new Record(this, alert.SignatureId > 0 ? alert.SignatureId.ToString(CultureInfo.InvariantCulture) : alert.Type, alert.Name, alert.Severity, maxBytes);
+        void Add(params (string Key, string Value)[] group) => rec.Add(group);
         string X(string? v) => CefText.EscapeExtension(v, _maxFieldChars);
         static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
 
@@ -66,9 +44,9 @@ public sealed class CefFormatter
         Add(("cnt", N(Math.Max(1, alert.Count))));
         if (alert.FirstSeenNs != 0) Add(("start", N(ToMs(alert.FirstSeenNs))));
         Add(("end", N(lastMs)));
-        AddAddress(Add, alert.SrcIp, "src", "c6a2", "Source IPv6 Address", X);
+        AddAddress(g => rec.Add(g), alert.SrcIp, "src", "c6a2", "Source IPv6 Address", X);
         if (alert.SrcPort is int sp and >= 0 and <= 65535) Add(("spt", N(sp)));
-        AddAddress(Add, alert.DstIp, "dst", "c6a3", "Destination IPv6 Address", X);
+        AddAddress(g => rec.Add(g), alert.DstIp, "dst", "c6a3", "Destination IPv6 Address", X);
         if (alert.DstPort is int dp and >= 0 and <= 65535) Add(("dpt", N(dp)));
         string proto = alert.Proto.ToLowerInvariant();
         string? transport = proto switch
@@ -110,17 +88,7 @@ public sealed class CefFormatter
         Add(("cs3Label", "dstAsset"), ("cs3", X(alert.DstAsset)));
 
         // msg: shortened to what is left rather than dropped.
-        string msg = X(alert.Message);
-        int room = maxBytes - bytes - (first ? 0 : 1) - "msg=".Length;
-        if (msg.Length > 0 && room > 0)
-        {
-            if (Encoding.UTF8.GetByteCount(msg) > room)
-            {
-                var utf8 = Encoding.UTF8.GetBytes(msg);
-                msg = Encoding.UTF8.GetString(utf8, 0, CefText.SafeTruncateLength(utf8, room));
-            }
-            if (msg.Length > 0) Add(("msg", msg));
-        }
+        rec.AddMessage(X(alert.Message));
         if (ev.Count > 0)
         {
             var all = new StringBuilder();
@@ -132,7 +100,91 @@ public sealed class CefFormatter
             }
             Add(("cs4Label", "evidence"), ("cs4", X(all.ToString())));
         }
-        return sb.ToString();
+        return rec.ToString();
+    }
+
+    /// <summary>
+    /// One inventory change as a CEF record (<c>cat=inventory</c>, <c>act=new|changed|moved</c>, <c>externalId=inv-ID</c>
+    /// so it never collides with an alert's), at most <paramref name="maxBytes"/> UTF-8 bytes. Same escaping and
+    /// bounding as alerts; see README.md for the field mapping.
+    /// </summary>
+    public string Format(OtSensor.Inventory.InventoryChange change, int maxBytes = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var rec = new Record(this, change.SignatureId > 0 ? change.SignatureId.ToString(CultureInfo.InvariantCulture) : change.Type, change.Name, change.Severity, maxBytes);
+        void Add(params (string Key, string Value)[] group) => rec.Add(group);
+        string X(string? v) => CefText.EscapeExtension(v, _maxFieldChars);
+        static string N(long v) => v.ToString(CultureInfo.InvariantCulture);
+
+        if (change.Id > 0) Add(("externalId", "inv-" + N(change.Id)));
+        Add(("rt", N(ToMs(change.TimeNs))));
+        AddAddress(g => rec.Add(g), change.Ip, "src", "c6a2", "Source IPv6 Address", X);
+        Add(("smac", X(change.Mac)));
+        Add(("cat", OtSensor.Inventory.InventoryChangeCatalog.Category));
+        Add(("act", change.Action));
+        Add(("dvchost", _deviceHost));
+        Add(("flexString1Label", "changeType"), ("flexString1", X(change.Type)));
+        Add(("cs1Label", "attribute"), ("cs1", X(change.Attribute)));
+        Add(("cs3Label", "newValue"), ("cs3", X(change.NewValue)));
+        Add(("cs2Label", "oldValue"), ("cs2", X(change.OldValue)));
+        Add(("cs4Label", "vendor"), ("cs4", X(change.Vendor)));
+        Add(("cs5Label", "model"), ("cs5", X(change.Model)));
+        Add(("cs6Label", "assetKey"), ("cs6", X(change.AssetKey)));
+        if (change.AssetId > 0) Add(("cn1Label", "assetId"), ("cn1", N(change.AssetId)));
+        if (change.Frame > 0) Add(("cn2Label", "packetNumber"), ("cn2", N(change.Frame)));
+        rec.AddMessage(X(change.Message));
+        return rec.ToString();
+    }
+
+    /// <summary>A record being built: the escaped header, then extension fields in priority order while they fit.</summary>
+    private sealed class Record
+    {
+        private readonly StringBuilder _sb = new(512);
+        private readonly int _maxBytes;
+        private int _bytes;
+        private bool _first = true;
+
+        public Record(CefFormatter f, string signature, string name, int severity, int maxBytes)
+        {
+            _maxBytes = maxBytes;
+            _sb.Append("CEF:0|").Append(Vendor).Append('|').Append(Product).Append('|').Append(f._version).Append('|')
+               .Append(CefText.EscapeHeader(signature, 128)).Append('|')
+               .Append(CefText.EscapeHeader(name, 256)).Append('|')
+               .Append(Math.Clamp(severity, 0, 10).ToString(CultureInfo.InvariantCulture)).Append('|');
+            _bytes = Encoding.UTF8.GetByteCount(_sb.ToString());
+        }
+
+        /// <summary>Adds a group of (already escaped) fields, all or none; a label without its value (or the reverse) is never written.</summary>
+        public void Add(params (string Key, string Value)[] group)
+        {
+            var piece = new StringBuilder();
+            foreach (var (key, value) in group)
+            {
+                if (value.Length == 0) return;
+                if (piece.Length > 0 || !_first) piece.Append(' ');
+                piece.Append(key).Append('=').Append(value);
+            }
+            int n = Encoding.UTF8.GetByteCount(piece.ToString());
+            if (_bytes + n > _maxBytes) return;
+            _sb.Append(piece);
+            _bytes += n;
+            _first = false;
+        }
+
+        /// <summary><c>msg</c> (escaped): shortened to what is left rather than dropped.</summary>
+        public void AddMessage(string msg)
+        {
+            int room = _maxBytes - _bytes - (_first ? 0 : 1) - "msg=".Length;
+            if (msg.Length == 0 || room <= 0) return;
+            if (Encoding.UTF8.GetByteCount(msg) > room)
+            {
+                var utf8 = Encoding.UTF8.GetBytes(msg);
+                msg = Encoding.UTF8.GetString(utf8, 0, CefText.SafeTruncateLength(utf8, room));
+            }
+            if (msg.Length > 0) Add(("msg", msg));
+        }
+
+        public override string ToString() => _sb.ToString();
     }
 
     private static void AddAddress(Action<(string, string)[]> add, string? ip, string v4Key, string v6Key, string v6Label, Func<string?, string> x)

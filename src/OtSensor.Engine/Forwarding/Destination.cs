@@ -82,6 +82,16 @@ public sealed record Destination
     public bool Accepts(OtSensor.Detection.Alert alert)
         => alert.Severity >= MinSeverity && (Types.Count == 0 || Types.Contains(alert.Type));
 
+    /// <summary>
+    /// Whether inventory changes are sent at all (default yes; <c>?inventory=false</c> or <c>--no-inventory</c>).
+    /// Excluded changes are passed over like filtered alerts: the cursor moves past them.
+    /// </summary>
+    public bool Inventory { get; init; } = true;
+
+    /// <summary>An inventory change passes when <see cref="Inventory"/> is on and it meets the same severity / type filter as alerts.</summary>
+    public bool Accepts(OtSensor.Inventory.InventoryChange change)
+        => Inventory && change.Severity >= MinSeverity && (Types.Count == 0 || Types.Contains(change.Type));
+
     private static readonly string[] FacilityNames =
     [
         "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "authpriv", "ftp",
@@ -115,7 +125,7 @@ public sealed record Destination
     /// <summary>
     /// Parses <c>udp://host:port</c>, <c>tcp://host:port</c>, <c>tls://host:port</c> or <c>file:///path</c>; the
     /// query may override the defaults per destination: <c>format=cef|json</c>, <c>syslog=5424|3164|none</c>,
-    /// <c>framing=octet|newline</c>, <c>min_severity=N</c>, <c>types=a,b</c>, <c>facility=local4</c>,
+    /// <c>framing=octet|newline</c>, <c>min_severity=N</c>, <c>types=a,b</c>, <c>inventory=true|false</c>, <c>facility=local4</c>,
     /// <c>server_name=NAME</c>, <c>max_bytes=N</c>, <c>max_file_bytes=N</c>, <c>keep=N</c>, <c>name=KEY</c>.
     /// </summary>
     /// <exception cref="ForwardConfigException">With a message that says what is wrong.</exception>
@@ -171,6 +181,15 @@ public sealed record Destination
                     },
                 },
                 "min_severity" => d with { MinSeverity = ParseInt(value, 0, 10, "min_severity", url) },
+                "inventory" => d with
+                {
+                    Inventory = value.ToLowerInvariant() switch
+                    {
+                        "true" or "yes" or "1" or "on" => true,
+                        "false" or "no" or "0" or "off" => false,
+                        _ => throw new ForwardConfigException($"'{url}': inventory must be true or false"),
+                    },
+                },
                 "types" => d with { Types = new HashSet<string>(value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries), StringComparer.Ordinal) },
                 "facility" => d with { Facility = ParseFacility(value) },
                 "server_name" when kind == TransportKind.Tls => d with { ServerName = value },

@@ -77,6 +77,66 @@ public sealed class JsonAlertFormatter(string? sensorHost = null)
         return ms.ToArray();
     }
 
+    /// <summary>
+    /// One inventory change as one line of JSON: <c>event_kind</c> = <c>inventory_change</c> (alerts carry none),
+    /// <c>id</c>, <c>type</c>, <c>signature_id</c>, <c>name</c>, <c>severity</c>, <c>category</c> = <c>inventory</c>,
+    /// <c>action</c>, <c>time</c> (RFC 3339 UTC), <c>time_ns</c>, <c>frame</c>, <c>asset_id</c>, <c>asset_key</c>,
+    /// <c>ip</c>, <c>mac</c>, <c>vendor</c>, <c>model</c>, <c>attribute</c>, <c>old_value</c>, <c>new_value</c>,
+    /// <c>message</c>, <c>sensor</c>. Strings are bounded; over the byte bound, values and message are shortened
+    /// (<c>"truncated": true</c>).
+    /// </summary>
+    public byte[] Format(OtSensor.Inventory.InventoryChange change, int maxBytes = int.MaxValue)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        byte[] result = [];
+        foreach (int chars in (int[])[1024, 256, 64, 16, 0])
+        {
+            result = WriteChange(change, chars);
+            if (result.Length <= maxBytes) return result;
+        }
+        return result;
+    }
+
+    private byte[] WriteChange(OtSensor.Inventory.InventoryChange c, int valueChars)
+    {
+        using var ms = new MemoryStream(512);
+        using (var w = new Utf8JsonWriter(ms))
+        {
+            w.WriteStartObject();
+            w.WriteString("event_kind", "inventory_change");
+            w.WriteNumber("id", c.Id);
+            w.WriteString("type", CefText.StripControl(c.Type, 64));
+            w.WriteNumber("signature_id", c.SignatureId);
+            w.WriteString("name", CefText.StripControl(c.Name, valueChars < 1024 ? 64 : 128));
+            w.WriteNumber("severity", Math.Clamp(c.Severity, 0, 10));
+            w.WriteString("category", OtSensor.Inventory.InventoryChangeCatalog.Category);
+            w.WriteString("action", c.Action);
+            w.WriteString("time", OtSensor.Core.PacketTime.ToRfc3339(c.TimeNs));
+            w.WriteNumber("time_ns", c.TimeNs);
+            w.WriteNumber("frame", c.Frame);
+            w.WriteNumber("asset_id", c.AssetId);
+            Str(w, "asset_key", c.AssetKey);
+            Str(w, "ip", c.Ip);
+            Str(w, "mac", c.Mac);
+            Bounded(w, "vendor", c.Vendor, valueChars);
+            Bounded(w, "model", c.Model, valueChars);
+            w.WriteString("attribute", CefText.StripControl(c.Attribute, 64));
+            Bounded(w, "old_value", c.OldValue, valueChars);
+            Bounded(w, "new_value", c.NewValue, valueChars);
+            w.WriteString("message", CefText.StripControl(c.Message, valueChars * 4));
+            if (valueChars < 1024) w.WriteBoolean("truncated", true);
+            w.WriteString("sensor", _sensor);
+            w.WriteEndObject();
+        }
+        return ms.ToArray();
+    }
+
+    /// <summary>A string bounded to <paramref name="maxChars"/>; left out when absent or when the bound is 0 (the last resort).</summary>
+    private static void Bounded(Utf8JsonWriter w, string name, string? value, int maxChars)
+    {
+        if (value is not null && maxChars > 0) w.WriteString(name, CefText.StripControl(value, maxChars));
+    }
+
     private static void Str(Utf8JsonWriter w, string name, string? value)
     {
         if (value is not null) w.WriteString(name, CefText.StripControl(value, 256));

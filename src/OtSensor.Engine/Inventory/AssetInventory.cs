@@ -78,6 +78,21 @@ public sealed class AssetInventory : IEventConsumer
     }
 
     public InventoryOptions Options => _options;
+
+    /// <summary>
+    /// The key of the asset an endpoint belongs to, as the inventory names assets now: <c>mac:…</c> on the local
+    /// segment (a usable MAC that is not a router's, or the router's own address), <c>ip:…</c> behind a router or
+    /// without a MAC; null for neither. For detection (alerts' src_asset / dst_asset), on the analysis thread.
+    /// </summary>
+    public string? AssetKeyOf(MacAddress mac, IpAddr ip)
+    {
+        if (!mac.IsZero && !mac.IsMulticast)
+        {
+            if (!_macs.TryGetValue(mac, out var m) || !m.IsRouter || ip.IsZero || m.ArpIps.Contains(ip)) return "mac:" + mac;
+            return "ip:" + ip;
+        }
+        return ip.IsZero ? null : "ip:" + ip;
+    }
     public IReadOnlyCollection<EndpointState> Endpoints => _endpoints.Values;
     public IReadOnlyCollection<MacState> Macs => _macs.Values;
     public IReadOnlyCollection<LinkState> Links => _links.Values;
@@ -572,10 +587,27 @@ public sealed class AssetInventory : IEventConsumer
         link.Dirty = true;
     }
 
+    /// <summary>True when <c>Clean(Latin1(bytes))</c> would equal <paramref name="text"/> (bytes of at most 256).</summary>
+    internal static bool SameCleanLatin1(string text, ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length > 256 || text.Length != bytes.Length) return false;
+        for (int i = 0; i < bytes.Length; i++)
+        {
+            char c = (char)bytes[i];
+            if ((char.IsControl(c) ? '?' : c) != text[i]) return false;
+        }
+        return true;
+    }
+
     internal static string Clean(string s)
     {
         if (s.Length > 256) s = s[..256];
-        if (!s.Any(char.IsControl)) return s;
+        bool control = false;
+        foreach (char c in s)
+        {
+            if (char.IsControl(c)) { control = true; break; }
+        }
+        if (!control) return s;
         var sb = new StringBuilder(s.Length);
         foreach (char c in s) sb.Append(char.IsControl(c) ? '?' : c);
         return sb.ToString();
@@ -650,8 +682,9 @@ public sealed class AssetInventory : IEventConsumer
             if (o.ObjectId > 6) continue;
             var v = o.Value.Length > ModbusIdentity.MaxValueLength ? o.Value[..ModbusIdentity.MaxValueLength] : o.Value;
             string name = ModbusIdentity.KeyFor(o.ObjectId);
+            // Devices repeat their identity: the known value is compared with the bytes before any string is made.
+            if (server.Facts.TryGetValue(name, out var existing) && (existing.Unit < unit || (existing.Unit == unit && SameCleanLatin1(existing.Value, v)))) continue;
             string value = Clean(Encoding.Latin1.GetString(v));
-            if (server.Facts.TryGetValue(name, out var existing) && (existing.Unit < unit || (existing.Unit == unit && existing.Value == value))) continue;
             server.Facts[name] = new Fact { Value = value, Source = "modbus_fc43", Frame = frame, TimeNs = ts, Confidence = "high", Unit = unit };
         }
         server.Dirty = true;
@@ -703,13 +736,28 @@ public sealed class AssetInventory : IEventConsumer
             _lastFlush = started;
             return;
         }
-        var batch = new StoreBatch { Snapshot = Snapshot() };
-        foreach (var e in _endpoints.Values)
-            if (e.Dirty) { batch.Endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), InventoryStore.Serialize(e))); e.Dirty = false; }
-        foreach (var m in _macs.Values)
-            if (m.Dirty) { batch.Macs.Add((m.Mac.ToString(), InventoryStore.Serialize(m))); m.Dirty = false; }
-        foreach (var l in _links.Values)
-            if (l.Dirty) { batch.Links.Add((InventoryStore.LinkKeyText(l), InventoryStore.Serialize(l))); l.Dirty = false; }
+        StoreBatch batch;
+        if (final)
+        {
+            // The pipeline is over and the cores are free: the view and the serialised state are built side by side
+            // (both only read the state; the dirty flags are cleared once both are done).
+            var serialised = Task.Run(SerializeDirty);
+            var snapshot = Snapshot();
+            var (endpoints, macs, links) = serialised.GetAwaiter().GetResult();
+            batch = new StoreBatch { Snapshot = snapshot };
+            batch.Endpoints.AddRange(endpoints);
+            batch.Macs.AddRange(macs);
+            batch.Links.AddRange(links);
+        }
+        else
+        {
+            batch = new StoreBatch { Snapshot = Snapshot() };
+            var (endpoints, macs, links) = SerializeDirty();
+            batch.Endpoints.AddRange(endpoints);
+            batch.Macs.AddRange(macs);
+            batch.Links.AddRange(links);
+        }
+        ClearDirty();
         _lastFlush = Stopwatch.GetTimestamp();
         _lastFlushCost = Stopwatch.GetElapsedTime(started, _lastFlush);
         _writer.Submit(batch);
@@ -718,6 +766,28 @@ public sealed class AssetInventory : IEventConsumer
             _writer.WaitIdle();
             NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets);
         }
+    }
+
+    /// <summary>The raw state rows of every dirty endpoint, MAC and link (reads the state only).</summary>
+    private (List<(string, string)> Endpoints, List<(string, string)> Macs, List<(string, string)> Links) SerializeDirty()
+    {
+        var endpoints = new List<(string, string)>();
+        var macs = new List<(string, string)>();
+        var links = new List<(string, string)>();
+        foreach (var e in _endpoints.Values)
+            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), InventoryStore.Serialize(e)));
+        foreach (var m in _macs.Values)
+            if (m.Dirty) macs.Add((m.Mac.ToString(), InventoryStore.Serialize(m)));
+        foreach (var l in _links.Values)
+            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), InventoryStore.Serialize(l)));
+        return (endpoints, macs, links);
+    }
+
+    private void ClearDirty()
+    {
+        foreach (var e in _endpoints.Values) e.Dirty = false;
+        foreach (var m in _macs.Values) m.Dirty = false;
+        foreach (var l in _links.Values) l.Dirty = false;
     }
 
     /// <summary>Assets created by this run (set after the final flush with a store).</summary>

@@ -41,6 +41,12 @@ public sealed class ReplayReport : IEventConsumer
         {
             w.WriteLine(string.Create(ci, $"  {file.Path}: {(file.Format.Length == 0 ? "unreadable" : file.Format)}, {file.Packets:N0} packets, {file.Bytes:N0} bytes{(file.Error is null ? "" : " — ERROR: " + file.Error)}"));
         }
+        foreach (var i in stats.Interfaces ?? [])
+        {
+            w.WriteLine(string.Create(ci, $"  interface {i.Interface} ({i.LinkType}): captured {i.Captured:N0} packets, {i.Bytes:N0} bytes; dropped: interface {i.InterfaceDropped:N0}, kernel {i.KernelDropped:N0}, application {i.ApplicationDropped:N0}{(i.Reopens > 0 ? $"; reopened {i.Reopens}" : "")}{(i.Error is null ? "" : " — ERROR: " + i.Error)}"));
+            if (i.PcapPacketsWritten > 0 || i.PcapWriteErrors > 0)
+                w.WriteLine(string.Create(ci, $"    written to rolling pcap: {i.PcapPacketsWritten:N0} packets, write errors {i.PcapWriteErrors:N0}{(i.PcapLastError is null ? "" : " (" + i.PcapLastError + ")")}"));
+        }
         w.WriteLine(string.Create(ci, $"  packets {d.Packets:N0}, bytes {d.Bytes:N0}, elapsed {stats.Elapsed.TotalSeconds:F2} s ({Rate(d.Packets, stats.Elapsed)} packets/s, {stats.Workers} workers)"));
         w.WriteLine(string.Create(ci, $"  stage busy time: reader+decode {stats.ReaderBusy.TotalSeconds:F2} s, workers {stats.WorkersBusy.TotalSeconds:F2} s, analysis {stats.AnalysisBusy.TotalSeconds:F2} s"));
         if (stats.FirstTimestampNs != 0)
@@ -90,6 +96,29 @@ public sealed class ReplayReport : IEventConsumer
             w.WriteEndObject();
         }
         w.WriteEndArray();
+        if (stats.Interfaces is { } ifaces)
+        {
+            w.WriteStartArray("interfaces");
+            foreach (var i in ifaces)
+            {
+                w.WriteStartObject();
+                w.WriteString("name", i.Interface);
+                w.WriteString("link_type", i.LinkType.ToString());
+                w.WriteNumber("captured", i.Captured);
+                w.WriteNumber("bytes", i.Bytes);
+                w.WriteNumber("kernel_received", i.KernelReceived);
+                w.WriteNumber("interface_dropped", i.InterfaceDropped);
+                w.WriteNumber("kernel_dropped", i.KernelDropped);
+                w.WriteNumber("application_dropped", i.ApplicationDropped);
+                w.WriteNumber("reopens", i.Reopens);
+                w.WriteNumber("pcap_packets_written", i.PcapPacketsWritten);
+                w.WriteNumber("pcap_write_errors", i.PcapWriteErrors);
+                if (i.Error is null) w.WriteNull("error");
+                else w.WriteString("error", i.Error);
+                w.WriteEndObject();
+            }
+            w.WriteEndArray();
+        }
         var d = stats.Decode;
         w.WriteNumber("packets", d.Packets);
         w.WriteNumber("bytes", d.Bytes);

@@ -150,6 +150,7 @@ public sealed class LiveEngine
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, duration.Token);
         using var reg = stop.Token.Register(Stop);
         await Task.Factory.StartNew(() => RunIngest(threads), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).ConfigureAwait(false);
+        _core.Stats.Interfaces = Interfaces;
         var stats = await _core.CompleteAsync(_uptime.Elapsed).ConfigureAwait(false);
         foreach (var c in _captures) c.Dispose();
         return stats;

@@ -71,6 +71,9 @@ public sealed class ReplayStats
 
     public bool HasFileErrors => Files.Exists(f => f.Error is not null);
 
+    /// <summary>Live capture: the interfaces captured on, with their drop counters (null for a replay of files).</summary>
+    public IReadOnlyList<LiveInterfaceStatus>? Interfaces { get; set; }
+
     internal void AddFlowStats(FlowTableStats s)
     {
         var t = Flows;

@@ -31,16 +31,18 @@ public sealed class StoreBatch
 /// </summary>
 public sealed class InventoryStore : IDisposable
 {
-    public const int CurrentSchemaVersion = 1;
+    public const int CurrentSchemaVersion = 2;
     public const string EnvironmentVariable = "OTSENSOR_STORE";
 
-    private static readonly JsonSerializerOptions s_compact = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
-    /// <summary>Asset and link rows: the output schema's field names, compact (commands read them back with <see cref="InventoryFormats.Json"/>).</summary>
-    private static readonly JsonSerializerOptions s_records = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.Default,
-    };
+    /// <summary>Compile-time metadata for the store's own types, reflection for anything else.</summary>
+    private static readonly System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver s_resolver
+        = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(StoreJsonContext.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver());
+    private static readonly JsonSerializerOptions s_compact = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = s_resolver };
+    /// <summary>
+    /// Asset and link rows: the output schema's field names, compact (commands read them back with <see cref="InventoryFormats.Json"/>).
+    /// The default encoder (null) is <see cref="System.Text.Encodings.Web.JavaScriptEncoder.Default"/>.
+    /// </summary>
+    private static readonly JsonSerializerOptions s_records = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = s_resolver };
 
     private static readonly string[] s_migrations =
     [
@@ -54,6 +56,8 @@ public sealed class InventoryStore : IDisposable
         CREATE TABLE links(id INTEGER PRIMARY KEY, client_id INTEGER NOT NULL, server_id INTEGER NOT NULL, protocol TEXT,
             transport TEXT NOT NULL, port INTEGER NOT NULL, first_seen TEXT, last_seen TEXT, data TEXT NOT NULL);
         """,
+        // 2: inventory changes and their forwarding cursors (InventoryChangeStore).
+        InventoryChangeStore.Migration,
     ];
 
     private readonly SqliteConnection _db;
@@ -61,6 +65,8 @@ public sealed class InventoryStore : IDisposable
     private Dictionary<string, string>? _assetRows;
     /// <summary>The links rows as last committed (data by id - 1), null before the first write.</summary>
     private string[]? _linkRows;
+    /// <summary>Inventory change detection, committed with each write (see InventoryChangeStore.cs).</summary>
+    private readonly InventoryChangeRecorder _changes = new();
 
     private InventoryStore(string path, SqliteConnection db, int version)
     {
@@ -84,6 +90,10 @@ public sealed class InventoryStore : IDisposable
             int version = 0;
             if (!readOnly)
             {
+                // A new file gets 16 KiB pages (no effect on an existing one): endpoint and link state rows (1-2 KB of JSON)
+                // then fit in their b-tree pages instead of each taking an overflow page, which halves what a flush writes.
+                // Must precede the switch to WAL, which fixes the page size.
+                Exec(db, "PRAGMA page_size=16384;");
                 Exec(db, "PRAGMA journal_mode=WAL;");
                 Exec(db, "PRAGMA synchronous=NORMAL;");
                 using var tx = db.BeginTransaction(deferred: false);
@@ -142,6 +152,9 @@ public sealed class InventoryStore : IDisposable
         => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{EndpointKey(l.ClientMac, l.ClientIp)}>{EndpointKey(l.ServerMac, l.ServerIp)}|{l.Transport}/{l.Port}");
 
     public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, s_compact);
+
+    /// <summary>An asset or link row's data column.</summary>
+    internal static string SerializeRow<T>(T value) => JsonSerializer.Serialize(value, s_records);
 
     private T Run<T>(Func<T> action)
     {
@@ -209,7 +222,24 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Writes one flush in one transaction (all or nothing).</summary>
     public void Write(StoreBatch batch) => Run(() =>
     {
+        // The view's JSON is made on another core while the raw state is upserted (the connection is used by this thread only).
+        var assets = batch.Snapshot.Assets;
+        var links = batch.Snapshot.Links;
+        var viewJson = Task.Run(() =>
+        {
+            var a = new string[assets.Count];
+            for (int i = 0; i < a.Length; i++) a[i] = SerializeRow(assets[i]);
+            var l = new string[links.Count];
+            for (int i = 0; i < l.Length; i++) l[i] = SerializeRow(links[i]);
+            return (Assets: a, Links: l);
+        });
+        // Rows in key order fill the b-trees densely (random order splits pages half full): fewer pages to write.
+        static int ByKey((string Key, string Json) x, (string Key, string Json) y) => string.CompareOrdinal(x.Key, y.Key);
+        batch.Endpoints.Sort(ByKey);
+        batch.Macs.Sort(ByKey);
+        batch.Links.Sort(ByKey);
         using var tx = _db.BeginTransaction(deferred: false);
+        var changes = _changes.Record(_db, tx, batch.Snapshot); // before the assets rows are rewritten: compared with them
         Upsert(tx, "INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
         Upsert(tx, "INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
         Upsert(tx, "INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
@@ -233,6 +263,7 @@ public sealed class InventoryStore : IDisposable
             foreach (var k in _assetRows.Keys)
                 if (!keep.Contains(k)) stale.Add(k);
         }
+        var (assetJson, linkJson) = viewJson.GetAwaiter().GetResult();
         using (var del = _db.CreateCommand())
         {
             del.Transaction = tx;
@@ -250,9 +281,10 @@ public sealed class InventoryStore : IDisposable
                     ips = excluded.ips, roles = excluded.roles, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
                 """;
             var p = Parameters(ins, "$id", "$key", "$kind", "$mac", "$vendor", "$ips", "$roles", "$first", "$last", "$data");
-            foreach (var a in batch.Snapshot.Assets)
+            for (int ai = 0; ai < assets.Count; ai++)
             {
-                string json = JsonSerializer.Serialize(a, s_records);
+                var a = assets[ai];
+                string json = assetJson[ai];
                 if (_assetRows is not null && _assetRows.TryGetValue(a.Key, out var old) && old == json) continue;
                 p[0].Value = a.Id; p[1].Value = a.Key; p[2].Value = a.Kind; p[3].Value = (object?)a.Mac ?? DBNull.Value;
                 p[4].Value = (object?)a.MacVendor ?? DBNull.Value; p[5].Value = string.Join(' ', a.Ips); p[6].Value = string.Join(' ', a.Roles);
@@ -262,8 +294,7 @@ public sealed class InventoryStore : IDisposable
                 assetChanges.Add((a.Key, json));
             }
         }
-        var links = batch.Snapshot.Links;
-        var linkRows = new string[links.Count];
+        var linkRows = linkJson;
         using (var del = _db.CreateCommand())
         {
             del.Transaction = tx;
@@ -284,8 +315,7 @@ public sealed class InventoryStore : IDisposable
             for (int i = 0; i < links.Count; i++)
             {
                 var l = links[i];
-                string json = JsonSerializer.Serialize(l, s_records);
-                linkRows[i] = json;
+                string json = linkRows[i];
                 // Ids are positions (1..n); a row is rewritten only when what sits at its id changed.
                 if (l.Id == i + 1 && _linkRows is not null && i < _linkRows.Length && _linkRows[i] == json) continue;
                 p[0].Value = l.Id; p[1].Value = l.ClientId; p[2].Value = l.ServerId; p[3].Value = (object?)l.Protocol ?? DBNull.Value;
@@ -295,6 +325,7 @@ public sealed class InventoryStore : IDisposable
             }
         }
         tx.Commit();
+        _changes.Committed(changes);
         // Remember what is committed (only now: a failed transaction leaves the file, and so the cache, as it was).
         _assetRows ??= new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var st in stale) _assetRows.Remove(st);
@@ -303,6 +334,10 @@ public sealed class InventoryStore : IDisposable
         AssetRowsWritten += assetChanges.Count;
         return 0;
     });
+
+    /// <summary>Inventory changes committed by <see cref="Write"/> since the store was opened, in all and by type.</summary>
+    public long ChangesRecorded => _changes.Recorded;
+    public IReadOnlyDictionary<string, long> ChangesByType => _changes.CountsByType;
 
     /// <summary>Asset rows inserted or updated by <see cref="Write"/> since the store was opened (unchanged rows are skipped).</summary>
     public long AssetRowsWritten { get; private set; }

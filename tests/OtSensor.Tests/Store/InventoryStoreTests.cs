@@ -36,7 +36,7 @@ public class InventoryStoreTests
         cmd.CommandText = "PRAGMA journal_mode;";
         Assert.Equal("wal", cmd.ExecuteScalar());
         cmd.CommandText = "SELECT version FROM schema_version;";
-        Assert.Equal(1L, cmd.ExecuteScalar());
+        Assert.Equal((long)InventoryStore.CurrentSchemaVersion, cmd.ExecuteScalar());
     }
 
     [Fact]

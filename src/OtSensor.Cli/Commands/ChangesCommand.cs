@@ -1,0 +1,101 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using OtSensor.Core;
+using OtSensor.Detection;
+using OtSensor.Inventory;
+using OtSensor.Store;
+using Spectre.Console;
+
+namespace OtSensor.Cli.Commands;
+
+/// <summary><c>otsensor changes</c>: the inventory changes committed in the store (what <c>forward</c> sends beside alerts).</summary>
+public static class ChangesCommand
+{
+    private static readonly JsonSerializerOptions s_json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        Encoder = JavaScriptEncoder.Default,
+    };
+
+    public static Command Create()
+    {
+        var store = AssetsCommand.StoreOption();
+        var json = new Option<bool>("--json") { Description = "Print a JSON array (for scripts)." };
+        var since = new Option<string?>("--since") { Description = "Only changes at or after this packet time (RFC 3339, or a duration back from now: 30m, 12h, 7d)." };
+        var minSeverity = new Option<int>("--min-severity") { Description = "Only changes with at least this severity (0-10).", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("changes", "List the inventory changes in the store (new assets, identity / firmware changes, new roles and services, moved IPs).")
+        {
+            store, json, since, minSeverity,
+        };
+        cmd.SetAction(parse => Run(parse.GetValue(store)!, parse.GetValue(json), parse.GetValue(since), parse.GetValue(minSeverity), Console.Out, Console.Error));
+        return cmd;
+    }
+
+    public static int Run(string storePath, bool json, string? since, int minSeverity, TextWriter stdout, TextWriter stderr)
+    {
+        if (minSeverity is < 0 or > 10)
+        {
+            stderr.WriteLine("otsensor changes: --min-severity must be between 0 and 10.");
+            return Program.ExitUsage;
+        }
+        long sinceNs = long.MinValue;
+        if (since is not null)
+        {
+            if (AlertFormats.ParseSince(since, DateTimeOffset.UtcNow) is not long s)
+            {
+                stderr.WriteLine($"otsensor changes: --since '{since}' is neither an RFC 3339 time nor a duration like 30m, 12h, 7d.");
+                return Program.ExitUsage;
+            }
+            sinceNs = s;
+        }
+        List<InventoryChange> changes;
+        try
+        {
+            using var st = InventoryChangeStore.Open(storePath, readOnly: true);
+            changes = st.Query(sinceNs, minSeverity);
+        }
+        catch (StoreException ex) when (ex.Kind == StoreErrorKind.Corrupt && File.Exists(storePath) && ex.Message.Contains("no inventory changes yet", StringComparison.Ordinal))
+        {
+            changes = [];
+        }
+        catch (StoreException ex)
+        {
+            stderr.WriteLine($"otsensor changes: {ex.Message}");
+            return Program.ExitError;
+        }
+        if (json)
+        {
+            stdout.WriteLine(JsonSerializer.Serialize(changes, s_json));
+            return Program.ExitOk;
+        }
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
+        if (!ReferenceEquals(stdout, Console.Out) || Console.IsOutputRedirected) console.Profile.Width = 240;
+        var table = new Table().Border(TableBorder.Rounded);
+        foreach (var h in new[] { "id", "sev", "type", "asset", "attribute", "old", "new", "time", "frame" }) table.AddColumn(h);
+        var ci = CultureInfo.InvariantCulture;
+        foreach (var c in changes)
+        {
+            table.AddRow(new Text(c.Id.ToString(ci)), new Text(c.Severity.ToString(ci)), new Text(c.Type), new Text(c.Ip ?? c.Mac ?? c.AssetKey),
+                new Text(c.Attribute), new Text(c.OldValue ?? "-"), new Text(c.NewValue ?? "-"), new Text(PacketTime.ToRfc3339(c.TimeNs)),
+                new Text(c.Frame > 0 ? c.Frame.ToString(ci) : "-"));
+        }
+        console.Write(table);
+        console.WriteLine($"{changes.Count} inventory changes");
+        return Program.ExitOk;
+    }
+
+    /// <summary>The "== Inventory changes" section of the replay's text summary: what this run committed, by type.</summary>
+    public static void WriteReplaySummary(InventoryStore store, TextWriter w)
+    {
+        var ci = CultureInfo.InvariantCulture;
+        w.WriteLine("== Inventory changes");
+        long n = store.ChangesRecorded;
+        string byType = string.Join(", ", store.ChangesByType.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => string.Create(ci, $"{kv.Key} {kv.Value:N0}")));
+        w.WriteLine(n == 0 ? "  none (the store already knew everything this replay saw)"
+            : string.Create(ci, $"  recorded {n:N0} ({byType}): otsensor changes"));
+    }
+}
