@@ -136,7 +136,7 @@ internal sealed class ServiceSession : IDisposable
             if (r.Config.Detection.Enabled)
             {
                 s._alertStore = AlertStore.Open(r.Config.Store);
-                s.Detection = new DetectionEngine(r.Rules, s._alertStore, r.Baseline);
+                s.Detection = new DetectionEngine(r.Rules, s._alertStore, r.Baseline) { AssetKeys = s.Inventory.AssetKeyOf };
                 s.Consumers.Add(s.Detection);
             }
             return s;
@@ -202,6 +202,11 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     {
         var c = state.Config;
         LogStarting(log, c.File, string.Join(", ", c.Interfaces.Select(i => i.Name)), c.Store);
+        // The store opens (and its schema migrates) before anything reads it; one that cannot open stops the start.
+        using (InventoryStore.Open(c.Store, readOnly: false))
+        using (AlertStore.Open(c.Store))
+        {
+        }
         await using var status = StartStatusSocket(c);
         await using var metrics = StartMetrics(c);
 
@@ -385,12 +390,13 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             MaxBacklogAge = r.Config.Siem.MaxAgeSeconds > 0 ? TimeSpan.FromSeconds(r.Config.Siem.MaxAgeSeconds) : null,
         };
         var outbox = new LazyAlertOutbox(r.Config.Store);
+        var changes = new LazyInventoryChangeOutbox(r.Config.Store);
         var logMessage = new Action<string>(m => LogForward(log, m));
         for (int i = 0; i < r.Destinations.Count; i++)
         {
             var d = r.Destinations[i];
             var tls = r.Tls[i];
-            _forwarders.Add(new Forwarder(outbox, d, options, () => MessageTransport.Create(d, tls, logMessage), logMessage));
+            _forwarders.Add(new Forwarder(outbox, d, options, () => MessageTransport.Create(d, tls, logMessage), logMessage, changes: changes));
         }
         return Task.WhenAll(_forwarders.Select(f => ForwardLoopAsync(f, ct)));
     }
@@ -448,13 +454,16 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         var rc = c.Retention;
         try
         {
-            var res = Retention.Run(c.Store, [.. state.Resolved.Destinations.Select(d => d.Name)],
-                rc.AlertsMaxAgeDays > 0 ? TimeSpan.FromDays(rc.AlertsMaxAgeDays) : null, rc.MaxAlerts,
-                (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100);
-            if (res.Pruned > 0)
+            long now = (DateTime.UtcNow.Ticks - DateTime.UnixEpoch.Ticks) * 100;
+            var res = Retention.Run(RetentionTable.Alerts, c.Store, [.. state.Resolved.Destinations.Select(d => d.Name)],
+                rc.AlertsMaxAgeDays > 0 ? TimeSpan.FromDays(rc.AlertsMaxAgeDays) : null, rc.MaxAlerts, now);
+            // Inventory changes go only to the destinations that take them: only their cursors hold changes back.
+            var ch = Retention.Run(RetentionTable.InventoryChanges, c.Store, [.. state.Resolved.Destinations.Where(d => d.Inventory).Select(d => d.Name)],
+                rc.ChangesMaxAgeDays > 0 ? TimeSpan.FromDays(rc.ChangesMaxAgeDays) : null, rc.MaxChanges, now);
+            if (res.Pruned + ch.Pruned > 0)
             {
-                state.AddPruned(res.Pruned);
-                LogRetention(log, res.PrunedByAge, res.PrunedByCount, res.Remaining);
+                state.AddPruned(res.Pruned + ch.Pruned);
+                LogRetention(log, res.PrunedByAge, res.PrunedByCount, res.Remaining, ch.Pruned, ch.Remaining);
             }
         }
         catch (StoreException ex)
@@ -479,7 +488,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             _mbps = Math.Max(0, bytes - _lastBytes) * 8 / secs / 1e6;
             (_lastPackets, _lastBytes, _lastRate) = (packets, bytes, now);
         }
-        var (assets, alerts, backlogs) = ReadStoreCounts(c.Store, state.Resolved.Destinations);
+        var (assets, alerts, backlogs, changeBacklogs) = ReadStoreCounts(c.Store, state.Resolved.Destinations);
         var prev = state.Snapshot;
         state.Snapshot = new ServiceStatusSnapshot
         {
@@ -525,6 +534,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
                 Url = d.Url,
                 Cursor = k < _forwarders.Count ? _forwarders[k].Stats.Cursor : 0,
                 Backlog = backlogs is not null ? backlogs[k] : prev.Destinations.ElementAtOrDefault(k)?.Backlog ?? 0,
+                InventoryBacklog = changeBacklogs is not null ? changeBacklogs[k] : prev.Destinations.ElementAtOrDefault(k)?.InventoryBacklog ?? 0,
                 Sent = k < _forwarders.Count ? _forwarders[k].Stats.Sent : 0,
                 Failures = k < _forwarders.Count ? _forwarders[k].Stats.Failures : 0,
                 LastError = k < _forwarders.Count ? _forwarders[k].Stats.LastError : null,
@@ -533,9 +543,9 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     }
 
     /// <summary>Assets, alerts and each destination's backlog, read from the store (null where it cannot be read now).</summary>
-    private static (long? Assets, long? Alerts, long[]? Backlogs) ReadStoreCounts(string store, List<Destination> destinations)
+    private static (long? Assets, long? Alerts, long[]? Backlogs, long[]? ChangeBacklogs) ReadStoreCounts(string store, List<Destination> destinations)
     {
-        if (!File.Exists(store)) return (0, 0, new long[destinations.Count]);
+        if (!File.Exists(store)) return (0, 0, new long[destinations.Count], new long[destinations.Count]);
         try
         {
             using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = store, Mode = SqliteOpenMode.ReadOnly, Pooling = false, DefaultTimeout = 2 }.ToString());
@@ -553,11 +563,23 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
                 cmd.Parameters.AddWithValue("$d", destinations[i].Name);
                 backlogs[i] = cmd.ExecuteScalar() is long b ? b : 0;
             }
-            return (assets, alerts, backlogs);
+            var changeBacklogs = new long[destinations.Count];
+            if (Exists(db, "inventory_changes") && Exists(db, "inventory_change_cursors"))
+            {
+                for (int i = 0; i < destinations.Count; i++)
+                {
+                    if (!destinations[i].Inventory) continue;
+                    using var cmd = db.CreateCommand();
+                    cmd.CommandText = "SELECT count(*) FROM inventory_changes WHERE id > coalesce((SELECT delivered_id FROM inventory_change_cursors WHERE destination = $d), 0);";
+                    cmd.Parameters.AddWithValue("$d", destinations[i].Name);
+                    changeBacklogs[i] = cmd.ExecuteScalar() is long b ? b : 0;
+                }
+            }
+            return (assets, alerts, backlogs, changeBacklogs);
         }
         catch (SqliteException)
         {
-            return (null, null, null);
+            return (null, null, null, null);
         }
     }
 
@@ -638,8 +660,57 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     [LoggerMessage(EventId = 30, Level = LogLevel.Warning, Message = "forward: {Message}")]
     private static partial void LogForward(ILogger logger, string message);
 
-    [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "retention: pruned {ByAge} alert(s) by age and {ByCount} by count; {Remaining} remain")]
-    private static partial void LogRetention(ILogger logger, long byAge, long byCount, long remaining);
+    [LoggerMessage(EventId = 31, Level = LogLevel.Information, Message = "retention: pruned {ByAge} alert(s) by age and {ByCount} by count, {Remaining} remain; pruned {Changes} inventory change(s), {ChangesRemaining} remain")]
+    private static partial void LogRetention(ILogger logger, long byAge, long byCount, long remaining, long changes, long changesRemaining);
+}
+
+/// <summary>The forwarders' view of the store's inventory changes, opened on first use and reopened after a failure.</summary>
+internal sealed class LazyInventoryChangeOutbox(string path) : IInventoryChangeOutbox, IDisposable
+{
+    private readonly Lock _lock = new();
+    private InventoryChangeStore? _store;
+
+    private InventoryChangeStore Store
+    {
+        get
+        {
+            lock (_lock) return _store ??= InventoryChangeStore.Open(path);
+        }
+    }
+
+    public IReadOnlyList<InventoryChange> ReadAfter(long afterId, int max) => Guard(() => Store.ReadAfter(afterId, max));
+    public long GetCursor(string destination) => Guard(() => Store.GetCursor(destination));
+    public void SetCursor(string destination, long deliveredId) => Guard(() =>
+    {
+        Store.SetCursor(destination, deliveredId);
+        return 0;
+    });
+
+    private T Guard<T>(Func<T> f)
+    {
+        try
+        {
+            return f();
+        }
+        catch (StoreException)
+        {
+            lock (_lock)
+            {
+                _store?.Dispose();
+                _store = null;
+            }
+            throw;
+        }
+    }
+
+    public void Dispose()
+    {
+        lock (_lock)
+        {
+            _store?.Dispose();
+            _store = null;
+        }
+    }
 }
 
 /// <summary>

@@ -43,6 +43,8 @@ public static class PrometheusFormatter
 
         w.Header("otsensor_forward_backlog", "gauge", "Alerts not yet delivered, per destination.");
         foreach (var d in s.Destinations) w.Sample("otsensor_forward_backlog", d.Backlog, ("destination", d.Name));
+        w.Header("otsensor_forward_inventory_backlog", "gauge", "Inventory changes not yet delivered, per destination.");
+        foreach (var d in s.Destinations) w.Sample("otsensor_forward_inventory_backlog", d.InventoryBacklog, ("destination", d.Name));
         w.Header("otsensor_forward_sent_total", "counter", "Alerts delivered, per destination.");
         foreach (var d in s.Destinations) w.Sample("otsensor_forward_sent_total", d.Sent, ("destination", d.Name));
         w.Header("otsensor_forward_failures_total", "counter", "Connection or send failures, per destination.");

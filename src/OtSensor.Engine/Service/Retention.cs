@@ -9,6 +9,13 @@ public readonly record struct RetentionResult(long PrunedByAge, long PrunedByCou
     public long Pruned => PrunedByAge + PrunedByCount;
 }
 
+/// <summary>A table retention prunes: its rows, the time column and the delivery cursors of its forwarders.</summary>
+public sealed record RetentionTable(string Table, string TimeColumn, string CursorTable)
+{
+    public static readonly RetentionTable Alerts = new("alerts", "last_seen_ns", "forward_cursors");
+    public static readonly RetentionTable InventoryChanges = new("inventory_changes", "time_ns", "inventory_change_cursors");
+}
+
 /// <summary>
 /// Keeps the store from filling the disk: deletes alerts older than the age bound or beyond the count bound (oldest
 /// first), but only alerts every configured SIEM destination has already delivered (its cursor in
@@ -26,21 +33,26 @@ public static class Retention
     /// <param name="nowNs">Now, Unix nanoseconds (alert times are packet times, which live capture stamps with the wall clock).</param>
     /// <exception cref="StoreException">The store cannot be read or written (disk full...).</exception>
     public static RetentionResult Run(string storePath, IReadOnlyCollection<string> destinationNames, TimeSpan? maxAge, long maxAlerts, long nowNs)
+        => Run(RetentionTable.Alerts, storePath, destinationNames, maxAge, maxAlerts, nowNs);
+
+    /// <summary>The same for any <see cref="RetentionTable"/> (alerts, inventory changes).</summary>
+    public static RetentionResult Run(RetentionTable table, string storePath, IReadOnlyCollection<string> destinationNames, TimeSpan? maxAge, long maxAlerts, long nowNs)
     {
+        ArgumentNullException.ThrowIfNull(table);
         try
         {
             using var db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = storePath, Mode = SqliteOpenMode.ReadWrite, Pooling = false, DefaultTimeout = 5 }.ToString());
             db.Open();
             Exec(db, "PRAGMA busy_timeout=5000;");
-            if (!TableExists(db, "alerts")) return default;
-            long bound = DeliveredBound(db, destinationNames);
+            if (!TableExists(db, table.Table)) return default;
+            long bound = DeliveredBound(db, table, destinationNames);
             long byAge = 0;
             if (maxAge is { } age && bound > 0)
             {
                 long cutoff = nowNs - (long)(age.TotalMilliseconds * 1_000_000);
                 while (true)
                 {
-                    int n = Delete(db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE id <= $b AND last_seen_ns < $c ORDER BY id LIMIT $n);", bound, cutoff);
+                    int n = Delete(db, $"DELETE FROM {table.Table} WHERE id IN (SELECT id FROM {table.Table} WHERE id <= $b AND {table.TimeColumn} < $c ORDER BY id LIMIT $n);", bound, cutoff);
                     byAge += n;
                     if (n < Chunk) break;
                 }
@@ -48,37 +60,38 @@ public static class Retention
             long byCount = 0;
             if (maxAlerts > 0 && bound > 0)
             {
-                long total = Count(db);
+                long total = Count(db, table);
                 while (total > maxAlerts)
                 {
                     long take = Math.Min(total - maxAlerts, Chunk);
-                    int n = Delete(db, "DELETE FROM alerts WHERE id IN (SELECT id FROM alerts WHERE id <= $b ORDER BY id LIMIT $n);", bound, 0, take);
+                    int n = Delete(db, $"DELETE FROM {table.Table} WHERE id IN (SELECT id FROM {table.Table} WHERE id <= $b ORDER BY id LIMIT $n);", bound, 0, take);
                     byCount += n;
                     total -= n;
                     if (n == 0) break; // the rest is not delivered yet
                 }
             }
             if (byAge + byCount > 0) Exec(db, "PRAGMA wal_checkpoint(PASSIVE);");
-            return new RetentionResult(byAge, byCount, bound, Count(db));
+            return new RetentionResult(byAge, byCount, bound, Count(db, table));
         }
         catch (SqliteException ex)
         {
-            throw new StoreException(storePath, ex.SqliteErrorCode == 13 ? StoreErrorKind.DiskFull : StoreErrorKind.Other, $"store '{storePath}': retention: {ex.Message}", ex);
+            throw new StoreException(storePath, ex.SqliteErrorCode == 13 ? StoreErrorKind.DiskFull : StoreErrorKind.Other, $"store '{storePath}': retention of {table.Table}: {ex.Message}", ex);
         }
     }
 
     /// <summary>The highest alert id every destination has delivered (max id when there is no destination).</summary>
-    public static long DeliveredBound(SqliteConnection db, IReadOnlyCollection<string> destinationNames)
+    public static long DeliveredBound(SqliteConnection db, RetentionTable table, IReadOnlyCollection<string> destinationNames)
     {
         ArgumentNullException.ThrowIfNull(db);
+        ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(destinationNames);
-        if (destinationNames.Count == 0) return Scalar(db, "SELECT coalesce(max(id), 0) FROM alerts;");
-        if (!TableExists(db, "forward_cursors")) return 0;
+        if (destinationNames.Count == 0) return Scalar(db, $"SELECT coalesce(max(id), 0) FROM {table.Table};");
+        if (!TableExists(db, table.CursorTable)) return 0;
         long bound = long.MaxValue;
         foreach (var name in destinationNames)
         {
             using var cmd = db.CreateCommand();
-            cmd.CommandText = "SELECT delivered_id FROM forward_cursors WHERE destination = $d;";
+            cmd.CommandText = $"SELECT delivered_id FROM {table.CursorTable} WHERE destination = $d;";
             cmd.Parameters.AddWithValue("$d", name);
             long v = cmd.ExecuteScalar() is long l ? l : 0;
             bound = Math.Min(bound, v);
@@ -100,7 +113,7 @@ public static class Retention
         return n;
     }
 
-    private static long Count(SqliteConnection db) => Scalar(db, "SELECT count(*) FROM alerts;");
+    private static long Count(SqliteConnection db, RetentionTable table) => Scalar(db, $"SELECT count(*) FROM {table.Table};");
 
     private static bool TableExists(SqliteConnection db, string table)
     {

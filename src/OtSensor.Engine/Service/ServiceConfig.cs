@@ -27,6 +27,10 @@ public sealed class RetentionConfig
 {
     /// <summary>Delivered alerts whose last sighting is older than this are pruned (0: no age bound).</summary>
     public int AlertsMaxAgeDays { get; set; } = 90;
+    /// <summary>Delivered inventory changes older than this are pruned (0: no age bound).</summary>
+    public int ChangesMaxAgeDays { get; set; } = 90;
+    /// <summary>At most this many inventory changes are kept; the oldest delivered ones go first (0: no bound).</summary>
+    public long MaxChanges { get; set; } = 100_000;
     /// <summary>At most this many alerts are kept; the oldest delivered ones go first (0: no bound).</summary>
     public long MaxAlerts { get; set; } = 100_000;
     /// <summary>How often the retention job runs.</summary>
@@ -60,6 +64,8 @@ public sealed class DestinationConfig
     public string? Key { get; set; }
     public string? ServerName { get; set; }
     public bool InsecureSkipVerify { get; set; }
+    /// <summary>Also send inventory changes (new assets, firmware changes...), as <c>forward --no-inventory</c> inverted.</summary>
+    public bool Inventory { get; set; } = true;
 
     /// <summary>The forwarding destination, parsed as <c>otsensor forward</c> does.</summary>
     /// <exception cref="ForwardConfigException">A bad URL or option.</exception>
@@ -79,6 +85,7 @@ public sealed class DestinationConfig
             KeyFile = Key,
             ServerName = ServerName,
             InsecureSkipVerify = InsecureSkipVerify,
+            Inventory = Inventory,
         };
         d = Destination.Parse(Url, d);
         if (d.Kind != TransportKind.Tls && (Ca ?? Cert ?? Key) is not null) throw new ForwardConfigException("ca, cert and key apply to tls:// destinations only");

@@ -66,6 +66,8 @@ internal sealed class ServiceConfigBinder
             {
                 case "alerts_max_age_days": r.AlertsMaxAgeDays = Int(v, p, 0, 36500); return true;
                 case "max_alerts": r.MaxAlerts = Int(v, p, 0, int.MaxValue); return true;
+                case "changes_max_age_days": r.ChangesMaxAgeDays = Int(v, p, 0, 36500); return true;
+                case "max_changes": r.MaxChanges = Int(v, p, 0, int.MaxValue); return true;
                 case "interval_minutes": r.IntervalMinutes = Int(v, p, 1, 10080); return true;
                 case "pcap":
                     var pc = new PcapRetentionConfig();
@@ -141,6 +143,7 @@ internal sealed class ServiceConfigBinder
                 case "key": d.Key = OptStr(v, p); return true;
                 case "server_name": d.ServerName = OptStr(v, p); return true;
                 case "insecure_skip_verify": d.InsecureSkipVerify = Bool(v, p); return true;
+                case "inventory": d.Inventory = Bool(v, p); return true;
                 default: return false;
             }
         });

@@ -30,6 +30,8 @@ public sealed record DestinationStatusSnapshot
     public long Cursor { get; init; }
     /// <summary>Alerts in the store after the cursor (not yet delivered).</summary>
     public long Backlog { get; init; }
+    /// <summary>Inventory changes in the store after the destination's inventory cursor.</summary>
+    public long InventoryBacklog { get; init; }
     public long Sent { get; init; }
     public long Failures { get; init; }
     public string? LastError { get; init; }
@@ -95,7 +97,7 @@ public sealed record ServiceStatusSnapshot
         }
         foreach (var d in Destinations)
         {
-            sb.AppendLine(string.Create(ci, $"  forward {d.Url}: backlog {d.Backlog:N0}, sent {d.Sent:N0}, failures {d.Failures:N0}{(d.LastError is null ? "" : ", last error: " + d.LastError)}"));
+            sb.AppendLine(string.Create(ci, $"  forward {d.Url}: backlog {d.Backlog:N0} alert(s), {d.InventoryBacklog:N0} inventory change(s); sent {d.Sent:N0}, failures {d.Failures:N0}{(d.LastError is null ? "" : ", last error: " + d.LastError)}"));
         }
         return sb.ToString();
     }

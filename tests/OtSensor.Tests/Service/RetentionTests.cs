@@ -90,6 +90,35 @@ public sealed class RetentionTests : IDisposable
     }
 
     [Fact]
+    public void InventoryChanges_ArePrunedByTheirOwnCursorsAndTime()
+    {
+        using (var db = new SqliteConnection($"Data Source={_path};Pooling=False"))
+        {
+            db.Open();
+            using var cmd = db.CreateCommand();
+            cmd.CommandText = """
+                CREATE TABLE inventory_changes(id INTEGER PRIMARY KEY AUTOINCREMENT, time_ns INTEGER NOT NULL);
+                CREATE TABLE inventory_change_cursors(destination TEXT PRIMARY KEY, delivered_id INTEGER NOT NULL) WITHOUT ROWID;
+                """;
+            cmd.ExecuteNonQuery();
+            for (int i = 1; i <= 6; i++)
+            {
+                using var ins = db.CreateCommand();
+                ins.CommandText = "INSERT INTO inventory_changes(time_ns) VALUES ($t);";
+                ins.Parameters.AddWithValue("$t", Now - ((6 - i) * Day));
+                ins.ExecuteNonQuery();
+            }
+            using var cur = db.CreateCommand();
+            cur.CommandText = "INSERT INTO inventory_change_cursors VALUES ('a', 4);";
+            cur.ExecuteNonQuery();
+        }
+        var r = Retention.Run(RetentionTable.InventoryChanges, _path, ["a"], TimeSpan.FromDays(1.5), 0, Now);
+        Assert.Equal(4, r.PrunedByAge); // ages 5..2 days, all delivered (<= 4)
+        Assert.Equal(2, r.Remaining);
+        Assert.Equal(0, Retention.Run(RetentionTable.InventoryChanges, _path, ["a", "b"], TimeSpan.FromDays(0.1), 0, Now).Pruned);
+    }
+
+    [Fact]
     public void StoreWithoutAlertsTable_IsANoOp()
     {
         using (var db = new SqliteConnection($"Data Source={_path};Pooling=False"))

@@ -252,6 +252,14 @@ public sealed class ServiceConfigValidationTests : IDisposable
     }
 
     [Fact]
+    public void InventoryOff_KeepsTheDestinationToAlerts()
+    {
+        var r = ServiceConfigValidator.Validate(Config("""{ "interfaces": ["lo"], "siem": { "destinations": [ { "url": "udp://127.0.0.1:514", "inventory": false }, "udp://127.0.0.1:515" ] } }"""), Ifaces);
+        Assert.False(r.Destinations[0].Inventory);
+        Assert.True(r.Destinations[1].Inventory);
+    }
+
+    [Fact]
     public void NoInterface_IsAnError()
         => Assert.Equal("v.json: 'interfaces': at least one capture interface is required", Assert.Throws<ConfigException>(() => ServiceConfigValidator.Validate(Config("{}"), Ifaces)).Message);
 
