@@ -14,6 +14,7 @@ public static class Program
         var root = new RootCommand("OtSensor: a passive ICS/OT network monitor (Modbus/TCP, MQTT, CoAP).")
         {
             ReplayCommand.Create(),
+            CaptureCommand.Create(),
             AssetsCommand.Create(),
             LinksCommand.Create(),
             MapCommand.Create(),
@@ -24,6 +25,7 @@ public static class Program
             ForwardCommand.Create(path => OtSensor.Detection.AlertStore.Open(path), OtSensor.Store.InventoryStore.DefaultPath, path => OtSensor.Store.InventoryChangeStore.Open(path)),
             ChangesCommand.Create(),
             SiemTestCommand.Create(),
+            InterfacesCommand.Create(),
             RunCommand.Create(),
             StatusCommand.Create(),
         };

@@ -49,6 +49,11 @@ internal static class RunCommand
             Console.Error.WriteLine($"otsensor run: invalid configuration: {ex.Message}");
             return Program.ExitUsage;
         }
+        if (!LibPcap.IsAvailable)
+        {
+            Console.Error.WriteLine("otsensor run: libpcap (libpcap.so.0.8) is not installed: run ./install (Debian package libpcap0.8).");
+            return Program.ExitError;
+        }
         if (checkOnly)
         {
             Console.Out.WriteLine($"otsensor run: {configPath}: configuration is valid ({resolved.Config.Interfaces.Count} interface(s), {resolved.Destinations.Count} SIEM destination(s), store {resolved.Config.Store}).");
@@ -768,12 +773,30 @@ internal sealed class LazyAlertOutbox(string path) : IAlertOutbox, IDisposable
 /// <summary>How the service opens capture interfaces (the libpcap binding) and its rolling pcap writer.</summary>
 internal static class ServiceLiveSources
 {
-    /// <summary>The interfaces that can be captured on.</summary>
-    public static IReadOnlyCollection<string> ListInterfaces() => ServiceConfigValidator.SystemInterfaces();
+    /// <summary>The interfaces that can be captured on: libpcap's list and the kernel's (/sys/class/net).</summary>
+    public static IReadOnlyCollection<string> ListInterfaces()
+    {
+        var names = new HashSet<string>(ServiceConfigValidator.SystemInterfaces(), StringComparer.Ordinal);
+        if (LibPcap.IsAvailable)
+        {
+            try
+            {
+                foreach (var i in LibPcap.ListInterfaces()) names.Add(i.Name);
+            }
+            catch (LiveCaptureException)
+            {
+            }
+        }
+        return names;
+    }
 
-    public static ILivePacketSource Open(LiveCaptureOptions o)
-        => throw new LiveCaptureException($"{o.Interface}: live capture is not available in this build (no libpcap binding)");
+    public static ILivePacketSource Open(LiveCaptureOptions o) => LiveSources.Open(o);
 
     public static Func<ILivePacketSource, IRollingPacketWriter>? RollingWriter(PcapRetentionConfig pcap)
-        => pcap.Dir is null ? null : throw new LiveCaptureException("rolling capture is not available in this build");
+    {
+        if (pcap.Dir is not { } dir) return null;
+        long rotateBytes = pcap.RotateMb * (1L << 20);
+        int keep = pcap.Keep;
+        return src => new RotatingPcapWriter(dir, src.Interface, src.LinkType, src.Snaplen, rotateBytes, keep);
+    }
 }
