@@ -111,7 +111,7 @@ internal sealed class VethPair : IDisposable
     /// <summary>Sends a capture into the far end (it arrives on <see cref="Near"/>).</summary>
     public void Replay(string pcap)
     {
-        var (rc, err) = Sh("ip", "netns", "exec", Namespace, "tcpreplay", "-q", "--topspeed", "-i", Far, pcap);
+        var (rc, err) = Sh("ip", "netns", "exec", Namespace, "tcpreplay", "-q", "--pps=2000", "-i", Far, pcap);
         Assert.True(rc == 0, "tcpreplay failed: " + err);
     }
 

@@ -85,13 +85,13 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         string cfg = Path.Combine(_dir, "otsensor.json");
         File.WriteAllText(cfg, $$"""
             {
-              "interfaces": [ { "name": "{{veth.Near}}", "buffer_mb": 4 } ],
+              "interfaces": [ { "name": "{{veth.Near}}", "buffer_mb": 32 } ],
               "ring_mb": 4,
               "workers": 1,
               "store": "{{store}}",
               "status_socket": "{{sock}}",
               "stats_interval_seconds": 1,
-              "siem": { "destinations": [ "file://{{siem}}" ] }
+              "siem": { "destinations": [ { "url": "file://{{siem}}", "inventory": false } ] }
             }
             """);
 
