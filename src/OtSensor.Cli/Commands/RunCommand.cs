@@ -176,6 +176,9 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     private static readonly TimeSpan ForwarderDrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan StoreRetryInterval = TimeSpan.FromSeconds(30);
     private readonly List<Forwarder> _forwarders = [];
+    /// <summary>Counters of the pipeline runs before the current one (after a restart), per interface.</summary>
+    private readonly Dictionary<string, InterfaceStatusSnapshot> _before = new(StringComparer.Ordinal);
+    private long _processedBefore;
     private LiveEngine? _engine;
     private ServiceSession? _session;
     private long _lastPackets;
@@ -333,6 +336,11 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             }
         }
         var stats = await run.ConfigureAwait(false);
+        UpdateSnapshot();
+        // Counters stay cumulative across pipeline restarts.
+        foreach (var i in state.Snapshot.Interfaces) _before[i.Name] = i with { QueueBytes = 0, Error = null };
+        _processedBefore = state.Snapshot.ProcessedPackets;
+        _engine = null;
         if (engine.FirstInternalError is { } bug) LogInternal(log, engine.InternalErrors, bug.Message);
         if (seen is null && _session.StoreError is { } late)
         {
@@ -483,7 +491,24 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     {
         var engine = _engine;
         var c = state.Config;
-        var ifaces = engine?.Interfaces ?? [];
+        var ifaces = engine is null ? [.. _before.Values] : engine.Interfaces.Select(i =>
+        {
+            var b = _before.GetValueOrDefault(i.Interface) ?? new InterfaceStatusSnapshot();
+            return new InterfaceStatusSnapshot
+            {
+                Name = i.Interface,
+                Captured = b.Captured + i.Captured,
+                Bytes = b.Bytes + i.Bytes,
+                KernelReceived = b.KernelReceived + i.KernelReceived,
+                KernelDropped = b.KernelDropped + i.KernelDropped,
+                InterfaceDropped = b.InterfaceDropped + i.InterfaceDropped,
+                ApplicationDropped = b.ApplicationDropped + i.ApplicationDropped,
+                QueueBytes = i.QueueBytes,
+                QueueCapacity = i.QueueCapacity,
+                Reopens = b.Reopens + i.Reopens,
+                Error = i.Error ?? i.PcapLastError,
+            };
+        }).ToList();
         long packets = ifaces.Sum(i => i.Captured), bytes = ifaces.Sum(i => i.Bytes);
         var now = DateTime.UtcNow;
         double secs = (now - _lastRate).TotalSeconds;
@@ -506,7 +531,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             Mbps = _mbps,
             Packets = packets,
             Bytes = bytes,
-            ProcessedPackets = engine?.ProcessedPackets ?? prev.ProcessedPackets,
+            ProcessedPackets = engine is null ? prev.ProcessedPackets : _processedBefore + engine.ProcessedPackets,
             KernelDropped = ifaces.Sum(i => i.KernelDropped),
             InterfaceDropped = ifaces.Sum(i => i.InterfaceDropped),
             ApplicationDropped = ifaces.Sum(i => i.ApplicationDropped),
@@ -519,20 +544,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             RetentionPruned = state.Pruned,
             PipelineRestarts = state.Restarts,
             InternalErrors = engine?.InternalErrors ?? 0,
-            Interfaces = [.. ifaces.Select(i => new InterfaceStatusSnapshot
-            {
-                Name = i.Interface,
-                Captured = i.Captured,
-                Bytes = i.Bytes,
-                KernelReceived = i.KernelReceived,
-                KernelDropped = i.KernelDropped,
-                InterfaceDropped = i.InterfaceDropped,
-                ApplicationDropped = i.ApplicationDropped,
-                QueueBytes = i.QueueBytes,
-                QueueCapacity = i.QueueCapacity,
-                Reopens = i.Reopens,
-                Error = i.Error ?? i.PcapLastError,
-            })],
+            Interfaces = ifaces,
             Destinations = [.. state.Resolved.Destinations.Select((d, k) => new DestinationStatusSnapshot
             {
                 Name = d.Name,
