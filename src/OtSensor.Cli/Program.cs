@@ -26,6 +26,8 @@ public static class Program
             ChangesCommand.Create(),
             SiemTestCommand.Create(),
             InterfacesCommand.Create(),
+            RunCommand.Create(),
+            StatusCommand.Create(),
         };
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
