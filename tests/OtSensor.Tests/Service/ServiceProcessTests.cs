@@ -66,7 +66,7 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void Run_LiveOnVeth_SurvivesSigtermAndRestart_StoreKeepsAssetsAndAlerts()
     {
-        using var veth = VethPair.TryCreate(out string why);
+        using var veth = OtSensor.Tests.Pipeline.Live.VethNamespace.TryCreate(out string why);
         if (veth is null)
         {
             output.WriteLine("SKIPPED: " + why);
@@ -85,7 +85,7 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         string cfg = Path.Combine(_dir, "otsensor.json");
         File.WriteAllText(cfg, $$"""
             {
-              "interfaces": [ { "name": "{{veth.Near}}", "buffer_mb": 32 } ],
+              "interfaces": [ { "name": "{{veth.CaptureInterface}}", "buffer_mb": 32 } ],
               "ring_mb": 4,
               "workers": 1,
               "store": "{{store}}",
@@ -100,7 +100,7 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         using (var svc = ServiceProcess.Start("run", "--config", cfg))
         {
             WaitForStatus(svc, sock, s => s.Interfaces.Count == 1);
-            veth.Replay(pcap);
+            veth.Replay(pcap, pps: 2000);
             // Every replayed packet is captured and analysed (the store is written when the pipeline flushes).
             status = WaitForStatus(svc, sock, s => s.Packets >= sent && s.ProcessedPackets >= sent);
             Assert.Equal(0, status.ApplicationDropped + status.KernelDropped);

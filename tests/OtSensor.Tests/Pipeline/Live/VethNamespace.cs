@@ -11,6 +11,21 @@ public sealed class VethNamespace : IDisposable
 {
     private static int s_next;
 
+    /// <summary>Null (with the reason) where the machine forbids network namespaces or veth devices.</summary>
+    public static VethNamespace? TryCreate(out string why)
+    {
+        try
+        {
+            why = "";
+            return new VethNamespace();
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
+        {
+            why = "cannot create a network namespace with a veth pair: " + ex.Message.Trim();
+            return null;
+        }
+    }
+
     public VethNamespace()
     {
         int n = Interlocked.Increment(ref s_next);
