@@ -151,6 +151,39 @@ public class LiveEngineTests(Xunit.Abstractions.ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task TwoInterfaces_AreCapturedAtOnce_IntoOnePipeline()
+    {
+        string modbus = Capture("modbus_pymodbus.pcap"), coap = Capture("coap_libcoap.pcap");
+        using var a = Veth();
+        using var b = Veth();
+        if (a is null || b is null) return;
+        var report = new ReplayReport();
+        var engine = new LiveEngine(new LiveOptions
+        {
+            Interfaces = [new LiveCaptureOptions { Interface = a.CaptureInterface }, new LiveCaptureOptions { Interface = b.CaptureInterface }],
+            Open = LiveSources.Open,
+            Workers = 2,
+            BatchLatency = TimeSpan.FromMilliseconds(20),
+        }, [report]);
+        engine.Open();
+        var running = engine.RunAsync();
+        var sendA = Task.Run(() => a.Replay(modbus, pps: 5000));
+        var sendB = Task.Run(() => b.Replay(coap, pps: 5000));
+        long sent = await sendA + await sendB;
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (DateTime.UtcNow < deadline && engine.ProcessedPackets < sent) await Task.Delay(50);
+        engine.Stop();
+        var stats = await running.WaitAsync(TimeSpan.FromSeconds(30));
+        var offlineModbus = await Offline(modbus);
+        var offlineCoap = await Offline(coap);
+        Assert.Equal(sent, stats.Decode.Packets);
+        Assert.Equal(2, stats.Interfaces!.Count);
+        Assert.All(stats.Interfaces, i => Assert.True(i.Captured > 0));
+        Assert.Equal(offlineModbus.Report.Modbus.Transactions, report.Modbus.Transactions);
+        Assert.Equal(offlineCoap.Report.Coap.Transactions, report.Coap.Transactions);
+    }
+
+    [Fact]
     public async Task Overload_IsCountedAsDrops_AndReceivedPlusDroppedEqualsSent()
     {
         // A ring of 4 KiB holds a few dozen frames: tcpreplay at top speed overflows it.
