@@ -681,33 +681,22 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     private static partial void LogRetention(ILogger logger, long byAge, long byCount, long remaining, long changes, long changesRemaining);
 }
 
-/// <summary>The forwarders' view of the store's inventory changes, opened on first use and reopened after a failure.</summary>
-internal sealed class LazyInventoryChangeOutbox(string path) : IInventoryChangeOutbox, IDisposable
+/// <summary>
+/// A store opened on first use (the pipeline creates the tables) and reopened after a failure, so a store problem
+/// at start or later is retried by the forwarders rather than fatal.
+/// </summary>
+internal abstract class LazyStore<TStore>(Func<TStore> open) : IDisposable where TStore : class, IDisposable
 {
     private readonly Lock _lock = new();
-    private InventoryChangeStore? _store;
+    private TStore? _store;
 
-    private InventoryChangeStore Store
+    protected T Guard<T>(Func<TStore, T> f)
     {
-        get
-        {
-            lock (_lock) return _store ??= InventoryChangeStore.Open(path);
-        }
-    }
-
-    public IReadOnlyList<InventoryChange> ReadAfter(long afterId, int max) => Guard(() => Store.ReadAfter(afterId, max));
-    public long GetCursor(string destination) => Guard(() => Store.GetCursor(destination));
-    public void SetCursor(string destination, long deliveredId) => Guard(() =>
-    {
-        Store.SetCursor(destination, deliveredId);
-        return 0;
-    });
-
-    private T Guard<T>(Func<T> f)
-    {
+        TStore store;
+        lock (_lock) store = _store ??= open();
         try
         {
-            return f();
+            return f(store);
         }
         catch (StoreException)
         {
@@ -730,56 +719,28 @@ internal sealed class LazyInventoryChangeOutbox(string path) : IInventoryChangeO
     }
 }
 
-/// <summary>
-/// The forwarders' view of the store's alerts, opened on first use (the pipeline creates the tables) and reopened
-/// after a failure, so a store problem at start is retried rather than fatal.
-/// </summary>
-internal sealed class LazyAlertOutbox(string path) : IAlertOutbox, IDisposable
+/// <summary>The forwarders' view of the store's inventory changes.</summary>
+internal sealed class LazyInventoryChangeOutbox(string path) : LazyStore<InventoryChangeStore>(() => InventoryChangeStore.Open(path)), IInventoryChangeOutbox
 {
-    private readonly Lock _lock = new();
-    private AlertStore? _store;
-
-    private AlertStore Store
+    public IReadOnlyList<InventoryChange> ReadAfter(long afterId, int max) => Guard(s => s.ReadAfter(afterId, max));
+    public long GetCursor(string destination) => Guard(s => s.GetCursor(destination));
+    public void SetCursor(string destination, long deliveredId) => Guard(s =>
     {
-        get
-        {
-            lock (_lock) return _store ??= AlertStore.Open(path);
-        }
-    }
-
-    public IReadOnlyList<Alert> ReadAfter(long afterId, int max) => Guard(() => Store.ReadAfter(afterId, max));
-    public long GetCursor(string destination) => Guard(() => Store.GetCursor(destination));
-    public void SetCursor(string destination, long deliveredId) => Guard(() =>
-    {
-        Store.SetCursor(destination, deliveredId);
+        s.SetCursor(destination, deliveredId);
         return 0;
     });
+}
 
-    private T Guard<T>(Func<T> f)
+/// <summary>The forwarders' view of the store's alerts.</summary>
+internal sealed class LazyAlertOutbox(string path) : LazyStore<AlertStore>(() => AlertStore.Open(path)), IAlertOutbox
+{
+    public IReadOnlyList<Alert> ReadAfter(long afterId, int max) => Guard(s => s.ReadAfter(afterId, max));
+    public long GetCursor(string destination) => Guard(s => s.GetCursor(destination));
+    public void SetCursor(string destination, long deliveredId) => Guard(s =>
     {
-        try
-        {
-            return f();
-        }
-        catch (StoreException)
-        {
-            lock (_lock)
-            {
-                _store?.Dispose();
-                _store = null;
-            }
-            throw;
-        }
-    }
-
-    public void Dispose()
-    {
-        lock (_lock)
-        {
-            _store?.Dispose();
-            _store = null;
-        }
-    }
+        s.SetCursor(destination, deliveredId);
+        return 0;
+    });
 }
 
 /// <summary>How the service opens capture interfaces (the libpcap binding) and its rolling pcap writer.</summary>

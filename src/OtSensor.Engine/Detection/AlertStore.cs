@@ -209,30 +209,12 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
         };
     }
 
-    public IReadOnlyList<Alert> ReadAfter(long afterId, int max) => Run(() =>
-    {
-        var list = new List<Alert>();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = $"SELECT {Columns} FROM alerts WHERE id > $a ORDER BY id LIMIT $n;";
-        cmd.Parameters.AddWithValue("$a", afterId);
-        cmd.Parameters.AddWithValue("$n", Math.Max(0, max));
-        using var r = cmd.ExecuteReader();
-        while (r.Read()) list.Add(ReadAlert(r));
-        return (IReadOnlyList<Alert>)list;
-    });
+    public IReadOnlyList<Alert> ReadAfter(long afterId, int max) => Run<IReadOnlyList<Alert>>(() =>
+        SqlRows.Select(_db, $"SELECT {Columns} FROM alerts WHERE id > $a ORDER BY id LIMIT $n;", ReadAlert, ("$a", afterId), ("$n", Math.Max(0, max))));
 
     /// <summary>Alerts whose last sighting is at or after <paramref name="sinceNs"/> with at least <paramref name="minSeverity"/>, by id.</summary>
     public List<Alert> Query(long sinceNs = long.MinValue, int minSeverity = 0) => Run(() =>
-    {
-        var list = new List<Alert>();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = $"SELECT {Columns} FROM alerts WHERE last_seen_ns >= $s AND severity >= $m ORDER BY id;";
-        cmd.Parameters.AddWithValue("$s", sinceNs);
-        cmd.Parameters.AddWithValue("$m", minSeverity);
-        using var r = cmd.ExecuteReader();
-        while (r.Read()) list.Add(ReadAlert(r));
-        return list;
-    });
+        SqlRows.Select(_db, $"SELECT {Columns} FROM alerts WHERE last_seen_ns >= $s AND severity >= $m ORDER BY id;", ReadAlert, ("$s", sinceNs), ("$m", minSeverity)));
 
     /// <summary>The trace pcap of an alert; null when the alert does not exist or kept no packet.</summary>
     public byte[]? ReadTrace(long id, out bool exists)

@@ -155,30 +155,12 @@ public sealed class InventoryChangeStore : IInventoryChangeOutbox, IDisposable
         }
     }
 
-    public IReadOnlyList<InventoryChange> ReadAfter(long afterId, int max) => Run(() =>
-    {
-        var list = new List<InventoryChange>();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = $"SELECT {Columns} FROM inventory_changes WHERE id > $a ORDER BY id LIMIT $n;";
-        cmd.Parameters.AddWithValue("$a", afterId);
-        cmd.Parameters.AddWithValue("$n", Math.Max(0, max));
-        using var r = cmd.ExecuteReader();
-        while (r.Read()) list.Add(Read(r));
-        return (IReadOnlyList<InventoryChange>)list;
-    });
+    public IReadOnlyList<InventoryChange> ReadAfter(long afterId, int max) => Run<IReadOnlyList<InventoryChange>>(() =>
+        SqlRows.Select(_db, $"SELECT {Columns} FROM inventory_changes WHERE id > $a ORDER BY id LIMIT $n;", Read, ("$a", afterId), ("$n", Math.Max(0, max))));
 
     /// <summary>Changes at or after <paramref name="sinceNs"/> with at least <paramref name="minSeverity"/>, by id.</summary>
     public List<InventoryChange> Query(long sinceNs = long.MinValue, int minSeverity = 0) => Run(() =>
-    {
-        var list = new List<InventoryChange>();
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = $"SELECT {Columns} FROM inventory_changes WHERE time_ns >= $s AND severity >= $m ORDER BY id;";
-        cmd.Parameters.AddWithValue("$s", sinceNs);
-        cmd.Parameters.AddWithValue("$m", minSeverity);
-        using var r = cmd.ExecuteReader();
-        while (r.Read()) list.Add(Read(r));
-        return list;
-    });
+        SqlRows.Select(_db, $"SELECT {Columns} FROM inventory_changes WHERE time_ns >= $s AND severity >= $m ORDER BY id;", Read, ("$s", sinceNs), ("$m", minSeverity)));
 
     public long GetCursor(string destination) => Run(() =>
     {
