@@ -29,21 +29,7 @@ public static class AlertsCommand
             stderr.WriteLine("otsensor alerts: --json and --csv cannot be used together.");
             return Program.ExitUsage;
         }
-        if (minSeverity is < 0 or > 10)
-        {
-            stderr.WriteLine("otsensor alerts: --min-severity must be between 0 and 10.");
-            return Program.ExitUsage;
-        }
-        long sinceNs = long.MinValue;
-        if (since is not null)
-        {
-            if (AlertFormats.ParseSince(since, DateTimeOffset.UtcNow) is not long s)
-            {
-                stderr.WriteLine($"otsensor alerts: --since '{since}' is neither an RFC 3339 time nor a duration like 30m, 12h, 7d.");
-                return Program.ExitUsage;
-            }
-            sinceNs = s;
-        }
+        if (ParseFilter("alerts", since, minSeverity, stderr) is not long sinceNs) return Program.ExitUsage;
         List<Alert> alerts;
         try
         {
@@ -77,6 +63,20 @@ public static class AlertsCommand
             console.WriteLine($"{alerts.Count} alerts");
         }
         return Program.ExitOk;
+    }
+
+    /// <summary>The --since / --min-severity pair of the listing commands: the time bound, or null after a usage message.</summary>
+    internal static long? ParseFilter(string command, string? since, int minSeverity, TextWriter stderr)
+    {
+        if (minSeverity is < 0 or > 10)
+        {
+            stderr.WriteLine($"otsensor {command}: --min-severity must be between 0 and 10.");
+            return null;
+        }
+        if (since is null) return long.MinValue;
+        if (AlertFormats.ParseSince(since, DateTimeOffset.UtcNow) is long s) return s;
+        stderr.WriteLine($"otsensor {command}: --since '{since}' is neither an RFC 3339 time nor a duration like 30m, 12h, 7d.");
+        return null;
     }
 
     private static string Endpoint(string? ip, int? port) => ip is null ? "-" : port is int p ? $"{ip}:{p.ToString(CultureInfo.InvariantCulture)}" : ip;

@@ -36,21 +36,7 @@ public static class ChangesCommand
 
     public static int Run(string storePath, bool json, string? since, int minSeverity, TextWriter stdout, TextWriter stderr)
     {
-        if (minSeverity is < 0 or > 10)
-        {
-            stderr.WriteLine("otsensor changes: --min-severity must be between 0 and 10.");
-            return Program.ExitUsage;
-        }
-        long sinceNs = long.MinValue;
-        if (since is not null)
-        {
-            if (AlertFormats.ParseSince(since, DateTimeOffset.UtcNow) is not long s)
-            {
-                stderr.WriteLine($"otsensor changes: --since '{since}' is neither an RFC 3339 time nor a duration like 30m, 12h, 7d.");
-                return Program.ExitUsage;
-            }
-            sinceNs = s;
-        }
+        if (AlertsCommand.ParseFilter("changes", since, minSeverity, stderr) is not long sinceNs) return Program.ExitUsage;
         List<InventoryChange> changes;
         try
         {
