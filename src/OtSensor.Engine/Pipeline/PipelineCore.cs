@@ -36,7 +36,8 @@ internal sealed class PipelineCore
     private readonly Channel<PacketBatch>[] _workerQueues;
     private readonly Channel<PacketBatch> _analysisQueue = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
     private readonly IpDefragmenter _defrag;
-    private readonly List<EventOrder> _order = [];
+    private int[][] _runs = [];
+    private int[] _heads = [];
     private Worker[] _workerStates = [];
     private Task[] _workerTasks = [];
     private Task? _analysisTask;
@@ -269,16 +270,57 @@ internal sealed class PipelineCore
         Interlocked.Increment(ref _internalErrors);
     }
 
-    /// <summary>Merge key of one event: packet order, then flow, then emission order within the worker.</summary>
-    private readonly record struct EventOrder(int PacketIndex, long FlowId, int Sequence, int Worker, int Index) : IComparable<EventOrder>
+    /// <summary>
+    /// Hands the batch's events to the consumers in (packet index, flow id, sequence) order — a total order, since a
+    /// flow id is the number of the flow's first packet. Each worker's events are already in that order except for
+    /// timer events at the end of a batch, so each worker's run is sorted only when it is not, and the runs are merged.
+    /// </summary>
+    private void DeliverInOrder(PacketBatch batch)
     {
-        public int CompareTo(EventOrder other)
+        var outputs = batch.Outputs;
+        int k = outputs.Length;
+        if (_runs.Length != k)
         {
-            int c = PacketIndex.CompareTo(other.PacketIndex);
-            if (c != 0) return c;
-            c = FlowId.CompareTo(other.FlowId);
-            return c != 0 ? c : Sequence.CompareTo(other.Sequence);
+            _runs = new int[k][];
+            for (int w = 0; w < k; w++) _runs[w] = new int[64];
+            _heads = new int[k];
         }
+        for (int w = 0; w < k; w++)
+        {
+            var buf = outputs[w];
+            int n = buf.Count;
+            if (_runs[w].Length < n) _runs[w] = new int[Math.Max(n, _runs[w].Length * 2)];
+            var run = _runs[w];
+            bool sorted = true;
+            for (int i = 0; i < n; i++)
+            {
+                run[i] = i;
+                if (sorted && i > 0 && Compare(in buf[i - 1], in buf[i]) > 0) sorted = false;
+            }
+            if (!sorted) run.AsSpan(0, n).Sort((a, b) => Compare(in buf[a], in buf[b]));
+            _heads[w] = 0;
+        }
+        while (true)
+        {
+            int best = -1;
+            for (int w = 0; w < k; w++)
+            {
+                if (_heads[w] >= outputs[w].Count) continue;
+                if (best < 0 || Compare(in outputs[w][_runs[w][_heads[w]]], in outputs[best][_runs[best][_heads[best]]]) < 0) best = w;
+            }
+            if (best < 0) return;
+            var buf = outputs[best];
+            int index = _runs[best][_heads[best]++];
+            foreach (var c in _consumers) c.OnEvent(in buf[index], buf, batch);
+        }
+    }
+
+    private static int Compare(in EventEntry a, in EventEntry b)
+    {
+        int c = a.PacketIndex.CompareTo(b.PacketIndex);
+        if (c != 0) return c;
+        c = a.Flow.FlowId.CompareTo(b.Flow.FlowId);
+        return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
     }
 
     private async Task RunAnalysis()
@@ -290,27 +332,7 @@ internal sealed class PipelineCore
             try
             {
                 foreach (var c in _consumers) c.OnPackets(batch);
-                _order.Clear();
-                bool sorted = true;
-                for (int w = 0; w < batch.Outputs.Length; w++)
-                {
-                    var buf = batch.Outputs[w];
-                    for (int i = 0; i < buf.Count; i++)
-                    {
-                        ref var e = ref buf[i];
-                        var key = new EventOrder(e.PacketIndex, e.Flow.FlowId, e.Sequence, w, i);
-                        if (sorted && _order.Count > 0 && _order[^1].CompareTo(key) > 0) sorted = false;
-                        _order.Add(key);
-                    }
-                }
-                // Each worker's events are nearly always in order already; only interleaving needs the sort.
-                if (!sorted) System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_order).Sort();
-                foreach (var o in _order)
-                {
-                    var buf = batch.Outputs[o.Worker];
-                    int i = o.Index;
-                    foreach (var c in _consumers) c.OnEvent(in buf[i], buf, batch);
-                }
+                DeliverInOrder(batch);
             }
             catch (Exception ex)
             {
