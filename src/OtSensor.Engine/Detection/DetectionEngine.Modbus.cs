@@ -38,7 +38,29 @@ public sealed partial class DetectionEngine
         public int PairGeneration;
         public bool KnownWithoutCode;
         public readonly ulong[] KnownCodes = new ulong[4]; // codes 0-255
+        /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
+        public PollPair? Polls;
+        public bool PollsResolved;
     }
+
+    /// <summary>
+    /// Last request time of each poll (function, unit, address) between one client and one server, keyed by the
+    /// packed poll (<see cref="PollSlotKey"/>): the pair is found once per flow through the flow cache, so a
+    /// transaction hashes one long in a small table instead of a <see cref="PollKey"/> in a table of every poll.
+    /// Entries are never removed and at most <see cref="DetectionOptions.MaxTrackers"/> exist over all pairs (a pair
+    /// object exists only with at least one entry).
+    /// </summary>
+    private sealed class PollPair
+    {
+        public readonly Dictionary<long, PollSlot> Slots = [];
+    }
+
+    private sealed class PollSlot(long last)
+    {
+        public long Last = last;
+    }
+
+    private static long PollSlotKey(byte fc, byte unit, int address) => ((long)fc << 40) | ((long)unit << 32) | (uint)address;
 
     private readonly Dictionary<long, FlowCache> _flowCache = [];
     private FlowCache? _lastFlowCache;
@@ -76,7 +98,8 @@ public sealed partial class DetectionEngine
         else if ((uint)code < 256) c.KnownCodes[code >> 6] |= 1UL << (code & 63);
     }
     private readonly Dictionary<PairKey, ModbusPair> _modbusPairs = [];
-    private readonly Dictionary<PollKey, long> _lastPoll = [];
+    private readonly Dictionary<PairKey, PollPair> _pollPairs = [];
+    private int _pollSlots;
     private PairKey _lastPairKey;
     private ModbusPair? _lastPair;
 
@@ -424,14 +447,22 @@ public sealed partial class DetectionEngine
         var b = Baseline;
         Span<int> values = stackalloc int[MaxValuesPerEvent];
 
-        // Polling period per (client, server, function, unit, address).
-        var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, f.Address ?? -1);
-        // One lookup for the last request time: the reference stays valid (nothing below adds to _lastPoll).
-        ref long last = ref CollectionsMarshal.GetValueRefOrNullRef(_lastPoll, pk);
-        bool seen = !Unsafe.IsNullRef(ref last);
-        if (seen && reqTs > last)
+        // Polling period per (client, server, function, unit, address): the pair's table through the flow cache.
+        int address = f.Address ?? -1;
+        var cache = CacheOf(in flow, ServiceOf(in flow));
+        if (!cache.PollsResolved)
         {
-            long interval = reqTs - last;
+            cache.Polls = _pollPairs.GetValueOrDefault(new PairKey(flow.ClientIp, flow.ServerIp));
+            // No pair object while the tables are full: none can be added later (entries are never removed).
+            cache.PollsResolved = cache.Polls is not null || _pollSlots >= _options.MaxTrackers;
+        }
+        PollSlot? slot = null;
+        long slotKey = PollSlotKey(fc, unit, address);
+        cache.Polls?.Slots.TryGetValue(slotKey, out slot);
+        if (slot is not null && reqTs > slot.Last)
+        {
+            long interval = reqTs - slot.Last;
+            var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
             if (Learning)
             {
                 ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
@@ -453,8 +484,21 @@ public sealed partial class DetectionEngine
                 }
             }
         }
-        if (seen) last = reqTs;
-        else if (_lastPoll.Count < _options.MaxTrackers) _lastPoll.Add(pk, reqTs);
+        if (slot is not null)
+        {
+            slot.Last = reqTs;
+        }
+        else if (_pollSlots < _options.MaxTrackers)
+        {
+            if (cache.Polls is null)
+            {
+                cache.Polls = new PollPair();
+                cache.PollsResolved = true;
+                _pollPairs.Add(new PairKey(flow.ClientIp, flow.ServerIp), cache.Polls);
+            }
+            cache.Polls.Slots.Add(slotKey, new PollSlot(reqTs));
+            _pollSlots++;
+        }
 
         // Writes.
         if (IsWrite(fc) && unit != 0)

@@ -53,6 +53,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly bool[] _learnable;
     private readonly Dictionary<(int Type, IpAddr Src, IpAddr Dst), OpenAlert> _open = [];
     private readonly List<OpenAlert> _dirty = [];
+    private readonly List<(int Type, IpAddr Src, IpAddr Dst)> _expired = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
     private readonly Dictionary<long, byte[]> _traces = [];
@@ -331,7 +332,8 @@ public sealed partial class DetectionEngine : IEventConsumer
             {
                 a.Count++;
                 if (ts > a.LastSeenNs) a.LastSeenNs = ts;
-                if (!o.Dirty)
+                // Dirty alerts are rewritten to the store on the next flush: nothing to track without one.
+                if (!o.Dirty && _writer is not null)
                 {
                     o.Dirty = true;
                     _dirty.Add(o);
@@ -380,7 +382,14 @@ public sealed partial class DetectionEngine : IEventConsumer
         var key = (type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
-            foreach (var k in _open.Where(kv => ts - kv.Value.Alert.LastSeenNs > _aggregationNs).Select(kv => kv.Key).ToList()) _open.Remove(k);
+            var expired = _expired;
+            expired.Clear();
+            foreach (var kv in _open)
+            {
+                if (ts - kv.Value.Alert.LastSeenNs > _aggregationNs) expired.Add(kv.Key);
+            }
+            foreach (var k in expired) _open.Remove(k);
+            expired.Clear();
             if (_open.Count >= _options.MaxOpenAlerts)
             {
                 AlertsDropped += _open.Count;
@@ -389,7 +398,7 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         _open[key] = new OpenAlert(alert);
         _raised.Add(alert);
-        _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
+        if (_writer is not null) _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
         return alert;
     }
 
