@@ -103,9 +103,8 @@ public sealed partial class DetectionEngine
     private PairKey _lastPairKey;
     private ModbusPair? _lastPair;
 
-    private ModbusPair Pair(in FlowEndpoints flow)
+    private ModbusPair Pair(FlowCache c, in FlowEndpoints flow)
     {
-        var c = CacheOf(in flow, ServiceOf(in flow));
         if (c.Pair is not null && c.PairGeneration == _pairGeneration) return c.Pair;
         var p = Pair(flow.ClientIp, flow.ServerIp);
         c.Pair = p;
@@ -150,24 +149,27 @@ public sealed partial class DetectionEngine
         byte unit = f.UnitId;
         bool hasReq = req.Length >= 8;
         long reqTs = tx.RequestTs != 0 ? tx.RequestTs : ts;
+        // The flow's cache, once per transaction (pair counters, known codes, poll table).
+        var svc = ServiceOf(in flow);
+        var cache = CacheOf(in flow, in svc);
 
         if (hasReq)
         {
             Signatures(in e, ref f, req, fc, unit, ts, packet);
-            var p = Pair(in flow);
+            var p = Pair(cache, in flow);
             Scans(in e, ref f, p, fc, unit, ts, packet);
         }
         else if (f.IsException)
         {
-            var p = Pair(in flow);
+            var p = Pair(cache, in flow);
             Scans(in e, ref f, p, fc, unit, ts, packet);
         }
 
         if (Mode == BaselineMode.Off) return;
         if (Learning) StartLearning(ts);
-        Common(in flow, fc, ts, packet, hasReq || f.IsException);
+        Common(in flow, in svc, cache, fc, ts, packet, hasReq || f.IsException);
         if (!hasReq) return;
-        ModbusBaseline(in e, ref f, fc, unit, reqTs, ts, packet);
+        ModbusBaseline(in e, ref f, cache, fc, unit, reqTs, ts, packet);
     }
 
     private void Signatures(in EventEntry e, ref ModbusTransactionFields f, ReadOnlySpan<byte> req, byte fc, byte unit, long ts, long packet)
@@ -185,7 +187,7 @@ public sealed partial class DetectionEngine
             if (!Handled(type, flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"{t.Name}: client {flow.ClientIp} sent FC 8 sub-function {sub} to unit {unit} of {flow.ServerIp}",
+                    $"{t.Name}: client {Ip(flow.ClientIp)} sent FC 8 sub-function {sub} to unit {unit} of {Ip(flow.ServerIp)}",
                     Ev(("unit", unit), ("function", 8), ("sub_function", sub), ("answered", f.HasResponse ? "true" : "false")));
             }
         }
@@ -195,7 +197,7 @@ public sealed partial class DetectionEngine
             if (!Handled("modbus_program_download", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus program/firmware transfer ({what}) from {flow.ClientIp} to unit {unit} of {flow.ServerIp}",
+                    $"Modbus program/firmware transfer ({what}) from {Ip(flow.ClientIp)} to unit {unit} of {Ip(flow.ServerIp)}",
                     Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("operation", what),
                         ("umas_function", fc == 90 && req.Length >= 10 ? req[9] : null)));
             }
@@ -206,7 +208,7 @@ public sealed partial class DetectionEngine
             if (!Handled("modbus_broadcast_write", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus broadcast write: {f.FunctionName} to unit 0 of {flow.ServerIp} from {flow.ClientIp}",
+                    $"Modbus broadcast write: {f.FunctionName} to unit 0 of {Ip(flow.ServerIp)} from {Ip(flow.ClientIp)}",
                     Ev(("unit", 0), ("function", fc), ("function_name", f.FunctionName), ("address", f.Address), ("quantity", f.Quantity)));
             }
         }
@@ -265,7 +267,7 @@ public sealed partial class DetectionEngine
         if (distinct >= th && p.IllegalFunction >= th / 2 && !Handled("modbus_function_code_scan", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
             Create(t1, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus function code scan: {flow.ClientIp} tried {distinct} function codes on {flow.ServerIp} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
+                $"Modbus function code scan: {Ip(flow.ClientIp)} tried {distinct} function codes on {Ip(flow.ServerIp)} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
                 Ev(("distinct_function_codes", distinct), ("illegal_function_exceptions", p.IllegalFunction), ("unit", unit)));
         }
 
@@ -283,7 +285,7 @@ public sealed partial class DetectionEngine
         if ((p.IllegalAddress >= th || p.Blocks.Count >= th * 3) && !Handled("modbus_points_scan", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
             Create(t2, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus points scan: {flow.ClientIp} swept addresses of {flow.ServerIp} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
+                $"Modbus points scan: {Ip(flow.ClientIp)} swept addresses of {Ip(flow.ServerIp)} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
                 Ev(("illegal_data_address_exceptions", p.IllegalAddress), ("address_blocks", p.Blocks.Count), ("unit", unit), ("last_address", f.Address), ("function", fc)));
         }
 
@@ -301,7 +303,7 @@ public sealed partial class DetectionEngine
         if (units >= th && !Handled("modbus_unit_id_scan", flow.ClientIp, flow.ServerIp, ts, out var t3))
         {
             Create(t3, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus unit id scan: {flow.ClientIp} addressed {units} unit ids behind {flow.ServerIp}",
+                $"Modbus unit id scan: {Ip(flow.ClientIp)} addressed {units} unit ids behind {Ip(flow.ServerIp)}",
                 Ev(("distinct_unit_ids", units), ("last_unit", unit)));
         }
 
@@ -319,7 +321,7 @@ public sealed partial class DetectionEngine
             if (p.Busy >= th && !Handled("modbus_exception_burst", flow.ServerIp, flow.ClientIp, ts, out var t4))
             {
                 Create(t4, Server(in flow), Client(in flow), "modbus", ts, packet,
-                    $"Modbus exception burst: {flow.ServerIp} answered {p.Busy} busy/acknowledge exceptions to {flow.ClientIp}",
+                    $"Modbus exception burst: {Ip(flow.ServerIp)} answered {p.Busy} busy/acknowledge exceptions to {Ip(flow.ClientIp)}",
                     Ev(("exceptions", p.Busy), ("last_exception_code", f.ExceptionCode), ("unit", unit)));
             }
         }
@@ -338,7 +340,7 @@ public sealed partial class DetectionEngine
             if (p.Requests >= th && !Handled("modbus_request_flood", flow.ClientIp, flow.ServerIp, ts, out var t5))
             {
                 Create(t5, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus request flood: {flow.ClientIp} sent {p.Requests} requests to {flow.ServerIp} within {w / 1e9:0.###} s",
+                    $"Modbus request flood: {Ip(flow.ClientIp)} sent {p.Requests} requests to {Ip(flow.ServerIp)} within {w / 1e9:0.###} s",
                     Ev(("requests", p.Requests), ("window_seconds", w / 1e9), ("unit", unit), ("function", fc)));
             }
         }
@@ -349,13 +351,17 @@ public sealed partial class DetectionEngine
     /// <summary>Assets, link, service and function code of one event: learn, or raise the first thing that is new.</summary>
     private void Common(in FlowEndpoints flow, int code, long ts, long packet, bool hasCode)
     {
-        var b = Baseline;
         var svc = ServiceOf(in flow);
-        var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
+        Common(in flow, in svc, CacheOf(in flow, in svc), code, ts, packet, hasCode);
+    }
+
+    private void Common(in FlowEndpoints flow, in ServiceKey svc, FlowCache cache, int code, long ts, long packet, bool hasCode)
+    {
         // The same poll repeats: once its assets, link, service and code are all in the baseline, learning adds
         // nothing and protection raises nothing (the tables only grow), so the flow's cache skips the five lookups.
-        var cache = CacheOf(in flow, in svc);
         if (IsKnown(cache, code, hasCode)) return;
+        var b = Baseline;
+        var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
         if (Learning)
         {
             if (b.ItemCount >= BaselineModel.MaxItems) return;
@@ -381,8 +387,8 @@ public sealed partial class DetectionEngine
             newAsset = true;
             if (!Handled("new_asset", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New asset {flow.ClientIp} ({flow.ClientMac}) talking {proto} to {flow.ServerIp}",
-                    Ev(("asset_ip", flow.ClientIp.ToString()), ("asset_mac", flow.ClientMac.ToString()), ("role", "client"), ("protocol", proto), ("port", flow.ServerPort)));
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New asset {Ip(flow.ClientIp)} ({Mac(flow.ClientMac)}) talking {proto} to {Ip(flow.ServerIp)}",
+                    Ev(("asset_ip", Ip(flow.ClientIp)), ("asset_mac", Mac(flow.ClientMac)), ("role", "client"), ("protocol", proto), ("port", flow.ServerPort)));
             }
         }
         if (!flow.ServerIp.IsZero && !b.Assets.ContainsKey(flow.ServerIp))
@@ -390,8 +396,8 @@ public sealed partial class DetectionEngine
             newAsset = true;
             if (!Handled("new_asset", flow.ServerIp, flow.ClientIp, ts, out var t))
             {
-                Create(t, Server(in flow), Client(in flow), proto, ts, packet, $"New asset {flow.ServerIp} ({flow.ServerMac}) serving {proto} to {flow.ClientIp}",
-                    Ev(("asset_ip", flow.ServerIp.ToString()), ("asset_mac", flow.ServerMac.ToString()), ("role", "server"), ("protocol", proto), ("port", flow.ServerPort)));
+                Create(t, Server(in flow), Client(in flow), proto, ts, packet, $"New asset {Ip(flow.ServerIp)} ({Mac(flow.ServerMac)}) serving {proto} to {Ip(flow.ClientIp)}",
+                    Ev(("asset_ip", Ip(flow.ServerIp)), ("asset_mac", Mac(flow.ServerMac)), ("role", "server"), ("protocol", proto), ("port", flow.ServerPort)));
             }
         }
         if (newAsset) return;
@@ -399,7 +405,7 @@ public sealed partial class DetectionEngine
         {
             if (!Handled("new_link", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New link {flow.ClientIp} → {flow.ServerIp} ({proto} port {flow.ServerPort})",
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New link {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)} ({proto} port {flow.ServerPort})",
                     Ev(("protocol", proto), ("port", flow.ServerPort)));
             }
             return;
@@ -408,7 +414,7 @@ public sealed partial class DetectionEngine
         {
             if (!Handled("new_protocol", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New protocol on link {flow.ClientIp} → {flow.ServerIp}: {proto} port {flow.ServerPort}",
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New protocol on link {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)}: {proto} port {flow.ServerPort}",
                     Ev(("protocol", proto), ("port", flow.ServerPort), ("transport", flow.Transport.ToString().ToLowerInvariant())));
             }
             return;
@@ -417,7 +423,7 @@ public sealed partial class DetectionEngine
         {
             if (!Handled("new_function_code", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New {proto} {CodeWord(flow.Protocol)} {CodeName(flow.Protocol, code)} on link {flow.ClientIp} → {flow.ServerIp}",
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New {proto} {CodeWord(flow.Protocol)} {CodeName(flow.Protocol, code)} on link {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)}",
                     Ev(("protocol", proto), ("code", code), ("code_name", CodeName(flow.Protocol, code))));
             }
         }
@@ -441,7 +447,7 @@ public sealed partial class DetectionEngine
 
     private const int MaxValuesPerEvent = 32;
 
-    private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, byte fc, byte unit, long reqTs, long ts, long packet)
+    private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, FlowCache cache, byte fc, byte unit, long reqTs, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
         var b = Baseline;
@@ -449,7 +455,6 @@ public sealed partial class DetectionEngine
 
         // Polling period per (client, server, function, unit, address): the pair's table through the flow cache.
         int address = f.Address ?? -1;
-        var cache = CacheOf(in flow, ServiceOf(in flow));
         if (!cache.PollsResolved)
         {
             cache.Polls = _pollPairs.GetValueOrDefault(new PairKey(flow.ClientIp, flow.ServerIp));
@@ -477,7 +482,7 @@ public sealed partial class DetectionEngine
                     if (!Handled("polling_cycle_deviation", flow.ClientIp, flow.ServerIp, ts, out var t))
                     {
                         Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                            string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {flow.ClientIp} → {flow.ServerIp} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
+                            string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
                             Ev(("function", fc), ("unit", unit), ("address", f.Address), ("interval_ms", interval / 1e6), ("learned_min_ms", ps.MinNs / 1e6),
                                 ("learned_max_ms", ps.MaxNs / 1e6), ("learned_mean_ms", ps.MeanNs / 1e6)));
                     }
@@ -534,7 +539,7 @@ public sealed partial class DetectionEngine
                     if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
                     {
                         Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                            $"Modbus write by {flow.ClientIp}, which never wrote to unit {unit} of {flow.ServerIp}: {f.FunctionName} address {start}",
+                            $"Modbus write by {Ip(flow.ClientIp)}, which never wrote to unit {unit} of {Ip(flow.ServerIp)}: {f.FunctionName} address {start}",
                             Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("address", start), ("quantity", f.Quantity ?? n)));
                     }
                 }
@@ -549,7 +554,7 @@ public sealed partial class DetectionEngine
                             if (!Handled("modbus_write_new_range", flow.ClientIp, flow.ServerIp, ts, out var t))
                             {
                                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                                    $"Modbus write to address {start + i} of unit {unit} of {flow.ServerIp}, never written while learning ({f.FunctionName})",
+                                    $"Modbus write to address {start + i} of unit {unit} of {Ip(flow.ServerIp)}, never written while learning ({f.FunctionName})",
                                     Ev(("unit", unit), ("function", fc), ("address", start + i), ("write_start", start), ("quantity", count)));
                             }
                             break;
@@ -561,7 +566,7 @@ public sealed partial class DetectionEngine
                             if (!Handled("modbus_write_value_out_of_range", flow.ClientIp, flow.ServerIp, ts, out var t))
                             {
                                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                                    $"Modbus write of {values[i]} to unit {unit} address {start + i} of {flow.ServerIp}: outside the learned range {range.Min}..{range.Max}",
+                                    $"Modbus write of {values[i]} to unit {unit} address {start + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
                                     Ev(("unit", unit), ("function", fc), ("address", start + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
                             }
                             break;
@@ -590,7 +595,7 @@ public sealed partial class DetectionEngine
                         if (!Handled("process_value_out_of_range", flow.ServerIp, flow.ClientIp, ts, out var t))
                         {
                             Create(t, Server(in flow), Client(in flow), "modbus", ts, packet,
-                                $"Process value {values[i]} at unit {unit} holding register {ra + i} of {flow.ServerIp}: outside the learned range {range.Min}..{range.Max}",
+                                $"Process value {values[i]} at unit {unit} holding register {ra + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
                                 Ev(("unit", unit), ("function", fc), ("address", ra + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
                         }
                         break;

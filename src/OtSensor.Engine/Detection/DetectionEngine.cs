@@ -164,6 +164,38 @@ public sealed partial class DetectionEngine : IEventConsumer
     /// <summary>The trace pcap of an alert created during this run (one of the last <see cref="MaxTracesKept"/>), or null.</summary>
     public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id);
 
+    // Direct-mapped caches of endpoint texts (an endpoint usually appears in several alerts: their addresses,
+    // messages and learned findings): a hit formats nothing and allocates nothing. Only a cache: same text either way.
+    private const int TextCacheBits = 10;
+    private readonly IpAddr[] _ipKeys = new IpAddr[1 << TextCacheBits];
+    private readonly string?[] _ipTexts = new string?[1 << TextCacheBits];
+    private readonly ulong[] _macKeys = new ulong[1 << TextCacheBits];
+    private readonly string?[] _macTexts = new string?[1 << TextCacheBits];
+
+    /// <summary><paramref name="ip"/>.ToString(), cached.</summary>
+    private string Ip(IpAddr ip)
+    {
+        int i = (int)(((ip.Hi ^ ip.Lo) * 0x9E3779B97F4A7C15UL) >> (64 - TextCacheBits));
+        var text = _ipTexts[i];
+        if (text is not null && _ipKeys[i] == ip) return text;
+        text = ip.ToString();
+        _ipKeys[i] = ip;
+        _ipTexts[i] = text;
+        return text;
+    }
+
+    /// <summary><paramref name="mac"/>.ToString(), cached.</summary>
+    private string Mac(MacAddress mac)
+    {
+        int i = (int)((mac.Value * 0x9E3779B97F4A7C15UL) >> (64 - TextCacheBits));
+        var text = _macTexts[i];
+        if (text is not null && _macKeys[i] == mac.Value) return text;
+        text = mac.ToString();
+        _macKeys[i] = mac.Value;
+        _macTexts[i] = text;
+        return text;
+    }
+
     private static IpAddr ParseIp(string? s)
     {
         if (s is null) return default;
@@ -317,7 +349,7 @@ public sealed partial class DetectionEngine : IEventConsumer
         {
             if (Learning && _findings.Add(key))
             {
-                Baseline.Findings.Add($"{type.Id}|{src}|{dst}");
+                Baseline.Findings.Add(string.Concat(type.Id, "|", Ip(src), "|", Ip(dst)));
                 _baselineDirty = true;
             }
             else if (Protecting && _options.SuppressLearnedPolicyAlerts && _findings.Contains(key))
@@ -362,12 +394,12 @@ public sealed partial class DetectionEngine : IEventConsumer
             Count = 1,
             Proto = proto,
             SrcAsset = AssetKeys?.Invoke(src.Mac, src.Ip),
-            SrcIp = src.Ip.IsZero ? null : src.Ip.ToString(),
-            SrcMac = src.Mac.IsZero ? null : src.Mac.ToString(),
+            SrcIp = src.Ip.IsZero ? null : Ip(src.Ip),
+            SrcMac = src.Mac.IsZero ? null : Mac(src.Mac),
             SrcPort = src.Port == 0 ? null : src.Port,
             DstAsset = AssetKeys?.Invoke(dst.Mac, dst.Ip),
-            DstIp = dst.Ip.IsZero ? null : dst.Ip.ToString(),
-            DstMac = dst.Mac.IsZero ? null : dst.Mac.ToString(),
+            DstIp = dst.Ip.IsZero ? null : Ip(dst.Ip),
+            DstMac = dst.Mac.IsZero ? null : Mac(dst.Mac),
             DstPort = dst.Port == 0 ? null : dst.Port,
             Message = message,
             Evidence = evidence,
