@@ -58,6 +58,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly List<Alert> _raised = [];
     private readonly Dictionary<long, byte[]> _traces = [];
     private readonly Queue<long> _traceOrder = new();
+    private readonly TraceArena _traceArena = new(MaxTracesKept);
     private readonly List<long> _tracePackets = [];
     private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
     private long _nextId;
@@ -162,7 +163,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     public const int MaxTracesKept = 4096;
 
     /// <summary>The trace pcap of an alert created during this run (one of the last <see cref="MaxTracesKept"/>), or null.</summary>
-    public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id);
+    public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id) ?? _traceArena.Get(alert.Id);
 
     // Direct-mapped caches of endpoint texts (an endpoint usually appears in several alerts: their addresses,
     // messages and learned findings): a hit formats nothing and allocates nothing. Only a cache: same text either way.
@@ -379,10 +380,25 @@ public sealed partial class DetectionEngine : IEventConsumer
     private Alert Create(AlertType type, Party src, Party dst, string proto, long ts, long packet, string message,
         SortedDictionary<string, string> evidence, bool hostTrace = false)
     {
-        var trace = _ring.Collect(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
+        long id = _nextId++;
+        int traceSize = _ring.Pick(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
+        byte[]? trace = null;
+        if (traceSize > 0)
+        {
+            // The store takes each trace as an array; without one, only the last traces are kept, in the arena.
+            if (_writer is not null)
+            {
+                trace = new byte[traceSize];
+                _ring.WritePicked(trace, _tracePackets);
+            }
+            else
+            {
+                _ring.WritePicked(_traceArena.Add(id, traceSize), _tracePackets);
+            }
+        }
         var alert = new Alert
         {
-            Id = _nextId++,
+            Id = id,
             Type = type.Id,
             SignatureId = type.SignatureId,
             Name = type.Name,
