@@ -38,6 +38,8 @@ public sealed partial class DetectionEngine
         public int PairGeneration;
         public bool KnownWithoutCode;
         public readonly ulong[] KnownCodes = new ulong[4]; // codes 0-255
+        /// <summary>Units (0-255) whose (client, server, unit) writer is already in the baseline.</summary>
+        public readonly ulong[] KnownWriters = new ulong[4];
         /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
         public PollPair? Polls;
         public bool PollsResolved;
@@ -470,8 +472,9 @@ public sealed partial class DetectionEngine
             var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
             if (Learning)
             {
-                ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
-                if (Unsafe.IsNullRef(ref ps) && b.Polls.Count < BaselineModel.MaxItems) ps = ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _);
+                ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
+                    ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
+                    : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
                 if (!Unsafe.IsNullRef(ref ps)) ps.Add(interval);
             }
             else if (Protecting && b.Polls.TryGetValue(pk, out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
@@ -528,7 +531,13 @@ public sealed partial class DetectionEngine
             var wk = new WriterKey(flow.ClientIp, flow.ServerIp, unit);
             if (Learning)
             {
-                b.Writers.Add(wk);
+                // The writers table only grows: once this flow's writer is in it, adding again changes nothing.
+                ulong bit = 1UL << (unit & 63);
+                if ((cache.KnownWriters[unit >> 6] & bit) == 0)
+                {
+                    b.Writers.Add(wk);
+                    cache.KnownWriters[unit >> 6] |= bit;
+                }
                 if (fc == 22 && f.Address is int a22) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)a22), null);
                 for (int i = 0; i < n; i++) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)(start + i)), values[i]);
             }
@@ -607,12 +616,11 @@ public sealed partial class DetectionEngine
 
     private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)
     {
-        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
-        if (Unsafe.IsNullRef(ref r))
-        {
-            if (table.Count >= BaselineModel.MaxItems) return;
-            r = ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _);
-        }
+        // One hash lookup: find-or-add while there is room, find only when the table is full.
+        ref var r = ref table.Count < BaselineModel.MaxItems
+            ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _)
+            : ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
+        if (Unsafe.IsNullRef(ref r)) return;
         if (value is int v) r.Add(v);
     }
 }
