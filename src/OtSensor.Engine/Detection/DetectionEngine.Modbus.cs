@@ -13,7 +13,10 @@ public sealed partial class DetectionEngine
     private sealed class ModbusPair
     {
         public long FcStart;
-        public UInt128 Fcs;
+        // Function codes 0-127 seen in the window, as two words (not UInt128: methods using it are not precompiled
+        // ReadyToRun, so they would start in unoptimised code and be compiled again at run time).
+        public ulong FcsLow;
+        public ulong FcsHigh;
         public int IllegalFunction;
         public long AddrStart;
         public int IllegalAddress;
@@ -136,7 +139,6 @@ public sealed partial class DetectionEngine
 
     private static bool IsWrite(byte fc) => fc is 5 or 6 or 15 or 16 or 22 or 23;
 
-    private static int PopCount(UInt128 v) => System.Numerics.BitOperations.PopCount((ulong)v) + System.Numerics.BitOperations.PopCount((ulong)(v >> 64));
 
     private void OnModbus(in EventEntry e, EventBuffer buffer)
     {
@@ -259,13 +261,16 @@ public sealed partial class DetectionEngine
         if (ts - p.FcStart > w)
         {
             p.FcStart = ts;
-            p.Fcs = 0;
+            p.FcsLow = 0;
+            p.FcsHigh = 0;
             p.IllegalFunction = 0;
         }
-        p.Fcs |= UInt128.One << fc;
+        int bit = fc & 127;
+        if (bit < 64) p.FcsLow |= 1UL << bit;
+        else p.FcsHigh |= 1UL << (bit - 64);
         if (f.ExceptionCode == 1) p.IllegalFunction++;
         double th = Threshold(s_modbusFunctionCodeScan);
-        int distinct = PopCount(p.Fcs);
+        int distinct = System.Numerics.BitOperations.PopCount(p.FcsLow) + System.Numerics.BitOperations.PopCount(p.FcsHigh);
         if (distinct >= th && p.IllegalFunction >= th / 2 && !Handled("modbus_function_code_scan", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
             Create(t1, Client(in flow), Server(in flow), "modbus", ts, packet,
