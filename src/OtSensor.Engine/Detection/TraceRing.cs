@@ -41,11 +41,15 @@ public sealed class TraceRing
     private LinkType _pickedLink;
     private long _written; // absolute bytes written
     private long _count;   // frames written
+    private int _at;       // _written % _data.Length
+    private int _slot;     // _count % _entries.Length
+    private readonly int _maxFrame;
 
     public TraceRing(int bytes, int frames)
     {
         _data = new byte[bytes];
         _entries = new Entry[frames];
+        _maxFrame = Math.Min(bytes / 4, 65535);
         Array.Fill(_heads, -1L);
     }
 
@@ -60,15 +64,16 @@ public sealed class TraceRing
 
     public void Add(in PacketSlot slot, in DecodedPacket d, ReadOnlySpan<byte> frame)
     {
-        int len = Math.Min(frame.Length, Math.Min(_data.Length / 4, 65535));
-        int at = (int)(_written % _data.Length);
+        // Positions advance incrementally (_at = _written % bytes, _slot = _count % frames): no division per frame.
+        int len = Math.Min(frame.Length, _maxFrame);
+        int at = _at;
         if (at + len > _data.Length)
         {
             _written += _data.Length - at; // wrap: frames are stored contiguously
             at = 0;
         }
         frame[..len].CopyTo(_data.AsSpan(at));
-        ref var e = ref _entries[_count % _entries.Length];
+        ref var e = ref _entries[_slot];
         int bucket = Bucket(d.SrcIp, d.DstIp);
         e.PacketNumber = slot.PacketNumber;
         e.TimestampNs = slot.TimestampNs;
@@ -84,7 +89,9 @@ public sealed class TraceRing
         e.Transport = (byte)d.Transport;
         _heads[bucket] = _count;
         _written += len;
+        _at = at + len;
         _count++;
+        _slot = _slot + 1 == _entries.Length ? 0 : _slot + 1;
     }
 
     private bool Valid(in Entry e) => e.DataStart >= _written - _data.Length && e.Length >= 0;
