@@ -124,14 +124,14 @@ public sealed partial class DetectionEngine
         if (user is null && answered && code == 0 && !Handled("mqtt_anonymous_connect", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
             Create(t1, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                $"MQTT broker {flow.ServerIp} accepted an anonymous connection from {flow.ClientIp} (client id '{Sanitize(clientId)}')",
+                $"MQTT broker {Ip(flow.ServerIp)} accepted an anonymous connection from {Ip(flow.ClientIp)} (client id '{Sanitize(clientId)}')",
                 Ev(("client_id", clientId), ("reason_code", code)));
         }
         if ((user is not null || password) && flow.Protocol == ProtocolId.Mqtt
             && !Handled("mqtt_cleartext_credentials", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
             Create(t2, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                $"MQTT credentials in clear text from {flow.ClientIp} to {flow.ServerIp} (user '{Sanitize(user ?? "")}')",
+                $"MQTT credentials in clear text from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} (user '{Sanitize(user ?? "")}')",
                 Ev(("client_id", clientId), ("username", user), ("password_present", password ? "true" : "false")));
         }
         if (answered && code > 0)
@@ -141,7 +141,7 @@ public sealed partial class DetectionEngine
             if (c.Count >= Threshold(s_mqttAuthBruteforce) && !Handled("mqtt_auth_bruteforce", flow.ClientIp, flow.ServerIp, ts, out var t3))
             {
                 Create(t3, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                    $"MQTT authentication brute force: {c.Count} refused CONNECTs from {flow.ClientIp} to {flow.ServerIp}",
+                    $"MQTT authentication brute force: {c.Count} refused CONNECTs from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
                     Ev(("refused_connects", c.Count), ("last_reason_code", code), ("last_username", user), ("client_id", clientId)));
             }
         }
@@ -158,14 +158,14 @@ public sealed partial class DetectionEngine
                 {
                     string filter = Encoding.UTF8.GetString(v);
                     Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                        $"MQTT client {flow.ClientIp} subscribed to broker statistics '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
+                        $"MQTT client {Ip(flow.ClientIp)} subscribed to broker statistics '{Sanitize(filter)}' on {Ip(flow.ServerIp)}", Ev(("filter", filter)));
                 }
             }
             else if (IsBroadWildcard(v) && !Handled("mqtt_wildcard_subscribe", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 string filter = Encoding.UTF8.GetString(v);
                 Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                    $"MQTT client {flow.ClientIp} subscribed to the broad wildcard '{Sanitize(filter)}' on {flow.ServerIp}", Ev(("filter", filter)));
+                    $"MQTT client {Ip(flow.ClientIp)} subscribed to the broad wildcard '{Sanitize(filter)}' on {Ip(flow.ServerIp)}", Ev(("filter", filter)));
             }
         }
     }
@@ -192,7 +192,7 @@ public sealed partial class DetectionEngine
         {
             string clientId = Text(blob, MqttFields.ClientId) ?? "";
             string user = Text(blob, MqttFields.Username) ?? "";
-            string key = $"{flow.ServerIp}|{clientId}|{user}";
+            string key = $"{Ip(flow.ServerIp)}|{clientId}|{user}";
             if (Learning)
             {
                 if (b.ItemCount < BaselineModel.MaxItems) b.MqttClients.Add(key);
@@ -200,7 +200,7 @@ public sealed partial class DetectionEngine
             else if (Protecting && !b.MqttClients.Contains(key) && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {flow.ClientIp} on broker {flow.ServerIp}",
+                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
                     Ev(("client_id", clientId), ("username", user)));
             }
         }
@@ -236,7 +236,7 @@ public sealed partial class DetectionEngine
     private void Topic(in FlowEndpoints flow, string topic, string how, long ts, long packet)
     {
         var b = Baseline;
-        string key = $"{flow.ServerIp}|{topic}";
+        string key = $"{Ip(flow.ServerIp)}|{topic}";
         if (Learning)
         {
             if (b.ItemCount < BaselineModel.MaxItems) b.MqttTopics.Add(key);
@@ -244,7 +244,7 @@ public sealed partial class DetectionEngine
         else if (Protecting && !b.MqttTopics.Contains(key) && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
         {
             Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                $"New MQTT topic '{Sanitize(topic)}' ({how}) by {flow.ClientIp} on broker {flow.ServerIp}", Ev(("topic", topic), ("operation", how)));
+                $"New MQTT topic '{Sanitize(topic)}' ({how}) by {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}", Ev(("topic", topic), ("operation", how)));
         }
     }
 
@@ -313,13 +313,13 @@ public sealed partial class DetectionEngine
             && !Handled("coap_resource_discovery", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
             Create(t1, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP resource discovery: {flow.ClientIp} listed the resources of {flow.ServerIp} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", pathText)));
+                $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", pathText)));
         }
         if (hasReq && method is 2 or 3 or 4 or 6 or 7 && !oscore && flow.Protocol == ProtocolId.Coap
             && !Handled("coap_unauthenticated_state_change", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
             Create(t2, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP {CoapMethodName(method)} {Sanitize(pathText)} from {flow.ClientIp} to {flow.ServerIp} without OSCORE or DTLS",
+                $"CoAP {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
                 Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
         }
 
@@ -345,8 +345,8 @@ public sealed partial class DetectionEngine
             {
                 Create(t3, Server(in flow), Client(in flow), "coap", ts, packet,
                     unsolicitedCount >= ratio
-                        ? $"CoAP amplification: {flow.ServerIp} sent {unsolicitedCount} responses to {flow.ClientIp}, which never asked"
-                        : $"CoAP amplification: {flow.ServerIp} sent {c.Bytes} bytes of responses to {flow.ClientIp} for {c.OtherBytes} bytes of requests",
+                        ? $"CoAP amplification: {Ip(flow.ServerIp)} sent {unsolicitedCount} responses to {Ip(flow.ClientIp)}, which never asked"
+                        : $"CoAP amplification: {Ip(flow.ServerIp)} sent {c.Bytes} bytes of responses to {Ip(flow.ClientIp)} for {c.OtherBytes} bytes of requests",
                     Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? pathText : null)));
             }
         }
@@ -355,7 +355,7 @@ public sealed partial class DetectionEngine
         if (Learning) StartLearning(ts);
         Common(in flow, method, ts, packet, hasReq);
         if (!hasReq) return;
-        string rk = $"{flow.ServerIp}|{CoapMethodName(method)}|{pathText}";
+        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
         if (Learning)
         {
             if (Baseline.ItemCount < BaselineModel.MaxItems) Baseline.CoapResources.Add(rk);
@@ -363,7 +363,7 @@ public sealed partial class DetectionEngine
         else if (Protecting && !Baseline.CoapResources.Contains(rk) && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
         {
             Create(t4, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {flow.ClientIp} to {flow.ServerIp}",
+                $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
                 Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
         }
     }
@@ -382,7 +382,7 @@ public sealed partial class DetectionEngine
 
     private void OnSyn(in DecodedPacket d, long ts, long packet)
     {
-        if (!_enabled[AlertCatalog.Get("ics_port_scan").Index]) return;
+        if (!_enabled[s_icsPortScan.Index]) return;
         if (!_scans.TryGetValue(d.SrcIp, out var s))
         {
             if (_scans.Count >= _options.MaxTrackers)
@@ -409,7 +409,7 @@ public sealed partial class DetectionEngine
             int ports = s.Targets.Select(x => x.Port).Distinct().Count();
             var icsPorts = string.Join(",", s.Targets.Where(x => s_icsPorts[x.Port]).Select(x => x.Port).Distinct().Order().Take(32));
             Create(t, new Party(d.SrcIp, d.SrcMac, 0), default, "tcp", ts, packet,
-                $"ICS port scan: {d.SrcIp} sent SYNs to {s.Targets.Count} targets ({s.IcsTargets} on ICS ports) on {hosts} hosts, {ports} ports",
+                $"ICS port scan: {Ip(d.SrcIp)} sent SYNs to {s.Targets.Count} targets ({s.IcsTargets} on ICS ports) on {hosts} hosts, {ports} ports",
                 Ev(("targets", s.Targets.Count), ("ics_targets", s.IcsTargets), ("hosts", hosts), ("ports", ports), ("ics_ports", icsPorts)), hostTrace: true);
         }
     }

@@ -13,7 +13,10 @@ public sealed partial class DetectionEngine
     private sealed class ModbusPair
     {
         public long FcStart;
-        public UInt128 Fcs;
+        // Function codes 0-127 seen in the window, as two words (not UInt128: methods using it are not precompiled
+        // ReadyToRun, so they would start in unoptimised code and be compiled again at run time).
+        public ulong FcsLow;
+        public ulong FcsHigh;
         public int IllegalFunction;
         public long AddrStart;
         public int IllegalAddress;
@@ -38,7 +41,31 @@ public sealed partial class DetectionEngine
         public int PairGeneration;
         public bool KnownWithoutCode;
         public readonly ulong[] KnownCodes = new ulong[4]; // codes 0-255
+        /// <summary>Units (0-255) whose (client, server, unit) writer is already in the baseline.</summary>
+        public readonly ulong[] KnownWriters = new ulong[4];
+        /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
+        public PollPair? Polls;
+        public bool PollsResolved;
     }
+
+    /// <summary>
+    /// Last request time of each poll (function, unit, address) between one client and one server, keyed by the
+    /// packed poll (<see cref="PollSlotKey"/>): the pair is found once per flow through the flow cache, so a
+    /// transaction hashes one long in a small table instead of a <see cref="PollKey"/> in a table of every poll.
+    /// Entries are never removed and at most <see cref="DetectionOptions.MaxTrackers"/> exist over all pairs (a pair
+    /// object exists only with at least one entry).
+    /// </summary>
+    private sealed class PollPair
+    {
+        public readonly Dictionary<long, PollSlot> Slots = [];
+    }
+
+    private sealed class PollSlot(long last)
+    {
+        public long Last = last;
+    }
+
+    private static long PollSlotKey(byte fc, byte unit, int address) => ((long)fc << 40) | ((long)unit << 32) | (uint)address;
 
     private readonly Dictionary<long, FlowCache> _flowCache = [];
     private FlowCache? _lastFlowCache;
@@ -76,13 +103,13 @@ public sealed partial class DetectionEngine
         else if ((uint)code < 256) c.KnownCodes[code >> 6] |= 1UL << (code & 63);
     }
     private readonly Dictionary<PairKey, ModbusPair> _modbusPairs = [];
-    private readonly Dictionary<PollKey, long> _lastPoll = [];
+    private readonly Dictionary<PairKey, PollPair> _pollPairs = [];
+    private int _pollSlots;
     private PairKey _lastPairKey;
     private ModbusPair? _lastPair;
 
-    private ModbusPair Pair(in FlowEndpoints flow)
+    private ModbusPair Pair(FlowCache c, in FlowEndpoints flow)
     {
-        var c = CacheOf(in flow, ServiceOf(in flow));
         if (c.Pair is not null && c.PairGeneration == _pairGeneration) return c.Pair;
         var p = Pair(flow.ClientIp, flow.ServerIp);
         c.Pair = p;
@@ -112,7 +139,6 @@ public sealed partial class DetectionEngine
 
     private static bool IsWrite(byte fc) => fc is 5 or 6 or 15 or 16 or 22 or 23;
 
-    private static int PopCount(UInt128 v) => System.Numerics.BitOperations.PopCount((ulong)v) + System.Numerics.BitOperations.PopCount((ulong)(v >> 64));
 
     private void OnModbus(in EventEntry e, EventBuffer buffer)
     {
@@ -127,24 +153,27 @@ public sealed partial class DetectionEngine
         byte unit = f.UnitId;
         bool hasReq = req.Length >= 8;
         long reqTs = tx.RequestTs != 0 ? tx.RequestTs : ts;
+        // The flow's cache, once per transaction (pair counters, known codes, poll table).
+        var svc = ServiceOf(in flow);
+        var cache = CacheOf(in flow, in svc);
 
         if (hasReq)
         {
             Signatures(in e, ref f, req, fc, unit, ts, packet);
-            var p = Pair(in flow);
+            var p = Pair(cache, in flow);
             Scans(in e, ref f, p, fc, unit, ts, packet);
         }
         else if (f.IsException)
         {
-            var p = Pair(in flow);
+            var p = Pair(cache, in flow);
             Scans(in e, ref f, p, fc, unit, ts, packet);
         }
 
         if (Mode == BaselineMode.Off) return;
         if (Learning) StartLearning(ts);
-        Common(in flow, fc, ts, packet, hasReq || f.IsException);
+        Common(in flow, in svc, cache, fc, ts, packet, hasReq || f.IsException);
         if (!hasReq) return;
-        ModbusBaseline(in e, ref f, fc, unit, reqTs, ts, packet);
+        ModbusBaseline(in e, ref f, cache, fc, unit, reqTs, ts, packet);
     }
 
     private void Signatures(in EventEntry e, ref ModbusTransactionFields f, ReadOnlySpan<byte> req, byte fc, byte unit, long ts, long packet)
@@ -162,7 +191,7 @@ public sealed partial class DetectionEngine
             if (!Handled(type, flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"{t.Name}: client {flow.ClientIp} sent FC 8 sub-function {sub} to unit {unit} of {flow.ServerIp}",
+                    $"{t.Name}: client {Ip(flow.ClientIp)} sent FC 8 sub-function {sub} to unit {unit} of {Ip(flow.ServerIp)}",
                     Ev(("unit", unit), ("function", 8), ("sub_function", sub), ("answered", f.HasResponse ? "true" : "false")));
             }
         }
@@ -172,7 +201,7 @@ public sealed partial class DetectionEngine
             if (!Handled("modbus_program_download", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus program/firmware transfer ({what}) from {flow.ClientIp} to unit {unit} of {flow.ServerIp}",
+                    $"Modbus program/firmware transfer ({what}) from {Ip(flow.ClientIp)} to unit {unit} of {Ip(flow.ServerIp)}",
                     Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("operation", what),
                         ("umas_function", fc == 90 && req.Length >= 10 ? req[9] : null)));
             }
@@ -183,7 +212,7 @@ public sealed partial class DetectionEngine
             if (!Handled("modbus_broadcast_write", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus broadcast write: {f.FunctionName} to unit 0 of {flow.ServerIp} from {flow.ClientIp}",
+                    $"Modbus broadcast write: {f.FunctionName} to unit 0 of {Ip(flow.ServerIp)} from {Ip(flow.ClientIp)}",
                     Ev(("unit", 0), ("function", fc), ("function_name", f.FunctionName), ("address", f.Address), ("quantity", f.Quantity)));
             }
         }
@@ -232,17 +261,20 @@ public sealed partial class DetectionEngine
         if (ts - p.FcStart > w)
         {
             p.FcStart = ts;
-            p.Fcs = 0;
+            p.FcsLow = 0;
+            p.FcsHigh = 0;
             p.IllegalFunction = 0;
         }
-        p.Fcs |= UInt128.One << fc;
+        int bit = fc & 127;
+        if (bit < 64) p.FcsLow |= 1UL << bit;
+        else p.FcsHigh |= 1UL << (bit - 64);
         if (f.ExceptionCode == 1) p.IllegalFunction++;
         double th = Threshold(s_modbusFunctionCodeScan);
-        int distinct = PopCount(p.Fcs);
+        int distinct = System.Numerics.BitOperations.PopCount(p.FcsLow) + System.Numerics.BitOperations.PopCount(p.FcsHigh);
         if (distinct >= th && p.IllegalFunction >= th / 2 && !Handled("modbus_function_code_scan", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
             Create(t1, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus function code scan: {flow.ClientIp} tried {distinct} function codes on {flow.ServerIp} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
+                $"Modbus function code scan: {Ip(flow.ClientIp)} tried {distinct} function codes on {Ip(flow.ServerIp)} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
                 Ev(("distinct_function_codes", distinct), ("illegal_function_exceptions", p.IllegalFunction), ("unit", unit)));
         }
 
@@ -260,7 +292,7 @@ public sealed partial class DetectionEngine
         if ((p.IllegalAddress >= th || p.Blocks.Count >= th * 3) && !Handled("modbus_points_scan", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
             Create(t2, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus points scan: {flow.ClientIp} swept addresses of {flow.ServerIp} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
+                $"Modbus points scan: {Ip(flow.ClientIp)} swept addresses of {Ip(flow.ServerIp)} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
                 Ev(("illegal_data_address_exceptions", p.IllegalAddress), ("address_blocks", p.Blocks.Count), ("unit", unit), ("last_address", f.Address), ("function", fc)));
         }
 
@@ -278,7 +310,7 @@ public sealed partial class DetectionEngine
         if (units >= th && !Handled("modbus_unit_id_scan", flow.ClientIp, flow.ServerIp, ts, out var t3))
         {
             Create(t3, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus unit id scan: {flow.ClientIp} addressed {units} unit ids behind {flow.ServerIp}",
+                $"Modbus unit id scan: {Ip(flow.ClientIp)} addressed {units} unit ids behind {Ip(flow.ServerIp)}",
                 Ev(("distinct_unit_ids", units), ("last_unit", unit)));
         }
 
@@ -296,7 +328,7 @@ public sealed partial class DetectionEngine
             if (p.Busy >= th && !Handled("modbus_exception_burst", flow.ServerIp, flow.ClientIp, ts, out var t4))
             {
                 Create(t4, Server(in flow), Client(in flow), "modbus", ts, packet,
-                    $"Modbus exception burst: {flow.ServerIp} answered {p.Busy} busy/acknowledge exceptions to {flow.ClientIp}",
+                    $"Modbus exception burst: {Ip(flow.ServerIp)} answered {p.Busy} busy/acknowledge exceptions to {Ip(flow.ClientIp)}",
                     Ev(("exceptions", p.Busy), ("last_exception_code", f.ExceptionCode), ("unit", unit)));
             }
         }
@@ -315,7 +347,7 @@ public sealed partial class DetectionEngine
             if (p.Requests >= th && !Handled("modbus_request_flood", flow.ClientIp, flow.ServerIp, ts, out var t5))
             {
                 Create(t5, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus request flood: {flow.ClientIp} sent {p.Requests} requests to {flow.ServerIp} within {w / 1e9:0.###} s",
+                    $"Modbus request flood: {Ip(flow.ClientIp)} sent {p.Requests} requests to {Ip(flow.ServerIp)} within {w / 1e9:0.###} s",
                     Ev(("requests", p.Requests), ("window_seconds", w / 1e9), ("unit", unit), ("function", fc)));
             }
         }
@@ -326,13 +358,17 @@ public sealed partial class DetectionEngine
     /// <summary>Assets, link, service and function code of one event: learn, or raise the first thing that is new.</summary>
     private void Common(in FlowEndpoints flow, int code, long ts, long packet, bool hasCode)
     {
-        var b = Baseline;
         var svc = ServiceOf(in flow);
-        var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
+        Common(in flow, in svc, CacheOf(in flow, in svc), code, ts, packet, hasCode);
+    }
+
+    private void Common(in FlowEndpoints flow, in ServiceKey svc, FlowCache cache, int code, long ts, long packet, bool hasCode)
+    {
         // The same poll repeats: once its assets, link, service and code are all in the baseline, learning adds
         // nothing and protection raises nothing (the tables only grow), so the flow's cache skips the five lookups.
-        var cache = CacheOf(in flow, in svc);
         if (IsKnown(cache, code, hasCode)) return;
+        var b = Baseline;
+        var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
         if (Learning)
         {
             if (b.ItemCount >= BaselineModel.MaxItems) return;
@@ -358,8 +394,8 @@ public sealed partial class DetectionEngine
             newAsset = true;
             if (!Handled("new_asset", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New asset {flow.ClientIp} ({flow.ClientMac}) talking {proto} to {flow.ServerIp}",
-                    Ev(("asset_ip", flow.ClientIp.ToString()), ("asset_mac", flow.ClientMac.ToString()), ("role", "client"), ("protocol", proto), ("port", flow.ServerPort)));
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New asset {Ip(flow.ClientIp)} ({Mac(flow.ClientMac)}) talking {proto} to {Ip(flow.ServerIp)}",
+                    Ev(("asset_ip", Ip(flow.ClientIp)), ("asset_mac", Mac(flow.ClientMac)), ("role", "client"), ("protocol", proto), ("port", flow.ServerPort)));
             }
         }
         if (!flow.ServerIp.IsZero && !b.Assets.ContainsKey(flow.ServerIp))
@@ -367,8 +403,8 @@ public sealed partial class DetectionEngine
             newAsset = true;
             if (!Handled("new_asset", flow.ServerIp, flow.ClientIp, ts, out var t))
             {
-                Create(t, Server(in flow), Client(in flow), proto, ts, packet, $"New asset {flow.ServerIp} ({flow.ServerMac}) serving {proto} to {flow.ClientIp}",
-                    Ev(("asset_ip", flow.ServerIp.ToString()), ("asset_mac", flow.ServerMac.ToString()), ("role", "server"), ("protocol", proto), ("port", flow.ServerPort)));
+                Create(t, Server(in flow), Client(in flow), proto, ts, packet, $"New asset {Ip(flow.ServerIp)} ({Mac(flow.ServerMac)}) serving {proto} to {Ip(flow.ClientIp)}",
+                    Ev(("asset_ip", Ip(flow.ServerIp)), ("asset_mac", Mac(flow.ServerMac)), ("role", "server"), ("protocol", proto), ("port", flow.ServerPort)));
             }
         }
         if (newAsset) return;
@@ -376,7 +412,7 @@ public sealed partial class DetectionEngine
         {
             if (!Handled("new_link", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New link {flow.ClientIp} → {flow.ServerIp} ({proto} port {flow.ServerPort})",
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New link {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)} ({proto} port {flow.ServerPort})",
                     Ev(("protocol", proto), ("port", flow.ServerPort)));
             }
             return;
@@ -385,7 +421,7 @@ public sealed partial class DetectionEngine
         {
             if (!Handled("new_protocol", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New protocol on link {flow.ClientIp} → {flow.ServerIp}: {proto} port {flow.ServerPort}",
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New protocol on link {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)}: {proto} port {flow.ServerPort}",
                     Ev(("protocol", proto), ("port", flow.ServerPort), ("transport", flow.Transport.ToString().ToLowerInvariant())));
             }
             return;
@@ -394,7 +430,7 @@ public sealed partial class DetectionEngine
         {
             if (!Handled("new_function_code", flow.ClientIp, flow.ServerIp, ts, out var t))
             {
-                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New {proto} {CodeWord(flow.Protocol)} {CodeName(flow.Protocol, code)} on link {flow.ClientIp} → {flow.ServerIp}",
+                Create(t, Client(in flow), Server(in flow), proto, ts, packet, $"New {proto} {CodeWord(flow.Protocol)} {CodeName(flow.Protocol, code)} on link {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)}",
                     Ev(("protocol", proto), ("code", code), ("code_name", CodeName(flow.Protocol, code))));
             }
         }
@@ -418,24 +454,32 @@ public sealed partial class DetectionEngine
 
     private const int MaxValuesPerEvent = 32;
 
-    private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, byte fc, byte unit, long reqTs, long ts, long packet)
+    private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, FlowCache cache, byte fc, byte unit, long reqTs, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
         var b = Baseline;
         Span<int> values = stackalloc int[MaxValuesPerEvent];
 
-        // Polling period per (client, server, function, unit, address).
-        var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, f.Address ?? -1);
-        // One lookup for the last request time: the reference stays valid (nothing below adds to _lastPoll).
-        ref long last = ref CollectionsMarshal.GetValueRefOrNullRef(_lastPoll, pk);
-        bool seen = !Unsafe.IsNullRef(ref last);
-        if (seen && reqTs > last)
+        // Polling period per (client, server, function, unit, address): the pair's table through the flow cache.
+        int address = f.Address ?? -1;
+        if (!cache.PollsResolved)
         {
-            long interval = reqTs - last;
+            cache.Polls = _pollPairs.GetValueOrDefault(new PairKey(flow.ClientIp, flow.ServerIp));
+            // No pair object while the tables are full: none can be added later (entries are never removed).
+            cache.PollsResolved = cache.Polls is not null || _pollSlots >= _options.MaxTrackers;
+        }
+        PollSlot? slot = null;
+        long slotKey = PollSlotKey(fc, unit, address);
+        cache.Polls?.Slots.TryGetValue(slotKey, out slot);
+        if (slot is not null && reqTs > slot.Last)
+        {
+            long interval = reqTs - slot.Last;
+            var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
             if (Learning)
             {
-                ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
-                if (Unsafe.IsNullRef(ref ps) && b.Polls.Count < BaselineModel.MaxItems) ps = ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _);
+                ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
+                    ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
+                    : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
                 if (!Unsafe.IsNullRef(ref ps)) ps.Add(interval);
             }
             else if (Protecting && b.Polls.TryGetValue(pk, out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
@@ -446,15 +490,28 @@ public sealed partial class DetectionEngine
                     if (!Handled("polling_cycle_deviation", flow.ClientIp, flow.ServerIp, ts, out var t))
                     {
                         Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                            string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {flow.ClientIp} → {flow.ServerIp} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
+                            string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
                             Ev(("function", fc), ("unit", unit), ("address", f.Address), ("interval_ms", interval / 1e6), ("learned_min_ms", ps.MinNs / 1e6),
                                 ("learned_max_ms", ps.MaxNs / 1e6), ("learned_mean_ms", ps.MeanNs / 1e6)));
                     }
                 }
             }
         }
-        if (seen) last = reqTs;
-        else if (_lastPoll.Count < _options.MaxTrackers) _lastPoll.Add(pk, reqTs);
+        if (slot is not null)
+        {
+            slot.Last = reqTs;
+        }
+        else if (_pollSlots < _options.MaxTrackers)
+        {
+            if (cache.Polls is null)
+            {
+                cache.Polls = new PollPair();
+                cache.PollsResolved = true;
+                _pollPairs.Add(new PairKey(flow.ClientIp, flow.ServerIp), cache.Polls);
+            }
+            cache.Polls.Slots.Add(slotKey, new PollSlot(reqTs));
+            _pollSlots++;
+        }
 
         // Writes.
         if (IsWrite(fc) && unit != 0)
@@ -479,7 +536,13 @@ public sealed partial class DetectionEngine
             var wk = new WriterKey(flow.ClientIp, flow.ServerIp, unit);
             if (Learning)
             {
-                b.Writers.Add(wk);
+                // The writers table only grows: once this flow's writer is in it, adding again changes nothing.
+                ulong bit = 1UL << (unit & 63);
+                if ((cache.KnownWriters[unit >> 6] & bit) == 0)
+                {
+                    b.Writers.Add(wk);
+                    cache.KnownWriters[unit >> 6] |= bit;
+                }
                 if (fc == 22 && f.Address is int a22) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)a22), null);
                 for (int i = 0; i < n; i++) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)(start + i)), values[i]);
             }
@@ -490,7 +553,7 @@ public sealed partial class DetectionEngine
                     if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
                     {
                         Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                            $"Modbus write by {flow.ClientIp}, which never wrote to unit {unit} of {flow.ServerIp}: {f.FunctionName} address {start}",
+                            $"Modbus write by {Ip(flow.ClientIp)}, which never wrote to unit {unit} of {Ip(flow.ServerIp)}: {f.FunctionName} address {start}",
                             Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("address", start), ("quantity", f.Quantity ?? n)));
                     }
                 }
@@ -505,7 +568,7 @@ public sealed partial class DetectionEngine
                             if (!Handled("modbus_write_new_range", flow.ClientIp, flow.ServerIp, ts, out var t))
                             {
                                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                                    $"Modbus write to address {start + i} of unit {unit} of {flow.ServerIp}, never written while learning ({f.FunctionName})",
+                                    $"Modbus write to address {start + i} of unit {unit} of {Ip(flow.ServerIp)}, never written while learning ({f.FunctionName})",
                                     Ev(("unit", unit), ("function", fc), ("address", start + i), ("write_start", start), ("quantity", count)));
                             }
                             break;
@@ -517,7 +580,7 @@ public sealed partial class DetectionEngine
                             if (!Handled("modbus_write_value_out_of_range", flow.ClientIp, flow.ServerIp, ts, out var t))
                             {
                                 Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                                    $"Modbus write of {values[i]} to unit {unit} address {start + i} of {flow.ServerIp}: outside the learned range {range.Min}..{range.Max}",
+                                    $"Modbus write of {values[i]} to unit {unit} address {start + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
                                     Ev(("unit", unit), ("function", fc), ("address", start + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
                             }
                             break;
@@ -546,7 +609,7 @@ public sealed partial class DetectionEngine
                         if (!Handled("process_value_out_of_range", flow.ServerIp, flow.ClientIp, ts, out var t))
                         {
                             Create(t, Server(in flow), Client(in flow), "modbus", ts, packet,
-                                $"Process value {values[i]} at unit {unit} holding register {ra + i} of {flow.ServerIp}: outside the learned range {range.Min}..{range.Max}",
+                                $"Process value {values[i]} at unit {unit} holding register {ra + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
                                 Ev(("unit", unit), ("function", fc), ("address", ra + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
                         }
                         break;
@@ -558,12 +621,11 @@ public sealed partial class DetectionEngine
 
     private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)
     {
-        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
-        if (Unsafe.IsNullRef(ref r))
-        {
-            if (table.Count >= BaselineModel.MaxItems) return;
-            r = ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _);
-        }
+        // One hash lookup: find-or-add while there is room, find only when the table is full.
+        ref var r = ref table.Count < BaselineModel.MaxItems
+            ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _)
+            : ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
+        if (Unsafe.IsNullRef(ref r)) return;
         if (value is int v) r.Add(v);
     }
 }

@@ -53,10 +53,12 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly bool[] _learnable;
     private readonly Dictionary<(int Type, IpAddr Src, IpAddr Dst), OpenAlert> _open = [];
     private readonly List<OpenAlert> _dirty = [];
+    private readonly List<(int Type, IpAddr Src, IpAddr Dst)> _expired = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
     private readonly Dictionary<long, byte[]> _traces = [];
     private readonly Queue<long> _traceOrder = new();
+    private readonly TraceArena _traceArena = new(MaxTracesKept);
     private readonly List<long> _tracePackets = [];
     private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
     private long _nextId;
@@ -161,7 +163,39 @@ public sealed partial class DetectionEngine : IEventConsumer
     public const int MaxTracesKept = 4096;
 
     /// <summary>The trace pcap of an alert created during this run (one of the last <see cref="MaxTracesKept"/>), or null.</summary>
-    public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id);
+    public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id) ?? _traceArena.Get(alert.Id);
+
+    // Direct-mapped caches of endpoint texts (an endpoint usually appears in several alerts: their addresses,
+    // messages and learned findings): a hit formats nothing and allocates nothing. Only a cache: same text either way.
+    private const int TextCacheBits = 10;
+    private readonly IpAddr[] _ipKeys = new IpAddr[1 << TextCacheBits];
+    private readonly string?[] _ipTexts = new string?[1 << TextCacheBits];
+    private readonly ulong[] _macKeys = new ulong[1 << TextCacheBits];
+    private readonly string?[] _macTexts = new string?[1 << TextCacheBits];
+
+    /// <summary><paramref name="ip"/>.ToString(), cached.</summary>
+    private string Ip(IpAddr ip)
+    {
+        int i = (int)(((ip.Hi ^ ip.Lo) * 0x9E3779B97F4A7C15UL) >> (64 - TextCacheBits));
+        var text = _ipTexts[i];
+        if (text is not null && _ipKeys[i] == ip) return text;
+        text = ip.ToString();
+        _ipKeys[i] = ip;
+        _ipTexts[i] = text;
+        return text;
+    }
+
+    /// <summary><paramref name="mac"/>.ToString(), cached.</summary>
+    private string Mac(MacAddress mac)
+    {
+        int i = (int)((mac.Value * 0x9E3779B97F4A7C15UL) >> (64 - TextCacheBits));
+        var text = _macTexts[i];
+        if (text is not null && _macKeys[i] == mac.Value) return text;
+        text = mac.ToString();
+        _macKeys[i] = mac.Value;
+        _macTexts[i] = text;
+        return text;
+    }
 
     private static IpAddr ParseIp(string? s)
     {
@@ -319,7 +353,7 @@ public sealed partial class DetectionEngine : IEventConsumer
         {
             if (Learning && _findings.Add(key))
             {
-                Baseline.Findings.Add($"{type.Id}|{src}|{dst}");
+                Baseline.Findings.Add(string.Concat(type.Id, "|", Ip(src), "|", Ip(dst)));
                 _baselineDirty = true;
             }
             else if (Protecting && _options.SuppressLearnedPolicyAlerts && _findings.Contains(key))
@@ -334,7 +368,8 @@ public sealed partial class DetectionEngine : IEventConsumer
             {
                 a.Count++;
                 if (ts > a.LastSeenNs) a.LastSeenNs = ts;
-                if (!o.Dirty)
+                // Dirty alerts are rewritten to the store on the next flush: nothing to track without one.
+                if (!o.Dirty && _writer is not null)
                 {
                     o.Dirty = true;
                     _dirty.Add(o);
@@ -348,10 +383,25 @@ public sealed partial class DetectionEngine : IEventConsumer
     private Alert Create(AlertType type, Party src, Party dst, string proto, long ts, long packet, string message,
         SortedDictionary<string, string> evidence, bool hostTrace = false)
     {
-        var trace = _ring.Collect(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
+        long id = _nextId++;
+        int traceSize = _ring.Pick(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
+        byte[]? trace = null;
+        if (traceSize > 0)
+        {
+            // The store takes each trace as an array; without one, only the last traces are kept, in the arena.
+            if (_writer is not null)
+            {
+                trace = new byte[traceSize];
+                _ring.WritePicked(trace, _tracePackets);
+            }
+            else
+            {
+                _ring.WritePicked(_traceArena.Add(id, traceSize), _tracePackets);
+            }
+        }
         var alert = new Alert
         {
-            Id = _nextId++,
+            Id = id,
             Type = type.Id,
             SignatureId = type.SignatureId,
             Name = type.Name,
@@ -363,12 +413,12 @@ public sealed partial class DetectionEngine : IEventConsumer
             Count = 1,
             Proto = proto,
             SrcAsset = AssetKeys?.Invoke(src.Mac, src.Ip),
-            SrcIp = src.Ip.IsZero ? null : src.Ip.ToString(),
-            SrcMac = src.Mac.IsZero ? null : src.Mac.ToString(),
+            SrcIp = src.Ip.IsZero ? null : Ip(src.Ip),
+            SrcMac = src.Mac.IsZero ? null : Mac(src.Mac),
             SrcPort = src.Port == 0 ? null : src.Port,
             DstAsset = AssetKeys?.Invoke(dst.Mac, dst.Ip),
-            DstIp = dst.Ip.IsZero ? null : dst.Ip.ToString(),
-            DstMac = dst.Mac.IsZero ? null : dst.Mac.ToString(),
+            DstIp = dst.Ip.IsZero ? null : Ip(dst.Ip),
+            DstMac = dst.Mac.IsZero ? null : Mac(dst.Mac),
             DstPort = dst.Port == 0 ? null : dst.Port,
             Message = message,
             Evidence = evidence,
@@ -383,7 +433,14 @@ public sealed partial class DetectionEngine : IEventConsumer
         var key = (type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
-            foreach (var k in _open.Where(kv => ts - kv.Value.Alert.LastSeenNs > _aggregationNs).Select(kv => kv.Key).ToList()) _open.Remove(k);
+            var expired = _expired;
+            expired.Clear();
+            foreach (var kv in _open)
+            {
+                if (ts - kv.Value.Alert.LastSeenNs > _aggregationNs) expired.Add(kv.Key);
+            }
+            foreach (var k in expired) _open.Remove(k);
+            expired.Clear();
             if (_open.Count >= _options.MaxOpenAlerts)
             {
                 AlertsDropped += _open.Count;
@@ -392,7 +449,7 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         _open[key] = new OpenAlert(alert);
         _raised.Add(alert);
-        _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
+        if (_writer is not null) _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
         return alert;
     }
 

@@ -38,13 +38,18 @@ public sealed class TraceRing
     private readonly Entry[] _entries;
     private readonly long[] _heads = new long[1 << BucketBits]; // newest sequence number per bucket, -1 none
     private readonly List<int> _picked = [];
+    private LinkType _pickedLink;
     private long _written; // absolute bytes written
     private long _count;   // frames written
+    private int _at;       // _written % _data.Length
+    private int _slot;     // _count % _entries.Length
+    private readonly int _maxFrame;
 
     public TraceRing(int bytes, int frames)
     {
         _data = new byte[bytes];
         _entries = new Entry[frames];
+        _maxFrame = Math.Min(bytes / 4, 65535);
         Array.Fill(_heads, -1L);
     }
 
@@ -59,15 +64,16 @@ public sealed class TraceRing
 
     public void Add(in PacketSlot slot, in DecodedPacket d, ReadOnlySpan<byte> frame)
     {
-        int len = Math.Min(frame.Length, Math.Min(_data.Length / 4, 65535));
-        int at = (int)(_written % _data.Length);
+        // Positions advance incrementally (_at = _written % bytes, _slot = _count % frames): no division per frame.
+        int len = Math.Min(frame.Length, _maxFrame);
+        int at = _at;
         if (at + len > _data.Length)
         {
             _written += _data.Length - at; // wrap: frames are stored contiguously
             at = 0;
         }
         frame[..len].CopyTo(_data.AsSpan(at));
-        ref var e = ref _entries[_count % _entries.Length];
+        ref var e = ref _entries[_slot];
         int bucket = Bucket(d.SrcIp, d.DstIp);
         e.PacketNumber = slot.PacketNumber;
         e.TimestampNs = slot.TimestampNs;
@@ -83,7 +89,9 @@ public sealed class TraceRing
         e.Transport = (byte)d.Transport;
         _heads[bucket] = _count;
         _written += len;
+        _at = at + len;
         _count++;
+        _slot = _slot + 1 == _entries.Length ? 0 : _slot + 1;
     }
 
     private bool Valid(in Entry e) => e.DataStart >= _written - _data.Length && e.Length >= 0;
@@ -99,8 +107,22 @@ public sealed class TraceRing
     /// </summary>
     public byte[]? Collect(long triggerPacket, IpAddr a, ushort portA, IpAddr b, ushort portB, bool hostOnly, int max, List<long> packets)
     {
+        int size = Pick(triggerPacket, a, portA, b, portB, hostOnly, max, packets);
+        if (size == 0) return null;
+        var pcap = new byte[size];
+        WritePicked(pcap, packets);
+        return pcap;
+    }
+
+    /// <summary>
+    /// The first half of <see cref="Collect"/>: picks the frames and returns the size of their pcap (0: none kept);
+    /// <see cref="WritePicked"/> then writes it into a buffer of that size (before any other frame is added).
+    /// </summary>
+    public int Pick(long triggerPacket, IpAddr a, ushort portA, IpAddr b, ushort portB, bool hostOnly, int max, List<long> packets)
+    {
         packets.Clear();
-        if (_count == 0) return null;
+        _picked.Clear();
+        if (_count == 0) return 0;
         var picked = _picked;
         picked.Clear();
         // The trigger is at most a batch behind the newest frame: look back through a bounded window only, so an
@@ -130,12 +152,21 @@ public sealed class TraceRing
             if (e.LinkType != link) continue;
             picked.Add(idx);
         }
-        if (picked.Count == 0) return null;
+        if (picked.Count == 0) return 0;
+        _pickedLink = link;
         int size = 24;
         foreach (int idx in picked) size += 16 + Math.Min(_entries[idx].Length, SnapLength);
-        // The same bytes PcapWriter writes (little-endian, nanosecond magic), built in one exact-size array.
-        var pcap = new byte[size];
-        var span = pcap.AsSpan();
+        return size;
+    }
+
+    /// <summary>Writes the pcap of the frames <see cref="Pick"/> chose into <paramref name="span"/> (exactly its size); <paramref name="packets"/> gets their frame numbers.</summary>
+    public void WritePicked(Span<byte> span, List<long> packets)
+    {
+        packets.Clear();
+        var picked = _picked;
+        var link = _pickedLink;
+        // The same bytes PcapWriter writes (little-endian, nanosecond magic).
+        span[..24].Clear();
         BinaryPrimitives.WriteUInt32LittleEndian(span, 0xA1B23C4Du);
         BinaryPrimitives.WriteUInt16LittleEndian(span[4..], 2);
         BinaryPrimitives.WriteUInt16LittleEndian(span[6..], 4);
@@ -163,6 +194,5 @@ public sealed class TraceRing
             at += cap;
             packets.Add(e.PacketNumber);
         }
-        return pcap;
     }
 }
