@@ -624,10 +624,19 @@ public sealed class CaptureFileReader : IDisposable
             {
                 TsMode.Multiply => unchecked(ts * _factor),
                 TsMode.Divide => ts / _factor,
-                TsMode.Pow2 => (ulong)(((UInt128)ts * 1_000_000_000UL) >> _shift),
+                TsMode.Pow2 => MulShift(ts, _shift),
                 _ => 0,
             };
             return unchecked((long)ns + _offsetNs);
+        }
+
+        /// <summary>ts * 1e9 / 2^shift over 128 bits (Math.BigMul: UInt128 code is not precompiled by ReadyToRun).</summary>
+        private static ulong MulShift(ulong ts, int shift)
+        {
+            ulong hi = Math.BigMul(ts, 1_000_000_000UL, out ulong lo);
+            if (shift == 0) return lo;
+            if (shift >= 64) return shift >= 128 ? 0 : hi >> (shift - 64);
+            return (lo >> shift) | (hi << (64 - shift));
         }
 
         private static ulong Pow10(int n)
