@@ -775,11 +775,11 @@ public sealed class AssetInventory : IEventConsumer
         var macs = new List<(string, string)>();
         var links = new List<(string, string)>();
         foreach (var e in _endpoints.Values)
-            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), InventoryStore.Serialize(e)));
+            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), StoreRowWriter.Endpoint(e)));
         foreach (var m in _macs.Values)
-            if (m.Dirty) macs.Add((m.Mac.ToString(), InventoryStore.Serialize(m)));
+            if (m.Dirty) macs.Add((m.Mac.ToString(), StoreRowWriter.Mac(m)));
         foreach (var l in _links.Values)
-            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), InventoryStore.Serialize(l)));
+            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), StoreRowWriter.Link(l)));
         return (endpoints, macs, links);
     }
 

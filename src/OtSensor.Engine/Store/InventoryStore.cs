@@ -151,10 +151,22 @@ public sealed class InventoryStore : IDisposable
     public static string LinkKeyText(LinkState l)
         => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{EndpointKey(l.ClientMac, l.ClientIp)}>{EndpointKey(l.ServerMac, l.ServerIp)}|{l.Transport}/{l.Port}");
 
-    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, s_compact);
+    /// <summary>A raw state row's data column (endpoint, MAC and link state are written by <see cref="StoreRowWriter"/>).</summary>
+    public static string Serialize<T>(T value) => value switch
+    {
+        EndpointState e => StoreRowWriter.Endpoint(e),
+        MacState m => StoreRowWriter.Mac(m),
+        LinkState l => StoreRowWriter.Link(l),
+        _ => JsonSerializer.Serialize(value, s_compact),
+    };
 
     /// <summary>An asset or link row's data column.</summary>
-    internal static string SerializeRow<T>(T value) => JsonSerializer.Serialize(value, s_records);
+    internal static string SerializeRow<T>(T value) => value switch
+    {
+        AssetRecord a => StoreRowWriter.Asset(a),
+        LinkRecord l => StoreRowWriter.Link(l),
+        _ => JsonSerializer.Serialize(value, s_records),
+    };
 
     private T Run<T>(Func<T> action)
     {
@@ -228,9 +240,9 @@ public sealed class InventoryStore : IDisposable
         var viewJson = Task.Run(() =>
         {
             var a = new string[assets.Count];
-            for (int i = 0; i < a.Length; i++) a[i] = SerializeRow(assets[i]);
+            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.Asset(assets[i]);
             var l = new string[links.Count];
-            for (int i = 0; i < l.Length; i++) l[i] = SerializeRow(links[i]);
+            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.Link(links[i]);
             return (Assets: a, Links: l);
         });
         // Rows in key order fill the b-trees densely (random order splits pages half full): fewer pages to write.
