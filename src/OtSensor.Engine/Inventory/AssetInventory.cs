@@ -776,12 +776,12 @@ public sealed class AssetInventory : IEventConsumer
         StoreBatch batch;
         if (final)
         {
-            // The pipeline is over and the cores are free: the view and the serialised state are built side by side
-            // (both only read the state; the dirty flags are cleared once both are done).
-            var serialised = Task.Run(SerializeDirty);
-            var snapshot = Snapshot();
-            var (endpoints, macs, links) = serialised.GetAwaiter().GetResult();
-            batch = new StoreBatch { Snapshot = snapshot };
+            // The pipeline is over and the cores are free: the view is built on another core while the raw state is
+            // serialised here and then upserted by the writer (which waits for the view only after that). Both only
+            // read the state; the materialiser does not read the dirty flags cleared below.
+            var snapshot = Task.Run(Snapshot);
+            var (endpoints, macs, links) = SerializeDirty();
+            batch = new StoreBatch { SnapshotTask = snapshot };
             batch.Endpoints.AddRange(endpoints);
             batch.Macs.AddRange(macs);
             batch.Links.AddRange(links);
@@ -801,7 +801,7 @@ public sealed class AssetInventory : IEventConsumer
         if (final)
         {
             _writer.WaitIdle();
-            NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets);
+            NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets); // waits for the view if still being built
         }
     }
 
