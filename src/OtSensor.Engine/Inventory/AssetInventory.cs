@@ -53,7 +53,6 @@ public sealed class AssetInventory : IEventConsumer
     private const int FlushCostRatio = 10;
     private int _generation;
 
-    private static readonly string[] s_fcKeys = [.. Enumerable.Range(0, 128).Select(i => "fc" + i.ToString(System.Globalization.CultureInfo.InvariantCulture))];
     private static readonly string[] s_tables = ["coils", "discrete_inputs", "holding_registers", "input_registers"];
     private readonly Dictionary<int, string> _rangeKeys = [];
 
@@ -311,7 +310,8 @@ public sealed class AssetInventory : IEventConsumer
         if ((server.Roles & s) != s) { server.Roles |= s; server.Dirty = true; }
     }
 
-    private void RegisterService(EndpointState server, IpAddr ip, byte transport, ushort port, string? proto, string source, long frame, long ts)
+    /// <summary>Records a service on <paramref name="server"/>; returns its record when the endpoint keeps it (null past the bound).</summary>
+    private ServiceState? RegisterService(EndpointState server, IpAddr ip, byte transport, ushort port, string? proto, string source, long frame, long ts)
     {
         var key = (ip, transport, port);
         if (!_services.TryGetValue(key, out var known))
@@ -330,6 +330,7 @@ public sealed class AssetInventory : IEventConsumer
         if (svc.Source.Length == 0) { svc.Source = source; svc.Frame = frame; }
         if (proto is not null && (svc.Proto is null || source == "response")) svc.Proto = proto;
         server.Dirty = true;
+        return server.Services.Contains(svc) ? svc : null;
     }
 
     private MacState Mac(MacAddress mac)
@@ -422,13 +423,42 @@ public sealed class AssetInventory : IEventConsumer
         ref readonly var tx = ref entry.Transaction;
         long ts = tx.HasResponse ? tx.ResponseTs : tx.RequestTs;
         long frame = tx.HasResponse ? tx.ResponsePacket : tx.RequestPacket;
-        var client = ClientOf(in entry.Flow, ts, frame);
-        var server = ServerOf(in entry.Flow, ts, frame);
-        if (client is null || server is null) return;
-        byte transport = entry.Flow.Transport == TransportLayer.Udp ? (byte)17 : (byte)6;
+        ref readonly var flow = ref entry.Flow;
+        // The flow's endpoints, link and service are looked up once per flow (endpoints and links are never removed).
+        ref var fc = ref _flowCache[(int)((ulong)(flow.FlowId * unchecked((long)0x9E3779B97F4A7C15)) >> (64 - FlowCacheBits))];
+        if (!(fc.Client is not null && fc.FlowId == flow.FlowId && fc.ServerPort == flow.ServerPort && fc.Transport == flow.Transport
+            && fc.ClientIp == flow.ClientIp && fc.ServerIp == flow.ServerIp && fc.ClientMac == flow.ClientMac && fc.ServerMac == flow.ServerMac))
+        {
+            fc = default;
+            var c = ClientOf(in flow, ts, frame);
+            var sv = ServerOf(in flow, ts, frame);
+            if (c is null || sv is null) return;
+            fc.FlowId = flow.FlowId; fc.ServerPort = flow.ServerPort; fc.Transport = flow.Transport;
+            fc.ClientIp = flow.ClientIp; fc.ServerIp = flow.ServerIp; fc.ClientMac = flow.ClientMac; fc.ServerMac = flow.ServerMac;
+            fc.Client = c; fc.Server = sv;
+        }
+        var client = fc.Client;
+        var server = fc.Server!;
+        byte transport = flow.Transport == TransportLayer.Udp ? (byte)17 : (byte)6;
         string? proto = ProtocolName(tx.Protocol);
-        if (tx.HasResponse) RegisterService(server, entry.Flow.ServerIp, transport, entry.Flow.ServerPort, proto, "response", frame, ts);
-        var link = Link(client, server, transport, entry.Flow.ServerPort, ts);
+        if (tx.HasResponse)
+        {
+            if (proto is not null && ReferenceEquals(proto, fc.ServiceProto) && fc.Service is { } svc)
+            {
+                // Registered by an earlier response of this flow: the services map cannot change any more (it only
+                // changes from unknown or null), so only the service record is updated, as RegisterService would.
+                if (svc.FirstSeenNs == 0 || ts < svc.FirstSeenNs) svc.FirstSeenNs = ts;
+                if (ts > svc.LastSeenNs) svc.LastSeenNs = ts;
+                svc.Proto = proto;
+                server.Dirty = true;
+            }
+            else
+            {
+                fc.Service = RegisterService(server, flow.ServerIp, transport, flow.ServerPort, proto, "response", frame, ts);
+                fc.ServiceProto = proto;
+            }
+        }
+        var link = fc.Link ??= Link(client, server, transport, flow.ServerPort, ts);
         if (link is not null)
         {
             if (proto is not null) link.Protocol = proto;
@@ -627,10 +657,10 @@ public sealed class AssetInventory : IEventConsumer
             server.Dirty = true;
         }
         if (link is null) return;
-        link.CountOperation(s_fcKeys[m.Function & 0x7F]);
+        link.CountSlot(m.Function & 0x7F);
         if (m.IsException)
         {
-            link.CountOperation("exception");
+            link.CountSlot(LinkState.ExceptionSlot);
             return;
         }
         if (m.HasRequest)
@@ -660,16 +690,21 @@ public sealed class AssetInventory : IEventConsumer
     {
         if (address is not int a || quantity is not int q || q <= 0) return;
         int k = (unit << 3) | (table << 1) | (write ? 1 : 0);
-        if (!_rangeKeys.TryGetValue(k, out var key))
+        var cache = link.RangeCache ??= [];
+        if (!cache.TryGetValue(k, out var set))
         {
-            key = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{unit}/{s_tables[table]}/{(write ? "write" : "read")}");
-            _rangeKeys[k] = key;
-        }
-        if (!link.ModbusRanges.TryGetValue(key, out var set))
-        {
-            if (link.ModbusRanges.Count >= LinkState.MaxRangeKeys) return;
-            set = new RangeSet();
-            link.ModbusRanges[key] = set;
+            if (!_rangeKeys.TryGetValue(k, out var key))
+            {
+                key = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{unit}/{s_tables[table]}/{(write ? "write" : "read")}");
+                _rangeKeys[k] = key;
+            }
+            if (!link.ModbusRanges.TryGetValue(key, out set))
+            {
+                if (link.ModbusRanges.Count >= LinkState.MaxRangeKeys) return;
+                set = new RangeSet();
+                link.ModbusRanges[key] = set;
+            }
+            cache[k] = set;
         }
         set.Add(a, Math.Min(65535, a + q - 1));
     }
@@ -701,6 +736,7 @@ public sealed class AssetInventory : IEventConsumer
     {
         if (_snapshot is null || _snapshotVersion != _version)
         {
+            FlushPendingOperations();
             _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
             _snapshotVersion = _version;
         }
@@ -736,15 +772,16 @@ public sealed class AssetInventory : IEventConsumer
             _lastFlush = started;
             return;
         }
+        FlushPendingOperations();
         StoreBatch batch;
         if (final)
         {
-            // The pipeline is over and the cores are free: the view and the serialised state are built side by side
-            // (both only read the state; the dirty flags are cleared once both are done).
-            var serialised = Task.Run(SerializeDirty);
-            var snapshot = Snapshot();
-            var (endpoints, macs, links) = serialised.GetAwaiter().GetResult();
-            batch = new StoreBatch { Snapshot = snapshot };
+            // The pipeline is over and the cores are free: the view is built on another core while the raw state is
+            // serialised here and then upserted by the writer (which waits for the view only after that). Both only
+            // read the state; the materialiser does not read the dirty flags cleared below.
+            var snapshot = Task.Run(Snapshot);
+            var (endpoints, macs, links) = SerializeDirty();
+            batch = new StoreBatch { SnapshotTask = snapshot };
             batch.Endpoints.AddRange(endpoints);
             batch.Macs.AddRange(macs);
             batch.Links.AddRange(links);
@@ -764,8 +801,13 @@ public sealed class AssetInventory : IEventConsumer
         if (final)
         {
             _writer.WaitIdle();
-            NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets);
+            NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets); // waits for the view if still being built
         }
+    }
+
+    private void FlushPendingOperations()
+    {
+        foreach (var l in _links.Values) l.FlushPendingOperations();
     }
 
     /// <summary>The raw state rows of every dirty endpoint, MAC and link (reads the state only).</summary>
@@ -775,11 +817,11 @@ public sealed class AssetInventory : IEventConsumer
         var macs = new List<(string, string)>();
         var links = new List<(string, string)>();
         foreach (var e in _endpoints.Values)
-            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), InventoryStore.Serialize(e)));
+            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), StoreRowWriter.Endpoint(e)));
         foreach (var m in _macs.Values)
-            if (m.Dirty) macs.Add((m.Mac.ToString(), InventoryStore.Serialize(m)));
+            if (m.Dirty) macs.Add((m.Mac.ToString(), StoreRowWriter.Mac(m)));
         foreach (var l in _links.Values)
-            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), InventoryStore.Serialize(l)));
+            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), StoreRowWriter.Link(l)));
         return (endpoints, macs, links);
     }
 
@@ -792,6 +834,23 @@ public sealed class AssetInventory : IEventConsumer
 
     /// <summary>Assets created by this run (set after the final flush with a store).</summary>
     public int NewAssets { get; private set; }
+
+    private const int FlowCacheBits = 13;
+    private readonly FlowCacheEntry[] _flowCache = new FlowCacheEntry[1 << FlowCacheBits];
+
+    /// <summary>What an event's flow resolves to (valid while its endpoints match: endpoints and links are never removed).</summary>
+    private struct FlowCacheEntry
+    {
+        public long FlowId;
+        public ushort ServerPort;
+        public TransportLayer Transport;
+        public IpAddr ClientIp, ServerIp;
+        public MacAddress ClientMac, ServerMac;
+        public EndpointState? Client, Server;
+        public LinkState? Link;
+        public ServiceState? Service;
+        public string? ServiceProto;
+    }
 
     private struct CacheEntry
     {

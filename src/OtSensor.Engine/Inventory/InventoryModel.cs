@@ -238,9 +238,85 @@ public sealed class LinkState
     public long Bytes { get; set; }
     public long Transactions { get; set; }
     /// <summary>Counts per operation: Modbus "fc3", MQTT "PUBLISH", CoAP "GET 2.05"...</summary>
-    public Dictionary<string, long> Operations { get; set; } = [];
+    public Dictionary<string, long> Operations
+    {
+        get
+        {
+            if (_hasPending) FlushPendingOperations();
+            return _operations;
+        }
+        set
+        {
+            if (_hasPending) FlushPendingOperations();
+            _operations = value;
+            _known0 = _known1 = _known2 = 0;
+        }
+    }
+
     /// <summary>Modbus ranges keyed "unit/table/access" (table: coils, discrete_inputs, holding_registers, input_registers; access: read, write).</summary>
-    public Dictionary<string, RangeSet> ModbusRanges { get; set; } = [];
+    public Dictionary<string, RangeSet> ModbusRanges
+    {
+        get => _modbusRanges;
+        set
+        {
+            _modbusRanges = value;
+            RangeCache = null;
+        }
+    }
+
+    private Dictionary<string, long> _operations = [];
+    private Dictionary<string, RangeSet> _modbusRanges = [];
+
+    /// <summary>The <see cref="ModbusRanges"/> sets by (unit &lt;&lt; 3 | table &lt;&lt; 1 | write): no string key per request.</summary>
+    [JsonIgnore] internal Dictionary<int, RangeSet>? RangeCache { get; set; }
+
+    /// <summary>The operation key of a counter slot: "fc0".."fc127", then "exception" (slot 128).</summary>
+    internal static readonly string[] SlotKeys =
+        [.. Enumerable.Range(0, 128).Select(i => "fc" + i.ToString(System.Globalization.CultureInfo.InvariantCulture)), "exception"];
+    internal const int ExceptionSlot = 128;
+
+    /// <summary>
+    /// Counts not yet added to <see cref="Operations"/>, by slot (its key is already in the dictionary, so the order in
+    /// which keys first appeared and the <see cref="MaxOperations"/> bound are kept). Added when Operations is read.
+    /// </summary>
+    private long[]? _pending;
+    private bool _hasPending;
+    /// <summary>Slots whose key is in <see cref="_operations"/>.</summary>
+    private ulong _known0, _known1, _known2;
+
+    /// <summary>Counts one Modbus function code (slot 0-127) or exception (slot 128) without a string lookup.</summary>
+    internal void CountSlot(int slot)
+    {
+        ref ulong known = ref slot < 64 ? ref _known0 : ref slot < 128 ? ref _known1 : ref _known2;
+        ulong bit = 1UL << (slot & 63);
+        if ((known & bit) == 0)
+        {
+            string key = SlotKeys[slot];
+            if (!_operations.ContainsKey(key))
+            {
+                if (_operations.Count >= MaxOperations) return;
+                _operations[key] = 0;
+            }
+            known |= bit;
+        }
+        (_pending ??= new long[SlotKeys.Length])[slot]++;
+        _hasPending = true;
+    }
+
+    /// <summary>Adds the pending slot counts to <see cref="Operations"/> (the inventory calls it before the state is read from other threads).</summary>
+    internal void FlushPendingOperations()
+    {
+        if (!_hasPending) return;
+        _hasPending = false;
+        var p = _pending!;
+        for (int i = 0; i < p.Length; i++)
+        {
+            if (p[i] == 0) continue;
+            string key = SlotKeys[i];
+            if (_operations.TryGetValue(key, out long c)) _operations[key] = c + p[i];
+            p[i] = 0;
+        }
+    }
     [JsonIgnore] public bool Dirty { get; set; }
     /// <summary>The server's service record, to keep its last-seen time current.</summary>
     [JsonIgnore] internal ServiceState? Service { get; set; }
@@ -253,8 +329,8 @@ public sealed class LinkState
 
     public void CountOperation(string op, long n = 1)
     {
-        if (Operations.TryGetValue(op, out long c)) Operations[op] = c + n;
-        else if (Operations.Count < MaxOperations) Operations[op] = n;
+        if (_operations.TryGetValue(op, out long c)) _operations[op] = c + n;
+        else if (_operations.Count < MaxOperations) _operations[op] = n;
     }
 }
 

@@ -375,18 +375,19 @@ public static class InventoryMaterializer
         public long Id { get; set; }
         public AssetRecord? Record { get; set; }
         public MacAddress? Mac { get; set; }
-        public SortedSet<IpAddr> Ips { get; } = [];
-        public SortedSet<int> Vlans { get; } = [];
+        // Plain lists (most assets have one endpoint): sorted and deduplicated once, in ToRecord.
+        public List<IpAddr> Ips { get; } = [];
+        public List<int> Vlans { get; } = [];
         public long First { get; set; }
         public long Last { get; set; }
         public long PacketsSent, PacketsReceived, BytesSent, BytesReceived;
         public AssetRoles Roles { get; set; }
         public ulong[] Units { get; } = new ulong[4];
         public Dictionary<string, Fact> Facts { get; } = new(StringComparer.Ordinal);
-        public SortedSet<string> ClientIds { get; } = new(StringComparer.Ordinal);
-        public SortedSet<string> Usernames { get; } = new(StringComparer.Ordinal);
-        public SortedSet<string> Resources { get; } = new(StringComparer.Ordinal);
-        public SortedDictionary<(string, int), ServiceState> Services { get; } = [];
+        public List<string> ClientIds { get; } = [];
+        public List<string> Usernames { get; } = [];
+        public List<string> Resources { get; } = [];
+        public List<ServiceState> Services { get; } = [];
         public string? RouterReason { get; set; }
 
         public void AddCounters(EndpointState e)
@@ -411,21 +412,54 @@ public static class InventoryMaterializer
                 string key = k == "arp_ip" ? "ip." + f.Value : k;
                 if (!Facts.TryGetValue(key, out var cur) || Better(f, cur)) Facts[key] = f;
             }
-            foreach (var s in e.MqttClientIds) ClientIds.Add(s);
-            foreach (var s in e.MqttUsernames) Usernames.Add(s);
-            foreach (var s in e.CoapResources) Resources.Add(s);
+            ClientIds.AddRange(e.MqttClientIds);
+            Usernames.AddRange(e.MqttUsernames);
+            Resources.AddRange(e.CoapResources);
             foreach (var s in e.Services)
             {
-                var k = (s.Transport, s.Port);
-                if (!Services.TryGetValue(k, out var cur))
+                ServiceState? cur = null;
+                foreach (var x in Services)
+                    if (x.Port == s.Port && x.Transport == s.Transport) { cur = x; break; }
+                if (cur is null)
                 {
-                    Services[k] = new ServiceState { Transport = s.Transport, Port = s.Port, Proto = s.Proto, FirstSeenNs = s.FirstSeenNs, LastSeenNs = s.LastSeenNs, Source = s.Source, Frame = s.Frame };
+                    Services.Add(new ServiceState { Transport = s.Transport, Port = s.Port, Proto = s.Proto, FirstSeenNs = s.FirstSeenNs, LastSeenNs = s.LastSeenNs, Source = s.Source, Frame = s.Frame });
                     continue;
                 }
                 if (s.FirstSeenNs > 0 && (cur.FirstSeenNs == 0 || s.FirstSeenNs < cur.FirstSeenNs)) cur.FirstSeenNs = s.FirstSeenNs;
                 if (s.LastSeenNs > cur.LastSeenNs) cur.LastSeenNs = s.LastSeenNs;
                 cur.Proto ??= s.Proto;
             }
+        }
+
+        /// <summary>Sorted (ordinal), duplicates removed: what a sorted set held.</summary>
+        private static List<string> Distinct(List<string> values)
+        {
+            if (values.Count <= 1) return [.. values];
+            var sorted = values.ToArray();
+            Array.Sort(sorted, StringComparer.Ordinal);
+            var list = new List<string>(sorted.Length);
+            foreach (var v in sorted)
+                if (list.Count == 0 || !string.Equals(list[^1], v, StringComparison.Ordinal)) list.Add(v);
+            return list;
+        }
+
+        private static List<int> Distinct(List<int> values)
+        {
+            if (values.Count <= 1) return [.. values];
+            values.Sort();
+            var list = new List<int>(values.Count);
+            foreach (var v in values)
+                if (list.Count == 0 || list[^1] != v) list.Add(v);
+            return list;
+        }
+
+        private static List<string> IpTexts(List<IpAddr> ips)
+        {
+            if (ips.Count > 1) ips.Sort();
+            var list = new List<string>(ips.Count);
+            for (int i = 0; i < ips.Count; i++)
+                if (i == 0 || ips[i] != ips[i - 1]) list.Add(ips[i].ToString());
+            return list;
         }
 
         private static bool Better(Fact a, Fact b)
@@ -443,8 +477,8 @@ public static class InventoryMaterializer
                 Kind = Key.StartsWith("mac:", StringComparison.Ordinal) ? "mac" : "ip",
                 Mac = Mac?.ToString(),
                 MacVendor = Mac is { } m ? oui.Describe(m) : null,
-                Ips = [.. Ips.Select(i => i.ToString())],
-                Vlans = [.. Vlans],
+                Ips = IpTexts(Ips),
+                Vlans = Distinct(Vlans),
                 FirstSeen = First > 0 ? Time(First) : null,
                 LastSeen = Last > 0 ? Time(Last) : null,
                 PacketsSent = PacketsSent,
@@ -452,9 +486,9 @@ public static class InventoryMaterializer
                 BytesSent = BytesSent,
                 BytesReceived = BytesReceived,
                 Roles = AssetRoleNames.Names(Roles),
-                MqttClientIds = [.. ClientIds],
-                MqttUsernames = [.. Usernames],
-                CoapResources = [.. Resources],
+                MqttClientIds = Distinct(ClientIds),
+                MqttUsernames = Distinct(Usernames),
+                CoapResources = Distinct(Resources),
                 RouterReason = RouterReason,
             };
             for (int u = 0; u < 256; u++)
@@ -470,7 +504,14 @@ public static class InventoryMaterializer
                     Confidence = f.Confidence, Unit = f.Unit >= 0 ? f.Unit : null,
                 };
             }
-            foreach (var s in Services.Values)
+            // The order of a sorted (transport, port) map: transport with the default string comparer, then port.
+            if (Services.Count > 1)
+                Services.Sort(static (x, y) =>
+                {
+                    int c = Comparer<string>.Default.Compare(x.Transport, y.Transport);
+                    return c != 0 ? c : x.Port.CompareTo(y.Port);
+                });
+            foreach (var s in Services)
             {
                 a.Services.Add(new ServiceRecord
                 {

@@ -21,11 +21,28 @@ internal sealed class InventoryChangeRecorder
 
     /// <summary>Detects the changes from the committed rows to <paramref name="snapshot"/> and inserts them in <paramref name="tx"/>; call before the assets rows are rewritten.</summary>
     public Pending Record(SqliteConnection db, SqliteTransaction tx, InventorySnapshot snapshot)
+        => Insert(db, tx, Detect(db, tx, snapshot).GetAwaiter().GetResult());
+
+    /// <summary>
+    /// The first half of <see cref="Record"/>: reads the committed state (on this thread: it uses the connection) and
+    /// detects the changes on another core, so the caller can write other tables meanwhile. Call before the assets rows
+    /// are rewritten; then <see cref="Insert"/> in the same transaction.
+    /// </summary>
+    public Task<Pending> Detect(SqliteConnection db, SqliteTransaction tx, InventorySnapshot snapshot)
     {
         var previous = _state ?? LoadCommitted(db, tx);
-        var changes = InventoryChangeDetector.Detect(snapshot.Assets, previous, out var next);
-        InventoryChangeStore.Insert(db, tx, changes);
-        return new Pending(changes, next);
+        return Task.Run(() =>
+        {
+            var changes = InventoryChangeDetector.Detect(snapshot.Assets, previous, out var next);
+            return new Pending(changes, next);
+        });
+    }
+
+    /// <summary>Inserts detected changes in <paramref name="tx"/> (assigning their ids).</summary>
+    public static Pending Insert(SqliteConnection db, SqliteTransaction tx, Pending pending)
+    {
+        InventoryChangeStore.Insert(db, tx, pending.Changes);
+        return pending;
     }
 
     /// <summary>After the commit: remember the new state (a failed transaction leaves the old one, so nothing is lost).</summary>

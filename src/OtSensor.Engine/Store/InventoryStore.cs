@@ -20,7 +20,21 @@ public sealed class StoreBatch
     public List<(string Key, string Json)> Endpoints { get; } = [];
     public List<(string Key, string Json)> Macs { get; } = [];
     public List<(string Key, string Json)> Links { get; } = [];
-    public required InventorySnapshot Snapshot { get; init; }
+
+    /// <summary>The materialised view: given, or the result of <see cref="SnapshotTask"/> (waited for when first read).</summary>
+    public InventorySnapshot Snapshot
+    {
+        get => _snapshot ??= SnapshotTask?.GetAwaiter().GetResult() ?? throw new InvalidOperationException("a store batch needs a snapshot");
+        init => _snapshot = value;
+    }
+
+    /// <summary>
+    /// A view still being built (at the end of a replay): the writer upserts the raw state meanwhile and reads the view
+    /// only after that. Used when <see cref="Snapshot"/> is not set.
+    /// </summary>
+    public Task<InventorySnapshot>? SnapshotTask { get; init; }
+
+    private InventorySnapshot? _snapshot;
 }
 
 /// <summary>
@@ -151,10 +165,22 @@ public sealed class InventoryStore : IDisposable
     public static string LinkKeyText(LinkState l)
         => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{EndpointKey(l.ClientMac, l.ClientIp)}>{EndpointKey(l.ServerMac, l.ServerIp)}|{l.Transport}/{l.Port}");
 
-    public static string Serialize<T>(T value) => JsonSerializer.Serialize(value, s_compact);
+    /// <summary>A raw state row's data column (endpoint, MAC and link state are written by <see cref="StoreRowWriter"/>).</summary>
+    public static string Serialize<T>(T value) => value switch
+    {
+        EndpointState e => StoreRowWriter.Endpoint(e),
+        MacState m => StoreRowWriter.Mac(m),
+        LinkState l => StoreRowWriter.Link(l),
+        _ => JsonSerializer.Serialize(value, s_compact),
+    };
 
     /// <summary>An asset or link row's data column.</summary>
-    internal static string SerializeRow<T>(T value) => JsonSerializer.Serialize(value, s_records);
+    internal static string SerializeRow<T>(T value) => value switch
+    {
+        AssetRecord a => StoreRowWriter.Asset(a),
+        LinkRecord l => StoreRowWriter.Link(l),
+        _ => JsonSerializer.Serialize(value, s_records),
+    };
 
     private T Run<T>(Func<T> action)
     {
@@ -222,32 +248,36 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Writes one flush in one transaction (all or nothing).</summary>
     public void Write(StoreBatch batch) => Run(() =>
     {
-        // The view's JSON is made on another core while the raw state is upserted (the connection is used by this thread only).
-        var assets = batch.Snapshot.Assets;
-        var links = batch.Snapshot.Links;
-        var viewJson = Task.Run(() =>
-        {
-            var a = new string[assets.Count];
-            for (int i = 0; i < a.Length; i++) a[i] = SerializeRow(assets[i]);
-            var l = new string[links.Count];
-            for (int i = 0; i < l.Length; i++) l[i] = SerializeRow(links[i]);
-            return (Assets: a, Links: l);
-        });
         // Rows in key order fill the b-trees densely (random order splits pages half full): fewer pages to write.
         static int ByKey((string Key, string Json) x, (string Key, string Json) y) => string.CompareOrdinal(x.Key, y.Key);
         batch.Endpoints.Sort(ByKey);
         batch.Macs.Sort(ByKey);
         batch.Links.Sort(ByKey);
         using var tx = _db.BeginTransaction(deferred: false);
-        var changes = _changes.Record(_db, tx, batch.Snapshot); // before the assets rows are rewritten: compared with them
+        // The raw state first: at the end of a replay the view may still be being built (see StoreBatch.SnapshotTask).
         Upsert(tx, "INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
         Upsert(tx, "INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
         Upsert(tx, "INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
 
+        // The view's JSON and the inventory changes are made on other cores (the connection is used by this thread only).
+        var snapshot = batch.Snapshot;
+        var assets = snapshot.Assets;
+        var links = snapshot.Links;
+        var viewJson = Task.Run(() =>
+        {
+            var a = new string[assets.Count];
+            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.Asset(assets[i]);
+            var l = new string[links.Count];
+            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.Link(links[i]);
+            return (Assets: a, Links: l);
+        });
+        // Changes are detected against the committed assets rows (read now, before they are rewritten).
+        var detecting = _changes.Detect(_db, tx, snapshot);
+
         // The materialised view: only rows whose content changed since the last write are written.
         var assetChanges = new List<(string Key, string Json)>();
         var keep = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var a in batch.Snapshot.Assets) keep.Add(a.Key);
+        foreach (var a in assets) keep.Add(a.Key);
         var stale = new List<string>();
         if (_assetRows is null)
         {
@@ -263,6 +293,7 @@ public sealed class InventoryStore : IDisposable
             foreach (var k in _assetRows.Keys)
                 if (!keep.Contains(k)) stale.Add(k);
         }
+        var changes = InventoryChangeRecorder.Insert(_db, tx, detecting.GetAwaiter().GetResult());
         var (assetJson, linkJson) = viewJson.GetAwaiter().GetResult();
         using (var del = _db.CreateCommand())
         {

@@ -120,3 +120,49 @@ public class StorePerformanceTests
         }
     }
 }
+
+/// <summary>Edge cases of the field-by-field row writer against the reflection serialiser.</summary>
+public class StoreRowWriterTests
+{
+    private static readonly System.Text.Json.JsonSerializerOptions s_state = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+
+    [Fact]
+    public void StateRows_MatchTheSerialiser_ForRoutersNullsAndHostileStrings()
+    {
+        var mac = new MacState { Mac = new Core.MacAddress(0x0861950000ffUL), IsRouter = true, RouterReason = "more than 3 IPv4 addresses", RouterFrame = 7 };
+        mac.Ips.Add(Core.IpAddr.Parse("10.0.0.1"));
+        mac.ArpIps.Add(Core.IpAddr.Parse("fe80::1"));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(mac, s_state), InventoryStore.Serialize(mac));
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(new MacState(), s_state), InventoryStore.Serialize(new MacState()));
+
+        var link = new LinkState { Protocol = null, Transport = "udp", Port = 5683, ClientIp = Core.IpAddr.Parse("10.0.0.2") };
+        link.CountOperation("publish:<a>&\"b\"\u2028\\");
+        link.CountSlot(3);
+        link.ModbusRanges["1/coils/read"] = new RangeSet();
+        link.ModbusRanges["1/coils/read"].Add(3, 9);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(link, s_state), InventoryStore.Serialize(link));
+
+        var ep = new EndpointState { Ip = Core.IpAddr.Parse("10.0.0.3"), Roles = AssetRoles.MqttBroker | AssetRoles.Router };
+        ep.Facts["mqtt_client_id"] = new Fact { Value = "id\u0001\"x\"", Source = "mqtt CONNECT" };
+        ep.Services.Add(new ServiceState { Port = 1883 });
+        ep.MqttUsernames.Add("user<script>");
+        ep.Vlans.Add(12);
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(ep, s_state), InventoryStore.Serialize(ep));
+    }
+
+    [Fact]
+    public void LinkRow_MatchesTheSerialiser_WithFunctionsOperationsAndRanges()
+    {
+        var rows = new System.Text.Json.JsonSerializerOptions { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.Default };
+        var l = new LinkRecord { Id = 2, Client = "10.0.0.1", Server = "<x>", Transport = "tcp", Port = 502 };
+        l.ModbusFunctions[3] = 5;
+        l.ModbusFunctions[100] = 1;
+        l.Operations["exception"] = 2;
+        l.ModbusRanges.Add(new RangeRecord { Unit = 1, Table = "coils", Access = "read", Ranges = [[0, 15]] });
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(l, rows), InventoryStore.SerializeRow(l));
+        var a = new AssetRecord { Key = "mac:x", Kind = "mac", Identity = new IdentityRecord() };
+        a.Sources["ip.10.0.0.1"] = new FactRecord { Value = "10.0.0.1", Unit = null };
+        a.Services.Add(new ServiceRecord { Transport = "udp", Port = 5683 });
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(a, rows), InventoryStore.SerializeRow(a));
+    }
+}
