@@ -52,7 +52,12 @@ public sealed class CoapSession : IFlowDissector
     private readonly Stack<Exchange> _freeExchanges = new();
     private readonly List<Relation> _relations = [];
     private readonly List<Transfer> _transfers = [];
-    private readonly Recent[] _recent = new Recent[RecentCapacity];
+    /// <summary>
+    /// The last <see cref="RecentCapacity"/> messages (a ring once full). It starts small and grows: most CoAP flows are
+    /// one exchange from an ephemeral port, and a full ring per flow was most of what a busy capture allocated.
+    /// </summary>
+    private Recent[] _recent = [];
+    private int _recentCount;
     private int _recentNext;
 
     public CoapSession(IEventSink sink, CoapOptions options)
@@ -917,6 +922,9 @@ public sealed class CoapSession : IFlowDissector
 
     private void Remember(Direction dir, CoapHeader h, ulong token, bool notification, in PacketMeta meta)
     {
+        if (_recentCount < RecentCapacity && _recentCount == _recent.Length)
+            Array.Resize(ref _recent, Math.Clamp(_recent.Length * 2, 4, RecentCapacity));
+        if (_recentCount < RecentCapacity) _recentCount++;
         _recent[_recentNext] = new Recent
         {
             Dir = dir,
@@ -932,7 +940,7 @@ public sealed class CoapSession : IFlowDissector
 
     private bool IsRecent(Direction dir, CoapMessageType type, ushort mid, long now, out Recent found)
     {
-        for (int i = 0; i < RecentCapacity; i++)
+        for (int i = 0; i < _recentCount; i++)
         {
             ref var r = ref _recent[i];
             if (r.Valid && r.Mid == mid && r.Dir == dir && r.Type == type && now - r.Ts <= _options.ExchangeLifetimeNs)
