@@ -43,7 +43,8 @@ public sealed class MqttSession : IFlowDissector
 {
     private const int InitialBuffer = 1024;
     private const int ResyncMaxCandidate = 8192;
-    private const int ScratchSize = 12 * 1024;
+    /// <summary>The event blob bound (what the shared pool handed out for the former 12 KiB request).</summary>
+    private const int ScratchSize = 16 * 1024;
     private const int RequestPart = 8 * 1024;
     private const int MaxStringProperty = 128;
     private const int MaxUserProperties = 8;
@@ -58,7 +59,13 @@ public sealed class MqttSession : IFlowDissector
     private readonly DirectionState _toClient = new();
     private Pending[] _pending = [];
     private int _pendingCount;
-    private byte[]? _scratch;
+    /// <summary>
+    /// Where an event blob is assembled before it is emitted (never kept across calls): one per thread, since a worker
+    /// runs its sessions one at a time. One per session, rented from the shared pool, missed the pool's caches when
+    /// thousands of sessions were open and allocated instead.
+    /// </summary>
+    [ThreadStatic]
+    private static byte[]? t_scratch;
     private int _version;
     private bool _connectSeen;
 
@@ -302,11 +309,6 @@ public sealed class MqttSession : IFlowDissector
         _pendingCount = 0;
         CloseDirection(flow, Direction.ToServer, _toServer, nowNs);
         CloseDirection(flow, Direction.ToClient, _toClient, nowNs);
-        if (_scratch is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_scratch);
-            _scratch = null;
-        }
     }
 
     private void CloseDirection(FlowContext flow, Direction direction, DirectionState st, long nowNs)
@@ -654,7 +656,7 @@ public sealed class MqttSession : IFlowDissector
         return status == MqttReadStatus.Ok && (bits & ResyncRejects) == 0;
     }
 
-    private Span<byte> Scratch => _scratch ??= ArrayPool<byte>.Shared.Rent(ScratchSize);
+    private static Span<byte> Scratch => t_scratch ??= new byte[ScratchSize];
 
     private void HandlePacket(FlowContext flow, Direction direction, ReadOnlySpan<byte> packet, int declaredLength, in PacketMeta meta)
     {
