@@ -156,6 +156,9 @@ internal sealed class ServiceSession : IDisposable
     /// <summary>The first store failure of this run (inventory or detection), or null.</summary>
     public StoreException? StoreError => Inventory?.StoreError ?? Detection?.StoreError;
 
+    /// <summary>True while the store refuses writes; inventory and alerts wait in memory and are retried.</summary>
+    public bool StoreFailing => (Inventory?.StoreFailing ?? false) || (Detection?.StoreFailing ?? false);
+
     public void Dispose()
     {
         _inventoryStore?.Dispose();
@@ -169,7 +172,8 @@ internal sealed class ServiceSession : IDisposable
 /// The service loop: the live pipeline with the inventory and detection consumers, one forwarder per SIEM
 /// destination (continuously, from the store's committed alerts, each with its cursor), the status socket, the
 /// metrics endpoint, the periodic stats line and the retention job. A store failure (disk full) is logged and
-/// counted, capture goes on, and once the store takes writes again the pipeline is restarted on it.
+/// counted and capture goes on: the inventory and alert writers keep what they could not write and retry, and this
+/// loop reports the outage and its end.
 /// </summary>
 internal sealed partial class SensorService(ServiceState state, ILogger<SensorService> log, IHostApplicationLifetime lifetime) : BackgroundService
 {
@@ -243,7 +247,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         }
     }
 
-    /// <summary>One pipeline run; true when it should be restarted (the store took writes again after a failure).</summary>
+    /// <summary>One pipeline run; true when it should be restarted (an interface could not be opened again).</summary>
     private async Task<bool> RunPipelineOnceAsync(bool first, CancellationToken stoppingToken)
     {
         var c = state.Config;
@@ -303,26 +307,25 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
                     errorsSeen[i.Interface] = i.Error;
                 }
             }
-            if (seen is null && _session.StoreError is { } se)
+            // A store that refuses writes (disk full...) does not stop capture: the inventory and the alerts wait in
+            // memory (bounded, drops counted) and their writers retry; this only reports the outage and its end.
+            bool failing = _session.StoreFailing;
+            if (failing && seen is null && _session.StoreError is { } se)
             {
                 seen = se;
                 state.AddStoreError(se.Message);
                 LogStoreFailed(log, se.Message, se.Kind.ToString());
                 nextProbe = now + StoreRetryInterval;
             }
-            if (seen is not null && now >= nextProbe && !restart)
+            else if (failing && seen is not null && now >= nextProbe)
             {
-                if (Retention.ProbeWritable(c.Store, out string? why))
-                {
-                    LogStoreBack(log);
-                    restart = true;
-                    await runStop.CancelAsync().ConfigureAwait(false);
-                }
-                else
-                {
-                    LogStoreStillFailing(log, why ?? "?");
-                    nextProbe = now + StoreRetryInterval;
-                }
+                LogStoreStillFailing(log, Retention.ProbeWritable(c.Store, out string? why) ? "the file takes writes again; retrying" : why ?? "?");
+                nextProbe = now + StoreRetryInterval;
+            }
+            else if (!failing && seen is not null)
+            {
+                LogStoreBack(log);
+                seen = null;
             }
             if (now >= nextStats)
             {
@@ -342,7 +345,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         _processedBefore = state.Snapshot.ProcessedPackets;
         _engine = null;
         if (engine.FirstInternalError is { } bug) LogInternal(log, engine.InternalErrors, bug.Message);
-        if (seen is null && _session.StoreError is { } late)
+        if (seen is null && _session.StoreFailing && _session.StoreError is { } late)
         {
             state.AddStoreError(late.Message);
             LogStoreFailed(log, late.Message, late.Kind.ToString());
@@ -647,7 +650,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     [LoggerMessage(EventId = 12, Level = LogLevel.Warning, Message = "store still cannot be written: {Message}")]
     private static partial void LogStoreStillFailing(ILogger logger, string message);
 
-    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "store takes writes again: restarting the pipeline on it")]
+    [LoggerMessage(EventId = 13, Level = LogLevel.Warning, Message = "store takes writes again: what waited in memory is written")]
     private static partial void LogStoreBack(ILogger logger);
 
     [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "capture error on {Interface}: {Message} (reopened automatically)")]

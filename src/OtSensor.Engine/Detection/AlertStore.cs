@@ -291,29 +291,76 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
 }
 
 /// <summary>Writes alert batches on a background task so the analysis thread never waits on the disk (except at the end).</summary>
+/// <summary>
+/// Writes alerts in the background, one transaction per submission. A failed write (disk full, store locked) is kept
+/// and retried with the next submission, at most every <see cref="RetryInterval"/>, so alerts raised while the store
+/// cannot take them reach it (and the SIEM) once it can; what exceeds <see cref="MaxRetained"/> writes meanwhile is
+/// counted in <see cref="Dropped"/>, never silent. Writes are idempotent (insert or update by id), so a retry is safe.
+/// </summary>
 public sealed class AlertStoreWriter(AlertStore store)
 {
+    public const int MaxRetained = 20_000;
+    public static readonly TimeSpan RetryInterval = TimeSpan.FromSeconds(5);
     private Task _current = Task.CompletedTask;
     private volatile StoreException? _error;
+    private volatile bool _failing;
+    private List<AlertWrite> _retained = [];
+    private long _lastFailure;
+    private long _dropped;
 
     public AlertStore Store { get; } = store;
+    /// <summary>The first failure of this run (sticky, for the exit code and the summary).</summary>
     public StoreException? Error => _error;
+    /// <summary>True while the last write failed (its writes are retained for a retry).</summary>
+    public bool Failing => _failing;
+    /// <summary>Writes given up because more than <see cref="MaxRetained"/> waited for a failing store.</summary>
+    public long Dropped => Interlocked.Read(ref _dropped);
+    /// <summary>Writes waiting for a retry (read on the submitting thread).</summary>
+    public int Retained => _retained.Count;
 
-    public void Submit(List<AlertWrite> writes)
+    /// <summary>Queues <paramref name="writes"/> (the writer owns the list afterwards); <paramref name="force"/> retries at once.</summary>
+    public void Submit(List<AlertWrite> writes, bool force = false)
     {
         WaitIdle();
-        if (_error is not null || writes.Count == 0) return;
+        if (_retained.Count > 0)
+        {
+            _retained.AddRange(writes);
+            writes = _retained;
+            _retained = [];
+        }
+        if (writes.Count == 0) return;
+        if (_failing && !force && System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastFailure)) < RetryInterval)
+        {
+            Retain(writes);
+            return;
+        }
         _current = Task.Run(() =>
         {
             try
             {
                 Store.Write(writes);
+                _failing = false;
             }
             catch (StoreException ex)
             {
                 _error ??= ex;
+                Interlocked.Exchange(ref _lastFailure, System.Diagnostics.Stopwatch.GetTimestamp());
+                _failing = true;
+                Retain(writes);
             }
         });
+    }
+
+    private void Retain(List<AlertWrite> writes)
+    {
+        int over = writes.Count - MaxRetained;
+        if (over > 0)
+        {
+            // The oldest go first: a later write of the same alert carries its newer count.
+            writes.RemoveRange(0, over);
+            Interlocked.Add(ref _dropped, over);
+        }
+        _retained = writes;
     }
 
     public void WaitIdle() => _current.GetAwaiter().GetResult();

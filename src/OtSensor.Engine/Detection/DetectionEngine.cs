@@ -157,6 +157,12 @@ public sealed partial class DetectionEngine : IEventConsumer
     public StoreException? StoreError { get; private set; }
 
     public long AlertsDropped { get; private set; }
+
+    /// <summary>True while the store refuses writes (the alerts wait in memory, bounded, and are retried).</summary>
+    public bool StoreFailing => _writer?.Failing ?? false;
+
+    /// <summary>Alert writes given up while the store was failing (beyond the retained bound).</summary>
+    public long StoreWritesDropped => _writer?.Dropped ?? 0;
     public long TrackersDropped { get; private set; }
 
     /// <summary>Traces kept in memory for <see cref="TraceOf"/> (the store keeps every alert's trace).</summary>
@@ -284,9 +290,9 @@ public sealed partial class DetectionEngine : IEventConsumer
             _pending.Clear();
             return;
         }
-        if (_pending.Count > 0)
+        if (_pending.Count > 0 || _writer.Retained > 0)
         {
-            _writer.Submit(_pending);
+            _writer.Submit(_pending, force: wait);
             _pending = [];
         }
         if (wait) _writer.WaitIdle();

@@ -767,10 +767,16 @@ public sealed class AssetInventory : IEventConsumer
             _writer.WaitIdle();
         }
         long started = Stopwatch.GetTimestamp();
-        if (_writer.Error is not null)
+        if (_writer.Failing)
         {
-            _lastFlush = started;
-            return;
+            // The last write committed nothing (disk full...): retry every StoreRetryInterval, and at the end, with the
+            // whole state, so what was seen while the store refused writes is not lost once it takes them again.
+            if (!final && _writer.SinceFailure < StoreRetryInterval)
+            {
+                _lastFlush = started;
+                return;
+            }
+            MarkAllDirty();
         }
         FlushPendingOperations();
         StoreBatch batch;
@@ -823,6 +829,19 @@ public sealed class AssetInventory : IEventConsumer
         foreach (var l in _links.Values)
             if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), StoreRowWriter.Link(l)));
         return (endpoints, macs, links);
+    }
+
+    /// <summary>How often a failing store is retried.</summary>
+    public static readonly TimeSpan StoreRetryInterval = TimeSpan.FromSeconds(30);
+
+    /// <summary>True while the store refuses writes (the inventory keeps everything in memory and retries).</summary>
+    public bool StoreFailing => _writer?.Failing ?? false;
+
+    private void MarkAllDirty()
+    {
+        foreach (var e in _endpoints.Values) e.Dirty = true;
+        foreach (var m in _macs.Values) m.Dirty = true;
+        foreach (var l in _links.Values) l.Dirty = true;
     }
 
     private void ClearDirty()

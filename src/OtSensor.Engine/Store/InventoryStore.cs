@@ -408,10 +408,20 @@ public sealed class InventoryStoreWriter(InventoryStore store)
 {
     private Task _current = Task.CompletedTask;
     private volatile StoreException? _error;
+    private volatile bool _failing;
+    private long _lastFailure;
 
     public InventoryStore Store { get; } = store;
     public bool Busy => !_current.IsCompleted;
+    /// <summary>The first failure of this run (sticky, for the exit code and the summary).</summary>
     public StoreException? Error => _error;
+    /// <summary>
+    /// True while the last write failed (disk full, store locked): nothing of it was committed, so the inventory's
+    /// next write must carry its whole state again.
+    /// </summary>
+    public bool Failing => _failing;
+    /// <summary>Time since the last failed write.</summary>
+    public TimeSpan SinceFailure => System.Diagnostics.Stopwatch.GetElapsedTime(Interlocked.Read(ref _lastFailure));
     public long Flushes { get; private set; }
     /// <summary>How long the last <see cref="InventoryStore.Write"/> took (wall clock).</summary>
     public TimeSpan LastWriteDuration { get; private set; }
@@ -419,7 +429,6 @@ public sealed class InventoryStoreWriter(InventoryStore store)
     public void Submit(StoreBatch batch)
     {
         WaitIdle();
-        if (_error is not null) return;
         Flushes++;
         _current = Task.Run(() =>
         {
@@ -427,10 +436,13 @@ public sealed class InventoryStoreWriter(InventoryStore store)
             try
             {
                 Store.Write(batch);
+                _failing = false;
             }
             catch (StoreException ex)
             {
                 _error ??= ex;
+                Interlocked.Exchange(ref _lastFailure, System.Diagnostics.Stopwatch.GetTimestamp());
+                _failing = true;
             }
             LastWriteDuration = System.Diagnostics.Stopwatch.GetElapsedTime(t0);
         });

@@ -134,9 +134,110 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         Assert.Equal(delivered, File.ReadAllLines(siem).Length);
     }
 
-    private static ServiceStatusSnapshot WaitForStatus(ServiceProcess svc, string sock, Func<ServiceStatusSnapshot, bool> ready)
+    [Fact]
+    public void Run_DiskFull_KeepsCapturing_AndWritesWhatWaitedOnceTheStoreIsBack()
     {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15);
+        using var veth = OtSensor.Tests.Pipeline.Live.VethNamespace.TryCreate(out string why);
+        if (veth is null)
+        {
+            output.WriteLine("SKIPPED: " + why);
+            return;
+        }
+        string disk = Path.Combine(_dir, "disk");
+        Directory.CreateDirectory(disk);
+        try
+        {
+            OtSensor.Tests.Pipeline.Live.VethNamespace.Run("mount", $"-t tmpfs -o size=4m tmpfs {disk}");
+        }
+        catch (InvalidOperationException ex)
+        {
+            output.WriteLine("SKIPPED: cannot mount a small tmpfs: " + ex.Message);
+            return;
+        }
+        try
+        {
+            string pcap = Path.Combine(ServiceConfigTests.FindRepo(), "captures", "attacks", "modbus_fc_scan.pcap");
+            long sent = 0;
+            using (var reader = OtSensor.Capture.CaptureFileReader.Open(pcap))
+            {
+                while (reader.TryReadPacket(out _)) sent++;
+            }
+            string store = Path.Combine(disk, "otsensor.db");
+            string sock = Path.Combine(_dir, "status.sock");
+            string siem = Path.Combine(_dir, "siem.jsonl");
+            string cfg = Path.Combine(_dir, "otsensor.json");
+            File.WriteAllText(cfg, $$"""
+                {
+                  "interfaces": [ "{{veth.CaptureInterface}}" ],
+                  "workers": 1,
+                  "store": "{{store}}",
+                  "status_socket": "{{sock}}",
+                  "stats_interval_seconds": 1,
+                  "siem": { "destinations": [ { "url": "file://{{siem}}", "inventory": false } ] }
+                }
+                """);
+            using var svc = ServiceProcess.Start("run", "--config", cfg);
+            WaitForStatus(svc, sock, s => s.Interfaces.Count == 1);
+            // Fill the disk, then send traffic that makes assets and alerts.
+            string filler = Path.Combine(disk, "filler");
+            using (var f = File.Create(filler))
+            {
+                var chunk = new byte[64 * 1024];
+                try
+                {
+                    while (true) f.Write(chunk);
+                }
+                catch (IOException)
+                {
+                    // Full.
+                }
+            }
+            veth.Replay(pcap, pps: 2000);
+            var failing = WaitForStatus(svc, sock, s => s.ProcessedPackets >= sent && s.StoreErrors >= 1, seconds: 30);
+            Assert.Equal(sent, failing.ProcessedPackets);
+            Assert.Equal((0L, 0L), CountsOrZero(store));
+
+            // Space comes back: the alerts that waited reach the store (and the SIEM) without a restart.
+            File.Delete(filler);
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+            while (CountsOrZero(store).Alerts == 0 && DateTime.UtcNow < deadline) Thread.Sleep(250);
+            Assert.True(CountsOrZero(store).Alerts >= 1, "the alerts raised while the disk was full never reached the store\n" + svc.Output);
+            Assert.Equal(0, svc.Terminate(TimeSpan.FromSeconds(25)));
+            output.WriteLine(svc.Output);
+            Assert.Contains("store takes writes again", svc.Output, StringComparison.Ordinal);
+            var (assets, alerts) = Counts(store);
+            Assert.True(assets >= 2, $"assets seen while the disk was full: {assets}");
+            Assert.Equal(alerts, File.ReadAllLines(siem).Length);
+        }
+        finally
+        {
+            try
+            {
+                OtSensor.Tests.Pipeline.Live.VethNamespace.Run("umount", disk);
+            }
+            catch (InvalidOperationException)
+            {
+                // Already unmounted.
+            }
+        }
+    }
+
+    /// <summary>The counts, or zero while the tables do not exist yet.</summary>
+    private static (long Assets, long Alerts) CountsOrZero(string store)
+    {
+        try
+        {
+            return Counts(store);
+        }
+        catch (SqliteException)
+        {
+            return (0, 0);
+        }
+    }
+
+    private static ServiceStatusSnapshot WaitForStatus(ServiceProcess svc, string sock, Func<ServiceStatusSnapshot, bool> ready, int seconds = 15)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(seconds);
         ServiceStatusSnapshot? last = null;
         while (DateTime.UtcNow < deadline)
         {
