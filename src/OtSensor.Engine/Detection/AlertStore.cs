@@ -234,24 +234,11 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
         return blob;
     }
 
-    public long GetCursor(string destination) => Run(() =>
-    {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "SELECT delivered_id FROM forward_cursors WHERE destination = $d;";
-        cmd.Parameters.AddWithValue("$d", destination);
-        return cmd.ExecuteScalar() is long v ? v : 0L;
-    });
+    public long GetCursor(string destination) => Run(() => SqlRows.GetCursor(_db, "forward_cursors", destination));
 
     public void SetCursor(string destination, long deliveredId) => Run(() =>
     {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = """
-            INSERT INTO forward_cursors(destination, delivered_id) VALUES ($d, $i)
-            ON CONFLICT(destination) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id);
-            """;
-        cmd.Parameters.AddWithValue("$d", destination);
-        cmd.Parameters.AddWithValue("$i", deliveredId);
-        cmd.ExecuteNonQuery();
+        SqlRows.SetCursor(_db, "forward_cursors", destination, deliveredId);
         return 0;
     });
 

@@ -179,24 +179,11 @@ public sealed class InventoryChangeStore : IInventoryChangeOutbox, IDisposable
     public List<InventoryChange> Query(long sinceNs = long.MinValue, int minSeverity = 0) => Run(() =>
         SqlRows.Select(_db, $"SELECT {Columns} FROM inventory_changes WHERE time_ns >= $s AND severity >= $m ORDER BY id;", Read, ("$s", sinceNs), ("$m", minSeverity)));
 
-    public long GetCursor(string destination) => Run(() =>
-    {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = "SELECT delivered_id FROM inventory_change_cursors WHERE destination = $d;";
-        cmd.Parameters.AddWithValue("$d", destination);
-        return cmd.ExecuteScalar() is long v ? v : 0L;
-    });
+    public long GetCursor(string destination) => Run(() => SqlRows.GetCursor(_db, "inventory_change_cursors", destination));
 
     public void SetCursor(string destination, long deliveredId) => Run(() =>
     {
-        using var cmd = _db.CreateCommand();
-        cmd.CommandText = """
-            INSERT INTO inventory_change_cursors(destination, delivered_id) VALUES ($d, $i)
-            ON CONFLICT(destination) DO UPDATE SET delivered_id = max(delivered_id, excluded.delivered_id);
-            """;
-        cmd.Parameters.AddWithValue("$d", destination);
-        cmd.Parameters.AddWithValue("$i", deliveredId);
-        cmd.ExecuteNonQuery();
+        SqlRows.SetCursor(_db, "inventory_change_cursors", destination, deliveredId);
         return 0;
     });
 
