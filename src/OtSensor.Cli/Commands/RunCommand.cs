@@ -240,6 +240,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             // Forwarders: stop polling, then deliver what the drained pipeline committed, within a bound.
             await forwardStop.CancelAsync().ConfigureAwait(false);
             await forwarding.ConfigureAwait(false);
+            await Task.WhenAny(Task.WhenAll(_healthSends), Task.Delay(TimeSpan.FromSeconds(10), CancellationToken.None)).ConfigureAwait(false);
             await DrainForwardersAsync().ConfigureAwait(false);
             foreach (var f in _forwarders) await f.DisposeAsync().ConfigureAwait(false);
             UpdateSnapshot();
@@ -315,6 +316,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
                 seen = se;
                 state.AddStoreError(se.Message);
                 LogStoreFailed(log, se.Message, se.Kind.ToString());
+                NotifyStoreHealth(failed: true, se.Message);
                 nextProbe = now + StoreRetryInterval;
             }
             else if (failing && seen is not null && now >= nextProbe)
@@ -325,6 +327,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             else if (!failing && seen is not null)
             {
                 LogStoreBack(log);
+                NotifyStoreHealth(failed: false, "writes succeed again");
                 seen = null;
             }
             if (now >= nextStats)
@@ -393,6 +396,32 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         {
             LogMetricsFailed(log, ex.Message);
             return null;
+        }
+    }
+
+    private readonly List<Task> _healthSends = [];
+
+    /// <summary>
+    /// Tells every destination at once that the store cannot be written (or can again): the forwarders read from the
+    /// store, so this event goes straight out, not through it. Failures are logged; capture is never held up.
+    /// </summary>
+    private void NotifyStoreHealth(bool failed, string detail)
+    {
+        var r = state.Resolved;
+        var alert = DirectSend.StoreHealthEvent(failed, r.Config.Store, detail);
+        for (int i = 0; i < r.Destinations.Count; i++)
+        {
+            var d = r.Destinations[i];
+            // A file destination is a local log the forwarder holds open: a second writer would overwrite its lines.
+            if (!d.Accepts(alert) || d.Kind == TransportKind.File) continue;
+            var tls = r.Tls[i];
+            byte[] message = new AlertMessageBuilder(d).Build(alert);
+            _healthSends.RemoveAll(t => t.IsCompleted);
+            _healthSends.Add(Task.Run(async () =>
+            {
+                string? error = await DirectSend.SendAsync(d, tls, message, TimeSpan.FromSeconds(10), m => LogForward(log, m), CancellationToken.None).ConfigureAwait(false);
+                LogForward(log, error is null ? $"{d.Url}: sent {alert.Type}" : $"{d.Url}: {alert.Type} not delivered: {error}");
+            }));
         }
     }
 

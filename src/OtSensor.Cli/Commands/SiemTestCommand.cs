@@ -32,34 +32,11 @@ public static class SiemTestCommand
     {
         var alert = TestAlert();
         var message = new AlertMessageBuilder(d).Build(alert);
-        var transport = MessageTransport.Create(d, tlsSettings, m => Console.Error.WriteLine($"{me}: {m}"));
-        try
+        string? error = await DirectSend.SendAsync(d, tlsSettings, message, TimeSpan.FromSeconds(20), m => Console.Error.WriteLine($"{me}: {m}"), ct).ConfigureAwait(false);
+        if (error is not null)
         {
-            using var limit = CancellationTokenSource.CreateLinkedTokenSource(ct);
-            limit.CancelAfter(TimeSpan.FromSeconds(20));
-            await transport.ConnectAsync(limit.Token).ConfigureAwait(false);
-            await transport.SendAsync(message, limit.Token).ConfigureAwait(false);
-            await transport.FlushAsync(limit.Token).ConfigureAwait(false);
-            if (transport is UdpTransport udp)
-            {
-                await udp.CheckRefusedAsync(TimeSpan.FromMilliseconds(500)).ConfigureAwait(false);
-            }
-            else
-            {
-                await Task.Delay(500, limit.Token).ConfigureAwait(false);
-                if (transport.PeerClosed) throw new IOException("the receiver closed the connection right after the event was sent");
-            }
-        }
-        catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or UnauthorizedAccessException
-            || (ex is OperationCanceledException && !ct.IsCancellationRequested))
-        {
-            string why = ex is OperationCanceledException ? "timed out" : ex.Message;
-            await Console.Error.WriteLineAsync($"{me}: {d.Url}: {why}").ConfigureAwait(false);
+            await Console.Error.WriteLineAsync($"{me}: {d.Url}: {error}").ConfigureAwait(false);
             return false;
-        }
-        finally
-        {
-            await transport.DisposeAsync().ConfigureAwait(false);
         }
         string how = d.Kind == TransportKind.Udp ? " (UDP: delivery cannot be confirmed; no ICMP port-unreachable came back)" : "";
         await Console.Out.WriteLineAsync(string.Create(CultureInfo.InvariantCulture, $"sent a test event ({message.Length} bytes) to {d.Url}{how}:")).ConfigureAwait(false);

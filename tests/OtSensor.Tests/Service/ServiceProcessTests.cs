@@ -135,7 +135,7 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
     }
 
     [Fact]
-    public void Run_DiskFull_KeepsCapturing_AndWritesWhatWaitedOnceTheStoreIsBack()
+    public async Task Run_DiskFull_KeepsCapturing_TellsTheSiem_AndWritesWhatWaitedOnceTheStoreIsBack()
     {
         using var veth = OtSensor.Tests.Pipeline.Live.VethNamespace.TryCreate(out string why);
         if (veth is null)
@@ -166,6 +166,22 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
             string sock = Path.Combine(_dir, "status.sock");
             string siem = Path.Combine(_dir, "siem.jsonl");
             string cfg = Path.Combine(_dir, "otsensor.json");
+            // A UDP receiver on 127.0.0.1 stands for the SIEM that must hear of the outage while the store is full.
+            using var siemUdp = new System.Net.Sockets.UdpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+            int udpPort = ((System.Net.IPEndPoint)siemUdp.Client.LocalEndPoint!).Port;
+            var heard = new System.Collections.Concurrent.ConcurrentQueue<string>();
+            using var stopListening = new CancellationTokenSource();
+            var listening = Task.Run(async () =>
+            {
+                try
+                {
+                    while (true) heard.Enqueue(System.Text.Encoding.UTF8.GetString((await siemUdp.ReceiveAsync(stopListening.Token)).Buffer));
+                }
+                catch (OperationCanceledException)
+                {
+                    // Done.
+                }
+            });
             File.WriteAllText(cfg, $$"""
                 {
                   "interfaces": [ "{{veth.CaptureInterface}}" ],
@@ -173,7 +189,7 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
                   "store": "{{store}}",
                   "status_socket": "{{sock}}",
                   "stats_interval_seconds": 1,
-                  "siem": { "destinations": [ { "url": "file://{{siem}}", "inventory": false } ] }
+                  "siem": { "destinations": [ { "url": "file://{{siem}}", "inventory": false }, { "url": "udp://127.0.0.1:{{udpPort}}", "inventory": false } ] }
                 }
                 """);
             using var svc = ServiceProcess.Start("run", "--config", cfg);
@@ -207,6 +223,11 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
             Assert.Contains("store takes writes again", svc.Output, StringComparison.Ordinal);
             var (assets, alerts) = Counts(store);
             Assert.True(assets >= 2, $"assets seen while the disk was full: {assets}");
+            // The SIEM heard of the outage and of its end straight away (not through the full store), then got every alert.
+            await stopListening.CancelAsync();
+            await listening;
+            Assert.Single(heard, m => m.Contains("sensor_store_failure", StringComparison.Ordinal));
+            Assert.Single(heard, m => m.Contains("sensor_store_recovered", StringComparison.Ordinal));
             Assert.Equal(alerts, File.ReadAllLines(siem).Length);
         }
         finally
