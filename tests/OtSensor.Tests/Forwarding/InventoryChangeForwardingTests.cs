@@ -197,7 +197,7 @@ public class InventoryChangeForwardingTests
             var gated = new GatedChanges(store, gateAt: 20);
             var first = new Forwarder(new MemoryOutbox(), d, slow, changes: gated);
             using var kill = new CancellationTokenSource();
-            var run = first.RunAsync(kill.Token);
+            var run = Task.Run(() => first.RunAsync(kill.Token)); // never on the test thread: the gate would block it
             Assert.True(gated.Reached.Wait(Wait), "the forwarder never got past 20 changes");
             await kill.CancelAsync();
             gated.Release();
@@ -313,7 +313,7 @@ public class InventoryChangeForwardingTests
             if (afterId >= gateAt)
             {
                 Reached.Set();
-                _released.Wait(TimeSpan.FromSeconds(30));
+                _released.Wait(TimeSpan.FromMinutes(5));
             }
             return inner.ReadAfter(afterId, max);
         }

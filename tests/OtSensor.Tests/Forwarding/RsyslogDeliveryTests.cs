@@ -133,7 +133,7 @@ public class RsyslogDeliveryTests
         var first = new Forwarder(gated, d, slow);
         using (var kill = new CancellationTokenSource())
         {
-            var run = first.RunAsync(kill.Token);
+            var run = Task.Run(() => first.RunAsync(kill.Token)); // never on the test thread: the gate would block it
             // The outbox holds the forwarder once 30 alerts are delivered, however loaded the machine is.
             Assert.True(gated.Reached.Wait(Wait), "the forwarder never delivered 30 alerts");
             await kill.CancelAsync(); // killed mid-way: whatever was unconfirmed is not in the cursor
