@@ -287,7 +287,6 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         using var runStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
         var run = engine.RunAsync(runStop.Token);
         LogCapturing(log, engine.Interfaces.Count, c.EffectiveWorkers);
-        bool restart = false;
         StoreException? seen = null;
         var nextStats = DateTime.UtcNow + TimeSpan.FromSeconds(c.StatsIntervalSeconds);
         var nextRetention = DateTime.UtcNow + TimeSpan.FromSeconds(10);
@@ -357,7 +356,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         _session.Dispose();
         _session = null;
         LogDrained(log, stats.Decode.Packets, engine.Interfaces.Sum(i => i.ApplicationDropped));
-        return restart && !stoppingToken.IsCancellationRequested;
+        return false;
     }
 
     private static DissectorOptions Dissectors(ServiceConfig c)

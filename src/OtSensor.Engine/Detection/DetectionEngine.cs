@@ -62,7 +62,6 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly List<long> _tracePackets = [];
     private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
     private long _nextId;
-    private long _batches;
     private long _lastFlushTicks = Stopwatch.GetTimestamp();
     private bool _baselineDirty;
 
@@ -228,7 +227,6 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         // At most one write a second, checked on every batch (one timestamp read per batch): on a quiet live port
         // batches come once a second, and an alert must not wait for 64 of them to reach the store and the SIEM.
-        _batches++;
         if (Stopwatch.GetTimestamp() - _lastFlushTicks >= Stopwatch.Frequency) Flush(wait: false);
     }
 
