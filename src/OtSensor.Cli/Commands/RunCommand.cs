@@ -97,7 +97,6 @@ internal sealed class ServiceState(ResolvedServiceConfig resolved)
 
     private long _storeErrors;
     private long _pruned;
-    private long _restarts;
     private volatile ServiceStatusSnapshot _snapshot = new();
 
     public ResolvedServiceConfig Resolved { get; } = resolved;
@@ -105,7 +104,6 @@ internal sealed class ServiceState(ResolvedServiceConfig resolved)
     public int ExitCode { get; set; } = Program.ExitOk;
     public long StoreErrors => Interlocked.Read(ref _storeErrors);
     public long Pruned => Interlocked.Read(ref _pruned);
-    public long Restarts => Interlocked.Read(ref _restarts);
     public string? LastStoreError { get; set; }
     public ServiceStatusSnapshot Snapshot { get => _snapshot; set => _snapshot = value; }
 
@@ -116,7 +114,6 @@ internal sealed class ServiceState(ResolvedServiceConfig resolved)
     }
 
     public void AddPruned(long n) => Interlocked.Add(ref _pruned, n);
-    public void AddRestart() => Interlocked.Increment(ref _restarts);
 }
 
 /// <summary>The consumers of one pipeline run of the service: inventory + store, detection + alert store.</summary>
@@ -180,9 +177,8 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     private static readonly TimeSpan ForwarderDrainTimeout = TimeSpan.FromSeconds(5);
     private static readonly TimeSpan StoreRetryInterval = TimeSpan.FromSeconds(30);
     private readonly List<Forwarder> _forwarders = [];
-    /// <summary>Counters of the pipeline runs before the current one (after a restart), per interface.</summary>
-    private readonly Dictionary<string, InterfaceStatusSnapshot> _before = new(StringComparer.Ordinal);
-    private long _processedBefore;
+    /// <summary>The interfaces' last counters once the pipeline has drained, for the snapshot served after it.</summary>
+    private List<InterfaceStatusSnapshot> _finalInterfaces = [];
     private LiveEngine? _engine;
     private ServiceSession? _session;
     private long _lastPackets;
@@ -226,14 +222,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         var forwarding = StartForwarders(forwardStop.Token);
         try
         {
-            bool first = true;
-            while (!stoppingToken.IsCancellationRequested)
-            {
-                if (!first) state.AddRestart();
-                bool restart = await RunPipelineOnceAsync(first, stoppingToken).ConfigureAwait(false);
-                first = false;
-                if (!restart) break;
-            }
+            await RunPipelineAsync(stoppingToken).ConfigureAwait(false);
         }
         finally
         {
@@ -248,8 +237,11 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         }
     }
 
-    /// <summary>One pipeline run; true when it should be restarted (an interface could not be opened again).</summary>
-    private async Task<bool> RunPipelineOnceAsync(bool first, CancellationToken stoppingToken)
+    /// <summary>
+    /// The pipeline, from opening the interfaces until the service stops. An interface that fails later is reopened by
+    /// the live engine itself, and a store outage is waited out by the writers, so nothing here restarts it.
+    /// </summary>
+    private async Task RunPipelineAsync(CancellationToken stoppingToken)
     {
         var c = state.Config;
         _session = ServiceSession.Create(state.Resolved);
@@ -278,10 +270,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         {
             _session.Dispose();
             _session = null;
-            if (first) throw new InvalidOperationException($"cannot capture: {ex.Message}", ex);
-            LogCaptureRetry(log, ex.Message);
-            await Task.Delay(StoreRetryInterval, stoppingToken).ConfigureAwait(false);
-            return true;
+            throw new InvalidOperationException($"cannot capture: {ex.Message}", ex);
         }
         _engine = engine;
         using var runStop = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken);
@@ -342,9 +331,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         }
         var stats = await run.ConfigureAwait(false);
         UpdateSnapshot();
-        // Counters stay cumulative across pipeline restarts.
-        foreach (var i in state.Snapshot.Interfaces) _before[i.Name] = i with { QueueBytes = 0, Error = null };
-        _processedBefore = state.Snapshot.ProcessedPackets;
+        _finalInterfaces = [.. state.Snapshot.Interfaces.Select(i => i with { QueueBytes = 0, Error = null })];
         _engine = null;
         if (engine.FirstInternalError is { } bug) LogInternal(log, engine.InternalErrors, bug.Message);
         if (seen is null && _session.StoreFailing && _session.StoreError is { } late)
@@ -356,7 +343,6 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
         _session.Dispose();
         _session = null;
         LogDrained(log, stats.Decode.Packets, engine.Interfaces.Sum(i => i.ApplicationDropped));
-        return false;
     }
 
     private static DissectorOptions Dissectors(ServiceConfig c)
@@ -522,23 +508,19 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
     {
         var engine = _engine;
         var c = state.Config;
-        var ifaces = engine is null ? [.. _before.Values] : engine.Interfaces.Select(i =>
+        var ifaces = engine is null ? _finalInterfaces : engine.Interfaces.Select(i => new InterfaceStatusSnapshot
         {
-            var b = _before.GetValueOrDefault(i.Interface) ?? new InterfaceStatusSnapshot();
-            return new InterfaceStatusSnapshot
-            {
-                Name = i.Interface,
-                Captured = b.Captured + i.Captured,
-                Bytes = b.Bytes + i.Bytes,
-                KernelReceived = b.KernelReceived + i.KernelReceived,
-                KernelDropped = b.KernelDropped + i.KernelDropped,
-                InterfaceDropped = b.InterfaceDropped + i.InterfaceDropped,
-                ApplicationDropped = b.ApplicationDropped + i.ApplicationDropped,
-                QueueBytes = i.QueueBytes,
-                QueueCapacity = i.QueueCapacity,
-                Reopens = b.Reopens + i.Reopens,
-                Error = i.Error ?? i.PcapLastError,
-            };
+            Name = i.Interface,
+            Captured = i.Captured,
+            Bytes = i.Bytes,
+            KernelReceived = i.KernelReceived,
+            KernelDropped = i.KernelDropped,
+            InterfaceDropped = i.InterfaceDropped,
+            ApplicationDropped = i.ApplicationDropped,
+            QueueBytes = i.QueueBytes,
+            QueueCapacity = i.QueueCapacity,
+            Reopens = i.Reopens,
+            Error = i.Error ?? i.PcapLastError,
         }).ToList();
         long packets = ifaces.Sum(i => i.Captured), bytes = ifaces.Sum(i => i.Bytes);
         var now = DateTime.UtcNow;
@@ -562,7 +544,7 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             Mbps = _mbps,
             Packets = packets,
             Bytes = bytes,
-            ProcessedPackets = engine is null ? prev.ProcessedPackets : _processedBefore + engine.ProcessedPackets,
+            ProcessedPackets = engine?.ProcessedPackets ?? prev.ProcessedPackets,
             KernelDropped = ifaces.Sum(i => i.KernelDropped),
             InterfaceDropped = ifaces.Sum(i => i.InterfaceDropped),
             ApplicationDropped = ifaces.Sum(i => i.ApplicationDropped),
@@ -573,7 +555,6 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
             StoreErrors = state.StoreErrors,
             LastStoreError = state.LastStoreError,
             RetentionPruned = state.Pruned,
-            PipelineRestarts = state.Restarts,
             InternalErrors = engine?.InternalErrors ?? 0,
             Interfaces = ifaces,
             Destinations = [.. state.Resolved.Destinations.Select((d, k) => new DestinationStatusSnapshot
@@ -686,9 +667,6 @@ internal sealed partial class SensorService(ServiceState state, ILogger<SensorSe
 
     [LoggerMessage(EventId = 15, Level = LogLevel.Information, Message = "capturing again on {Interface}")]
     private static partial void LogInterfaceBack(ILogger logger, string @interface);
-
-    [LoggerMessage(EventId = 16, Level = LogLevel.Error, Message = "cannot capture: {Message}; retrying in 30 s")]
-    private static partial void LogCaptureRetry(ILogger logger, string message);
 
     [LoggerMessage(EventId = 17, Level = LogLevel.Error, Message = "{Count} internal error(s) in the pipeline (capture continued); first: {Message}")]
     private static partial void LogInternal(ILogger logger, long count, string message);

@@ -22,7 +22,6 @@ public static class PrometheusFormatter
         w.Metric("otsensor_alerts", "gauge", "Alerts in the store.", s.Alerts);
         w.Metric("otsensor_store_errors_total", "counter", "Store write failures (disk full...); the service keeps capturing and retries.", s.StoreErrors);
         w.Metric("otsensor_retention_pruned_total", "counter", "Alerts pruned by the retention job.", s.RetentionPruned);
-        w.Metric("otsensor_pipeline_restarts_total", "counter", "Pipeline restarts (after a store failure cleared).", s.PipelineRestarts);
         w.Metric("otsensor_internal_errors_total", "counter", "Internal errors of the pipeline stages.", s.InternalErrors);
 
         w.Header("otsensor_captured_packets_total", "counter", "Packets captured, per interface.");

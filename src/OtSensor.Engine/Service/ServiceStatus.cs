@@ -61,7 +61,6 @@ public sealed record ServiceStatusSnapshot
     public long StoreErrors { get; init; }
     public string? LastStoreError { get; init; }
     public long RetentionPruned { get; init; }
-    public long PipelineRestarts { get; init; }
     public long InternalErrors { get; init; }
     public List<InterfaceStatusSnapshot> Interfaces { get; init; } = [];
     public List<DestinationStatusSnapshot> Destinations { get; init; } = [];
@@ -90,7 +89,7 @@ public sealed record ServiceStatusSnapshot
         sb.AppendLine(string.Create(ci, $"  drops   interface {InterfaceDropped:N0}, kernel {KernelDropped:N0}, application {ApplicationDropped:N0}"));
         sb.AppendLine(string.Create(ci, $"  queue   {QueueBytes:N0} bytes, {BatchesInFlight} batch(es) in flight"));
         sb.AppendLine(string.Create(ci, $"  assets  {Assets:N0}; alerts {Alerts:N0}"));
-        sb.AppendLine(string.Create(ci, $"  store errors {StoreErrors:N0}{(LastStoreError is null ? "" : " (last: " + LastStoreError + ")")}; retention pruned {RetentionPruned:N0}; pipeline restarts {PipelineRestarts}"));
+        sb.AppendLine(string.Create(ci, $"  store errors {StoreErrors:N0}{(LastStoreError is null ? "" : " (last: " + LastStoreError + ")")}; retention pruned {RetentionPruned:N0}"));
         foreach (var i in Interfaces)
         {
             sb.AppendLine(string.Create(ci, $"  interface {i.Name}: {i.Captured:N0} packets, drops interface {i.InterfaceDropped:N0} / kernel {i.KernelDropped:N0} / application {i.ApplicationDropped:N0}, queue {i.QueueBytes:N0}/{i.QueueCapacity:N0} bytes, reopens {i.Reopens}{(i.Error is null ? "" : ", error: " + i.Error)}"));
@@ -139,8 +138,9 @@ public sealed class StatusSocketServer : IAsyncDisposable
             if (System.IO.Path.GetDirectoryName(path) is { Length: > 0 } dir) Directory.CreateDirectory(dir);
             if (File.Exists(path))
             {
-                if (StatusSocketClient.TryQuery(path, TimeSpan.FromMilliseconds(500), out _, out _))
-                    throw new IOException($"another otsensor service already answers on '{path}'");
+                // Someone accepting connections there is a live service, however slow it is to answer (a loaded
+                // machine): only a file nobody listens on (connection refused) is stale and replaced.
+                if (IsListening(path)) throw new IOException($"another otsensor service already answers on '{path}'");
                 File.Delete(path);
             }
             var s = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
@@ -160,6 +160,20 @@ public sealed class StatusSocketServer : IAsyncDisposable
         catch (Exception ex) when (ex is SocketException or UnauthorizedAccessException)
         {
             throw new IOException($"cannot listen on the status socket '{path}': {ex.Message}", ex);
+        }
+    }
+
+    private static bool IsListening(string path)
+    {
+        using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new UnixDomainSocketEndPoint(path));
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
         }
     }
 
