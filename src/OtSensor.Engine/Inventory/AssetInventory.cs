@@ -785,20 +785,13 @@ public sealed class AssetInventory : IEventConsumer
             // The pipeline is over and the cores are free: the view is built on another core while the raw state is
             // serialised here and then upserted by the writer (which waits for the view only after that). Both only
             // read the state; the materialiser does not read the dirty flags cleared below.
-            var snapshot = Task.Run(Snapshot);
-            var (endpoints, macs, links) = SerializeDirty();
-            batch = new StoreBatch { SnapshotTask = snapshot };
-            batch.Endpoints.AddRange(endpoints);
-            batch.Macs.AddRange(macs);
-            batch.Links.AddRange(links);
+            batch = new StoreBatch { SnapshotTask = Task.Run(Snapshot) };
+            SerializeDirty(batch);
         }
         else
         {
             batch = new StoreBatch { Snapshot = Snapshot() };
-            var (endpoints, macs, links) = SerializeDirty();
-            batch.Endpoints.AddRange(endpoints);
-            batch.Macs.AddRange(macs);
-            batch.Links.AddRange(links);
+            SerializeDirty(batch);
         }
         ClearDirty();
         _lastFlush = Stopwatch.GetTimestamp();
@@ -817,18 +810,14 @@ public sealed class AssetInventory : IEventConsumer
     }
 
     /// <summary>The raw state rows of every dirty endpoint, MAC and link (reads the state only).</summary>
-    private (List<(string, string)> Endpoints, List<(string, string)> Macs, List<(string, string)> Links) SerializeDirty()
+    private void SerializeDirty(StoreBatch batch)
     {
-        var endpoints = new List<(string, string)>();
-        var macs = new List<(string, string)>();
-        var links = new List<(string, string)>();
         foreach (var e in _endpoints.Values)
-            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), StoreRowWriter.Endpoint(e)));
+            if (e.Dirty) StoreRowWriter.Add(batch.Endpoints, InventoryStore.EndpointKey(e.Mac, e.Ip), e);
         foreach (var m in _macs.Values)
-            if (m.Dirty) macs.Add((m.Mac.ToString(), StoreRowWriter.Mac(m)));
+            if (m.Dirty) StoreRowWriter.Add(batch.Macs, m.Mac.ToString(), m);
         foreach (var l in _links.Values)
-            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), StoreRowWriter.Link(l)));
-        return (endpoints, macs, links);
+            if (l.Dirty) StoreRowWriter.Add(batch.Links, InventoryStore.LinkKeyText(l), l);
     }
 
     /// <summary>How often a failing store is retried.</summary>

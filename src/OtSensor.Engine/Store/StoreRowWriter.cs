@@ -32,6 +32,21 @@ internal static class StoreRowWriter
         return Encoding.UTF8.GetString(t_buffer!.WrittenSpan);
     }
 
+    public static string Endpoint(EndpointState e) { var w = Start(); Write(w, e); return Finish(w); }
+    public static string Mac(MacState m) { var w = Start(); Write(w, m); return Finish(w); }
+    public static string Link(LinkState l) { var w = Start(); Write(w, l); return Finish(w); }
+    public static string Asset(AssetRecord a) { var w = Start(); Write(w, a); return Finish(w); }
+    public static string Link(LinkRecord l) { var w = Start(); Write(w, l); return Finish(w); }
+
+    /// <summary>An asset row's data column as UTF-8 (what the store binds, without a UTF-16 string in between).</summary>
+    public static byte[] AssetUtf8(AssetRecord a) { var w = Start(); Write(w, a); w.Flush(); return t_buffer!.WrittenSpan.ToArray(); }
+    public static byte[] LinkUtf8(LinkRecord l) { var w = Start(); Write(w, l); w.Flush(); return t_buffer!.WrittenSpan.ToArray(); }
+
+    /// <summary>Appends a raw state row (key and data column, UTF-8) to <paramref name="rows"/>.</summary>
+    public static void Add(StateRows rows, string key, EndpointState e) { var w = rows.Begin(key); Write(w, e); rows.End(w); }
+    public static void Add(StateRows rows, string key, MacState m) { var w = rows.Begin(key); Write(w, m); rows.End(w); }
+    public static void Add(StateRows rows, string key, LinkState l) { var w = rows.Begin(key); Write(w, l); rows.End(w); }
+
     private static void Mac(Utf8JsonWriter w, string name, MacAddress mac) => w.WriteString(name, mac.IsZero ? "" : mac.ToString());
 
     private static void Ip(Utf8JsonWriter w, string name, IpAddr ip) => w.WriteString(name, ip.IsZero ? "" : ip.ToString());
@@ -69,9 +84,8 @@ internal static class StoreRowWriter
         w.WriteEndArray();
     }
 
-    public static string Endpoint(EndpointState e)
+    private static void Write(Utf8JsonWriter w, EndpointState e)
     {
-        var w = Start();
         w.WriteStartObject();
         Mac(w, "mac", e.Mac);
         Ip(w, "ip", e.Ip);
@@ -117,12 +131,10 @@ internal static class StoreRowWriter
         }
         w.WriteEndArray();
         w.WriteEndObject();
-        return Finish(w);
     }
 
-    public static string Mac(MacState m)
+    private static void Write(Utf8JsonWriter w, MacState m)
     {
-        var w = Start();
         w.WriteStartObject();
         Mac(w, "mac", m.Mac);
         IpList(w, "ips", m.Ips);
@@ -131,12 +143,10 @@ internal static class StoreRowWriter
         w.WriteString("router_reason", m.RouterReason);
         w.WriteNumber("router_frame", m.RouterFrame);
         w.WriteEndObject();
-        return Finish(w);
     }
 
-    public static string Link(LinkState l)
+    private static void Write(Utf8JsonWriter w, LinkState l)
     {
-        var w = Start();
         w.WriteStartObject();
         Mac(w, "client_mac", l.ClientMac);
         Ip(w, "client_ip", l.ClientIp);
@@ -162,12 +172,10 @@ internal static class StoreRowWriter
         }
         w.WriteEndObject();
         w.WriteEndObject();
-        return Finish(w);
     }
 
-    public static string Asset(AssetRecord a)
+    private static void Write(Utf8JsonWriter w, AssetRecord a)
     {
-        var w = Start();
         w.WriteStartObject();
         w.WriteNumber("id", a.Id);
         w.WriteString("key", a.Key);
@@ -230,12 +238,10 @@ internal static class StoreRowWriter
         }
         w.WriteEndObject();
         w.WriteEndObject();
-        return Finish(w);
     }
 
-    public static string Link(LinkRecord l)
+    private static void Write(Utf8JsonWriter w, LinkRecord l)
     {
-        var w = Start();
         w.WriteStartObject();
         w.WriteNumber("id", l.Id);
         w.WriteNumber("client_id", l.ClientId);
@@ -273,6 +279,5 @@ internal static class StoreRowWriter
         }
         w.WriteEndArray();
         w.WriteEndObject();
-        return Finish(w);
     }
 }
