@@ -71,9 +71,22 @@ public sealed class AssetInventory : IEventConsumer
                     _services[(e.Ip, s.Transport == "udp" ? (byte)17 : (byte)6, (ushort)s.Port)] = s.Proto;
             SeededAssets = seed.AssetIds.Count;
             _writer = new InventoryStoreWriter(store);
-            // The vendor registry is needed by the final flush: load it while the pipeline runs.
-            _ = Task.Run(() => OuiRegistry.Default);
+            foreach (var e in _endpoints.Values)
+                if (Usable(e.Mac)) { RequestVendors(); break; }
         }
+    }
+
+    private bool _vendorsRequested;
+
+    /// <summary>
+    /// The first endpoint with a usable MAC: the vendor registry (a 5 MB text file) is loaded in the background while
+    /// the pipeline runs, for the snapshot. Without such an endpoint no asset has a MAC and it is never read.
+    /// </summary>
+    private void RequestVendors()
+    {
+        if (_vendorsRequested) return;
+        _vendorsRequested = true;
+        _ = Task.Run(() => OuiRegistry.Default);
     }
 
     public InventoryOptions Options => _options;
@@ -350,6 +363,7 @@ public sealed class AssetInventory : IEventConsumer
         if (_endpoints.Count >= _options.MaxEndpoints) { Dropped++; return null; }
         ep = new EndpointState { Mac = mac, Ip = ip, FirstSeenNs = ts, LastSeenNs = ts, Dirty = true };
         _endpoints[(mac, ip)] = ep;
+        if (!_vendorsRequested && Usable(mac)) RequestVendors();
         if (Usable(mac) && !ip.IsZero) TrackMacIp(Mac(mac), ip, frame);
         return ep;
     }
@@ -737,7 +751,7 @@ public sealed class AssetInventory : IEventConsumer
         if (_snapshot is null || _snapshotVersion != _version)
         {
             FlushPendingOperations();
-            _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+            _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, static () => OuiRegistry.Default);
             _snapshotVersion = _version;
         }
         return _snapshot;

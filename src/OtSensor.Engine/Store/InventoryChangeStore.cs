@@ -19,21 +19,17 @@ internal sealed class InventoryChangeRecorder
     public SortedDictionary<string, long> CountsByType { get; } = new(StringComparer.Ordinal);
     public long Recorded { get; private set; }
 
-    /// <summary>Detects the changes from the committed rows to <paramref name="snapshot"/> and inserts them in <paramref name="tx"/>; call before the assets rows are rewritten.</summary>
-    public Pending Record(SqliteConnection db, SqliteTransaction tx, InventorySnapshot snapshot)
-        => Insert(db, tx, Detect(db, tx, snapshot).GetAwaiter().GetResult());
-
     /// <summary>
-    /// The first half of <see cref="Record"/>: reads the committed state (on this thread: it uses the connection) and
-    /// detects the changes on another core, so the caller can write other tables meanwhile. Call before the assets rows
-    /// are rewritten; then <see cref="Insert"/> in the same transaction.
+    /// Reads the committed state (on this thread: it uses the connection; call before the assets rows are rewritten) and
+    /// detects the changes to <paramref name="snapshot"/> on another core once it is built, so the caller can write other
+    /// tables meanwhile; then <see cref="Insert"/> in the same transaction.
     /// </summary>
-    public Task<Pending> Detect(SqliteConnection db, SqliteTransaction tx, InventorySnapshot snapshot)
+    public Task<Pending> Detect(SqliteConnection db, SqliteTransaction tx, Task<InventorySnapshot> snapshot)
     {
         var previous = _state ?? LoadCommitted(db, tx);
-        return Task.Run(() =>
+        return Task.Run(async () =>
         {
-            var changes = InventoryChangeDetector.Detect(snapshot.Assets, previous, out var next);
+            var changes = InventoryChangeDetector.Detect((await snapshot.ConfigureAwait(false)).Assets, previous, out var next);
             return new Pending(changes, next);
         });
     }

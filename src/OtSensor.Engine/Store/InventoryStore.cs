@@ -15,44 +15,86 @@ public sealed class StoreSeed
 }
 
 /// <summary>
-/// Raw state rows of one table (key and data column), UTF-8 in one growing buffer: serialised on the analysis thread
-/// and bound by the writer as they are, without a UTF-16 string per row in between.
+/// Raw state rows of one table (key and data column), UTF-8: serialised on the analysis thread and bound by the writer
+/// as they are, without a UTF-16 string per row in between. Rows are packed in 64 KiB chunks (each row contiguous):
+/// small-object heap, no copying as a whole buffer grows, no large-object allocations to bring on a full collection.
 /// </summary>
-public sealed class StateRows
+public sealed class StateRows : System.Buffers.IBufferWriter<byte>
 {
-    private readonly System.Buffers.ArrayBufferWriter<byte> _bytes = new(1 << 16);
-    private readonly List<(int Start, int KeyLength, int Length)> _rows = [];
+    private const int ChunkSize = 64 * 1024;
+    private readonly List<byte[]> _chunks = [];
+    private readonly List<(int Chunk, int Start, int KeyLength, int Length)> _rows = [];
+    private byte[] _chunk = [];
+    private int _used, _rowStart, _keyLength;
     private Utf8JsonWriter? _writer;
-    private int _start, _keyLength;
 
     public int Count => _rows.Count;
 
     /// <summary>Starts a row with its key; the data column is written with the returned writer, then <see cref="End"/>.</summary>
     internal Utf8JsonWriter Begin(string key)
     {
-        _start = _bytes.WrittenCount;
-        _keyLength = System.Text.Encoding.UTF8.GetBytes(key, _bytes.GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(key.Length)));
-        _bytes.Advance(_keyLength);
-        if (_writer is null) _writer = new Utf8JsonWriter(_bytes, new JsonWriterOptions { SkipValidation = true });
-        else _writer.Reset(_bytes);
+        _rowStart = _used;
+        var span = GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(key.Length));
+        _keyLength = System.Text.Encoding.UTF8.GetBytes(key, span);
+        Advance(_keyLength);
+        if (_writer is null) _writer = new Utf8JsonWriter(this, new JsonWriterOptions { SkipValidation = true });
+        else _writer.Reset(this);
         return _writer;
     }
 
     internal void End(Utf8JsonWriter w)
     {
         w.Flush();
-        _rows.Add((_start, _keyLength, _bytes.WrittenCount - _start));
+        _rows.Add((_chunks.Count - 1, _rowStart, _keyLength, _used - _rowStart));
+        _rowStart = _used;
     }
 
-    public ReadOnlySpan<byte> Key(int i) => _bytes.WrittenSpan.Slice(_rows[i].Start, _rows[i].KeyLength);
+    public ReadOnlySpan<byte> Key(int i)
+    {
+        var r = _rows[i];
+        return _chunks[r.Chunk].AsSpan(r.Start, r.KeyLength);
+    }
 
-    public ReadOnlySpan<byte> Data(int i) => _bytes.WrittenSpan.Slice(_rows[i].Start + _rows[i].KeyLength, _rows[i].Length - _rows[i].KeyLength);
+    public ReadOnlySpan<byte> Data(int i)
+    {
+        var r = _rows[i];
+        return _chunks[r.Chunk].AsSpan(r.Start + r.KeyLength, r.Length - r.KeyLength);
+    }
 
     /// <summary>Rows in key order (UTF-8 byte order: ordinal for these ASCII keys).</summary>
     internal void SortByKey()
     {
-        var bytes = _bytes.WrittenMemory;
-        _rows.Sort((x, y) => bytes.Span.Slice(x.Start, x.KeyLength).SequenceCompareTo(bytes.Span.Slice(y.Start, y.KeyLength)));
+        var chunks = _chunks;
+        _rows.Sort((x, y) => chunks[x.Chunk].AsSpan(x.Start, x.KeyLength).SequenceCompareTo(chunks[y.Chunk].AsSpan(y.Start, y.KeyLength)));
+    }
+
+    void System.Buffers.IBufferWriter<byte>.Advance(int count) => Advance(count);
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(Math.Max(sizeHint, 1));
+        return _chunk.AsMemory(_used);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(Math.Max(sizeHint, 1));
+        return _chunk.AsSpan(_used);
+    }
+
+    private void Advance(int count) => _used += count;
+
+    /// <summary>Room for <paramref name="bytes"/> more in the current chunk; a new chunk takes the row written so far with it.</summary>
+    private void Ensure(int bytes)
+    {
+        if (_chunk.Length - _used >= bytes) return;
+        int row = _used - _rowStart;
+        var next = new byte[Math.Max(ChunkSize, 2 * (row + bytes))];
+        _chunk.AsSpan(_rowStart, row).CopyTo(next);
+        _chunks.Add(next);
+        _chunk = next;
+        _rowStart = 0;
+        _used = row;
     }
 }
 
@@ -295,25 +337,27 @@ public sealed class InventoryStore : IDisposable
         batch.Macs.SortByKey();
         batch.Links.SortByKey();
         using var tx = _db.BeginTransaction(deferred: false);
-        // The raw state first: at the end of a replay the view may still be being built (see StoreBatch.SnapshotTask).
+        // The view's JSON and the inventory changes are made on other cores as soon as the view is built (at the end of a
+        // replay it may still be being built, see StoreBatch.SnapshotTask) while this thread upserts the raw state (the
+        // connection is used by this thread only). Changes are detected against the committed assets rows, read first.
+        var snapshotTask = batch.SnapshotTask ?? Task.FromResult(batch.Snapshot);
+        var viewJson = Task.Run(async () =>
+        {
+            var view = await snapshotTask.ConfigureAwait(false);
+            var a = new byte[view.Assets.Count][];
+            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
+            var l = new byte[view.Links.Count][];
+            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(view.Links[i]);
+            return (Assets: a, Links: l);
+        });
+        var detecting = _changes.Detect(_db, tx, snapshotTask);
         Upsert("INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
         Upsert("INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
         Upsert("INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
 
-        // The view's JSON and the inventory changes are made on other cores (the connection is used by this thread only).
         var snapshot = batch.Snapshot;
         var assets = snapshot.Assets;
         var links = snapshot.Links;
-        var viewJson = Task.Run(() =>
-        {
-            var a = new byte[assets.Count][];
-            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(assets[i]);
-            var l = new byte[links.Count][];
-            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(links[i]);
-            return (Assets: a, Links: l);
-        });
-        // Changes are detected against the committed assets rows (read now, before they are rewritten).
-        var detecting = _changes.Detect(_db, tx, snapshot);
 
         // The materialised view: only rows whose content changed since the last write are written.
         var assetChanges = new List<(string Key, byte[] Json)>();
