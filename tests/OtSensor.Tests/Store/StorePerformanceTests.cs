@@ -166,3 +166,30 @@ public class StoreRowWriterTests
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(a, rows), InventoryStore.SerializeRow(a));
     }
 }
+
+/// <summary>The raw state rows a flush hands to the writer (UTF-8, packed in chunks).</summary>
+public class StateRowsTests
+{
+    [Fact]
+    public void Rows_AreTheSerialisersText_WholeAndInKeyOrder_AcrossChunksAndForRowsLargerThanAChunk()
+    {
+        var rows = new StateRows();
+        var expected = new List<(string Key, string Json)>();
+        for (int i = 0; i < 3000; i++)
+        {
+            var ep = new EndpointState { Ip = Core.IpAddr.Parse($"10.{i / 250}.{i % 250}.1"), PacketsSent = i };
+            if (i % 7 == 0) ep.MqttClientIds.Add(new string('x', i == 700 ? 150_000 : i));
+            string key = InventoryStore.EndpointKey(ep.Mac, ep.Ip);
+            StoreRowWriter.Add(rows, key, ep);
+            expected.Add((key, InventoryStore.Serialize(ep)));
+        }
+        rows.SortByKey();
+        expected.Sort((x, y) => string.CompareOrdinal(x.Key, y.Key));
+        Assert.Equal(expected.Count, rows.Count);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Assert.Equal(expected[i].Key, Encoding.UTF8.GetString(rows.Key(i)));
+            Assert.Equal(expected[i].Json, Encoding.UTF8.GetString(rows.Data(i)));
+        }
+    }
+}
