@@ -23,7 +23,8 @@ internal sealed class SqlStatement : IDisposable
     /// <summary>Binds parameter <paramref name="index"/> (1-based) to text, or NULL.</summary>
     public void Text(int index, string? value) => Check(value is null ? raw.sqlite3_bind_null(_stmt, index) : raw.sqlite3_bind_text(_stmt, index, value));
 
-    public void Utf8(int index, ReadOnlySpan<byte> value) => Check(raw.sqlite3_bind_text(_stmt, index, value));
+    /// <summary>Binds parameter <paramref name="index"/> to UTF-8 text (copied); empty is empty text, not NULL.</summary>
+    public void Utf8(int index, ReadOnlySpan<byte> value) => Check(value.IsEmpty ? raw.sqlite3_bind_text(_stmt, index, "") : raw.sqlite3_bind_text(_stmt, index, value));
 
     public void Int(int index, long value) => Check(raw.sqlite3_bind_int64(_stmt, index, value));
 
