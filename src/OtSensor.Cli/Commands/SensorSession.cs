@@ -16,6 +16,8 @@ internal sealed class SensorOptions
     public Option<int[]> ModbusPorts { get; } = new("--modbus-port") { Description = "Extra TCP port(s) to dissect as Modbus/TCP (502 always is).", AllowMultipleArgumentsPerToken = true };
     public Option<bool> NoProgress { get; } = new("--no-progress") { Description = "Do not show the progress/status line even on a terminal." };
     public Option<string?> Store { get; } = new("--store") { Description = $"SQLite store the asset inventory and alerts accumulate into (default ${InventoryStore.EnvironmentVariable} or ./otsensor.db)." };
+    /// <summary>With --no-store, OTSENSOR_MEASURE_INVENTORY=1 still builds the inventory (in memory): what the store itself costs is then measurable.</summary>
+    public const string MeasureInventoryVariable = "OTSENSOR_MEASURE_INVENTORY";
     public Option<bool> NoStore { get; } = new("--no-store") { Description = "Do not build the inventory or write a store (summary only)." };
     public Option<string?> Baseline { get; } = ReplayDetection.BaselineOption();
     public Option<string?> RulesConfig { get; } = ReplayDetection.RulesConfigOption();
@@ -90,6 +92,13 @@ internal sealed class SensorSession : IDisposable
                 s.Consumers.Add(s.Inventory);
                 s.Report.Inventory = s.Inventory;
                 s.Report.StorePath = s._inventoryStore.Path;
+            }
+            else if (Environment.GetEnvironmentVariable(SensorOptions.MeasureInventoryVariable) == "1")
+            {
+                // For measuring only (benchmarks): the inventory built in memory as with a store, without the store.
+                s.Inventory = new AssetInventory();
+                s.Consumers.Add(s.Inventory);
+                s.Report.Inventory = s.Inventory;
             }
             if (!parse.GetValue(o.NoDetection))
             {

@@ -71,9 +71,22 @@ public sealed class AssetInventory : IEventConsumer
                     _services[(e.Ip, s.Transport == "udp" ? (byte)17 : (byte)6, (ushort)s.Port)] = s.Proto;
             SeededAssets = seed.AssetIds.Count;
             _writer = new InventoryStoreWriter(store);
-            // The vendor registry is needed by the final flush: load it while the pipeline runs.
-            _ = Task.Run(() => OuiRegistry.Default);
+            foreach (var e in _endpoints.Values)
+                if (Usable(e.Mac)) { RequestVendors(); break; }
         }
+    }
+
+    private bool _vendorsRequested;
+
+    /// <summary>
+    /// The first endpoint with a usable MAC: the vendor registry (a 5 MB text file) is loaded in the background while
+    /// the pipeline runs, for the snapshot. Without such an endpoint no asset has a MAC and it is never read.
+    /// </summary>
+    private void RequestVendors()
+    {
+        if (_vendorsRequested) return;
+        _vendorsRequested = true;
+        _ = Task.Run(() => OuiRegistry.Default);
     }
 
     public InventoryOptions Options => _options;
@@ -350,6 +363,7 @@ public sealed class AssetInventory : IEventConsumer
         if (_endpoints.Count >= _options.MaxEndpoints) { Dropped++; return null; }
         ep = new EndpointState { Mac = mac, Ip = ip, FirstSeenNs = ts, LastSeenNs = ts, Dirty = true };
         _endpoints[(mac, ip)] = ep;
+        if (!_vendorsRequested && Usable(mac)) RequestVendors();
         if (Usable(mac) && !ip.IsZero) TrackMacIp(Mac(mac), ip, frame);
         return ep;
     }
@@ -737,7 +751,7 @@ public sealed class AssetInventory : IEventConsumer
         if (_snapshot is null || _snapshotVersion != _version)
         {
             FlushPendingOperations();
-            _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, OuiRegistry.Default);
+            _snapshot = InventoryMaterializer.Build(_endpoints.Values, _macs.Values, _links.Values, _assetIds, static () => OuiRegistry.Default);
             _snapshotVersion = _version;
         }
         return _snapshot;
@@ -785,20 +799,13 @@ public sealed class AssetInventory : IEventConsumer
             // The pipeline is over and the cores are free: the view is built on another core while the raw state is
             // serialised here and then upserted by the writer (which waits for the view only after that). Both only
             // read the state; the materialiser does not read the dirty flags cleared below.
-            var snapshot = Task.Run(Snapshot);
-            var (endpoints, macs, links) = SerializeDirty();
-            batch = new StoreBatch { SnapshotTask = snapshot };
-            batch.Endpoints.AddRange(endpoints);
-            batch.Macs.AddRange(macs);
-            batch.Links.AddRange(links);
+            batch = new StoreBatch { SnapshotTask = Task.Run(Snapshot) };
+            SerializeDirty(batch);
         }
         else
         {
             batch = new StoreBatch { Snapshot = Snapshot() };
-            var (endpoints, macs, links) = SerializeDirty();
-            batch.Endpoints.AddRange(endpoints);
-            batch.Macs.AddRange(macs);
-            batch.Links.AddRange(links);
+            SerializeDirty(batch);
         }
         ClearDirty();
         _lastFlush = Stopwatch.GetTimestamp();
@@ -817,18 +824,14 @@ public sealed class AssetInventory : IEventConsumer
     }
 
     /// <summary>The raw state rows of every dirty endpoint, MAC and link (reads the state only).</summary>
-    private (List<(string, string)> Endpoints, List<(string, string)> Macs, List<(string, string)> Links) SerializeDirty()
+    private void SerializeDirty(StoreBatch batch)
     {
-        var endpoints = new List<(string, string)>();
-        var macs = new List<(string, string)>();
-        var links = new List<(string, string)>();
         foreach (var e in _endpoints.Values)
-            if (e.Dirty) endpoints.Add((InventoryStore.EndpointKey(e.Mac, e.Ip), StoreRowWriter.Endpoint(e)));
+            if (e.Dirty) StoreRowWriter.Add(batch.Endpoints, InventoryStore.EndpointKey(e.Mac, e.Ip), e);
         foreach (var m in _macs.Values)
-            if (m.Dirty) macs.Add((m.Mac.ToString(), StoreRowWriter.Mac(m)));
+            if (m.Dirty) StoreRowWriter.Add(batch.Macs, m.Mac.ToString(), m);
         foreach (var l in _links.Values)
-            if (l.Dirty) links.Add((InventoryStore.LinkKeyText(l), StoreRowWriter.Link(l)));
-        return (endpoints, macs, links);
+            if (l.Dirty) StoreRowWriter.Add(batch.Links, InventoryStore.LinkKeyText(l), l);
     }
 
     /// <summary>How often a failing store is retried.</summary>

@@ -149,6 +149,11 @@ public static class InventoryMaterializer
 
     public static InventorySnapshot Build(IEnumerable<EndpointState> endpoints, IEnumerable<MacState> macs, IEnumerable<LinkState> links,
         Dictionary<string, long> assetIds, OuiRegistry oui)
+        => Build(endpoints, macs, links, assetIds, () => oui);
+
+    /// <summary>As above, the vendor registry asked for only when an asset has a MAC.</summary>
+    public static InventorySnapshot Build(IEnumerable<EndpointState> endpoints, IEnumerable<MacState> macs, IEnumerable<LinkState> links,
+        Dictionary<string, long> assetIds, Func<OuiRegistry> oui)
     {
         var routers = new Dictionary<MacAddress, MacState>();
         foreach (var m in macs)
@@ -468,7 +473,7 @@ public static class InventoryMaterializer
             return a.TimeNs < b.TimeNs;
         }
 
-        public AssetRecord ToRecord(long id, OuiRegistry oui)
+        public AssetRecord ToRecord(long id, Func<OuiRegistry> oui)
         {
             var a = new AssetRecord
             {
@@ -476,7 +481,7 @@ public static class InventoryMaterializer
                 Key = Key,
                 Kind = Key.StartsWith("mac:", StringComparison.Ordinal) ? "mac" : "ip",
                 Mac = Mac?.ToString(),
-                MacVendor = Mac is { } m ? oui.Describe(m) : null,
+                MacVendor = Mac is { } m ? oui().Describe(m) : null,
                 Ips = IpTexts(Ips),
                 Vlans = Distinct(Vlans),
                 FirstSeen = First > 0 ? Time(First) : null,

@@ -19,21 +19,17 @@ internal sealed class InventoryChangeRecorder
     public SortedDictionary<string, long> CountsByType { get; } = new(StringComparer.Ordinal);
     public long Recorded { get; private set; }
 
-    /// <summary>Detects the changes from the committed rows to <paramref name="snapshot"/> and inserts them in <paramref name="tx"/>; call before the assets rows are rewritten.</summary>
-    public Pending Record(SqliteConnection db, SqliteTransaction tx, InventorySnapshot snapshot)
-        => Insert(db, tx, Detect(db, tx, snapshot).GetAwaiter().GetResult());
-
     /// <summary>
-    /// The first half of <see cref="Record"/>: reads the committed state (on this thread: it uses the connection) and
-    /// detects the changes on another core, so the caller can write other tables meanwhile. Call before the assets rows
-    /// are rewritten; then <see cref="Insert"/> in the same transaction.
+    /// Reads the committed state (on this thread: it uses the connection; call before the assets rows are rewritten) and
+    /// detects the changes to <paramref name="snapshot"/> on another core once it is built, so the caller can write other
+    /// tables meanwhile; then <see cref="Insert"/> in the same transaction.
     /// </summary>
-    public Task<Pending> Detect(SqliteConnection db, SqliteTransaction tx, InventorySnapshot snapshot)
+    public Task<Pending> Detect(SqliteConnection db, SqliteTransaction tx, Task<InventorySnapshot> snapshot)
     {
         var previous = _state ?? LoadCommitted(db, tx);
-        return Task.Run(() =>
+        return Task.Run(async () =>
         {
-            var changes = InventoryChangeDetector.Detect(snapshot.Assets, previous, out var next);
+            var changes = InventoryChangeDetector.Detect((await snapshot.ConfigureAwait(false)).Assets, previous, out var next);
             return new Pending(changes, next);
         });
     }
@@ -61,7 +57,7 @@ internal sealed class InventoryChangeRecorder
         cmd.CommandText = "SELECT data FROM assets;";
         using var r = cmd.ExecuteReader();
         while (r.Read())
-            if (JsonSerializer.Deserialize<AssetRecord>(r.GetString(0), InventoryFormats.Json) is { } a) state[a.Key] = AssetFacts.Of(a);
+            if (JsonSerializer.Deserialize(r.GetString(0), StoreJsonContext.Default.AssetRecord) is { } a) state[a.Key] = AssetFacts.Of(a);
         return state;
     }
 
@@ -120,26 +116,19 @@ public sealed class InventoryChangeStore : IInventoryChangeOutbox, IDisposable
     internal static void Insert(SqliteConnection db, SqliteTransaction tx, List<InventoryChange> changes)
     {
         if (changes.Count == 0) return;
-        using var cmd = db.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = $"""
+        using var ins = new SqlStatement(db, """
             INSERT INTO inventory_changes(type, signature_id, name, severity, time_ns, frame, asset_id, asset_key, ip, mac, vendor, model, attribute, old_value, new_value, message)
-            VALUES ($type, $sig, $name, $sev, $time, $frame, $aid, $akey, $ip, $mac, $vendor, $model, $attr, $old, $new, $msg) RETURNING id;
-            """;
-        string[] names = ["$type", "$sig", "$name", "$sev", "$time", "$frame", "$aid", "$akey", "$ip", "$mac", "$vendor", "$model", "$attr", "$old", "$new", "$msg"];
-        var p = names.Select(n => cmd.Parameters.Add(n, n is "$sig" or "$sev" or "$time" or "$frame" or "$aid" ? SqliteType.Integer : SqliteType.Text)).ToArray();
+            VALUES ($type, $sig, $name, $sev, $time, $frame, $aid, $akey, $ip, $mac, $vendor, $model, $attr, $old, $new, $msg);
+            """);
         foreach (var c in changes)
         {
-            object[] values =
-            [
-                c.Type, c.SignatureId, c.Name, c.Severity, c.TimeNs, c.Frame, c.AssetId, c.AssetKey, N(c.Ip), N(c.Mac), N(c.Vendor), N(c.Model),
-                c.Attribute, N(c.OldValue), N(c.NewValue), c.Message,
-            ];
-            for (int i = 0; i < values.Length; i++) p[i].Value = values[i];
-            c.Id = Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            ins.Text(1, c.Type); ins.Int(2, c.SignatureId); ins.Text(3, c.Name); ins.Int(4, c.Severity); ins.Int(5, c.TimeNs);
+            ins.Int(6, c.Frame); ins.Int(7, c.AssetId); ins.Text(8, c.AssetKey); ins.Text(9, c.Ip); ins.Text(10, c.Mac);
+            ins.Text(11, c.Vendor); ins.Text(12, c.Model); ins.Text(13, c.Attribute); ins.Text(14, c.OldValue); ins.Text(15, c.NewValue);
+            ins.Text(16, c.Message);
+            ins.Run();
+            c.Id = ins.LastInsertRowId;
         }
-
-        static object N(string? s) => (object?)s ?? DBNull.Value;
     }
 
     private static InventoryChange Read(SqliteDataReader r)

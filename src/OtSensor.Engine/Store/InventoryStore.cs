@@ -14,12 +14,96 @@ public sealed class StoreSeed
     public Dictionary<string, long> AssetIds { get; } = new(StringComparer.Ordinal);
 }
 
+/// <summary>
+/// Raw state rows of one table (key and data column), UTF-8: serialised on the analysis thread and bound by the writer
+/// as they are, without a UTF-16 string per row in between. Rows are packed in 64 KiB chunks (each row contiguous):
+/// small-object heap, no copying as a whole buffer grows, no large-object allocations to bring on a full collection.
+/// </summary>
+public sealed class StateRows : System.Buffers.IBufferWriter<byte>
+{
+    private const int ChunkSize = 64 * 1024;
+    private readonly List<byte[]> _chunks = [];
+    private readonly List<(int Chunk, int Start, int KeyLength, int Length)> _rows = [];
+    private byte[] _chunk = [];
+    private int _used, _rowStart, _keyLength;
+    private Utf8JsonWriter? _writer;
+
+    public int Count => _rows.Count;
+
+    /// <summary>Starts a row with its key; the data column is written with the returned writer, then <see cref="End"/>.</summary>
+    internal Utf8JsonWriter Begin(string key)
+    {
+        _rowStart = _used;
+        var span = GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(key.Length));
+        _keyLength = System.Text.Encoding.UTF8.GetBytes(key, span);
+        Advance(_keyLength);
+        if (_writer is null) _writer = new Utf8JsonWriter(this, new JsonWriterOptions { SkipValidation = true });
+        else _writer.Reset(this);
+        return _writer;
+    }
+
+    internal void End(Utf8JsonWriter w)
+    {
+        w.Flush();
+        _rows.Add((_chunks.Count - 1, _rowStart, _keyLength, _used - _rowStart));
+        _rowStart = _used;
+    }
+
+    public ReadOnlySpan<byte> Key(int i)
+    {
+        var r = _rows[i];
+        return _chunks[r.Chunk].AsSpan(r.Start, r.KeyLength);
+    }
+
+    public ReadOnlySpan<byte> Data(int i)
+    {
+        var r = _rows[i];
+        return _chunks[r.Chunk].AsSpan(r.Start + r.KeyLength, r.Length - r.KeyLength);
+    }
+
+    /// <summary>Rows in key order (UTF-8 byte order: ordinal for these ASCII keys).</summary>
+    internal void SortByKey()
+    {
+        var chunks = _chunks;
+        _rows.Sort((x, y) => chunks[x.Chunk].AsSpan(x.Start, x.KeyLength).SequenceCompareTo(chunks[y.Chunk].AsSpan(y.Start, y.KeyLength)));
+    }
+
+    void System.Buffers.IBufferWriter<byte>.Advance(int count) => Advance(count);
+
+    public Memory<byte> GetMemory(int sizeHint = 0)
+    {
+        Ensure(Math.Max(sizeHint, 1));
+        return _chunk.AsMemory(_used);
+    }
+
+    public Span<byte> GetSpan(int sizeHint = 0)
+    {
+        Ensure(Math.Max(sizeHint, 1));
+        return _chunk.AsSpan(_used);
+    }
+
+    private void Advance(int count) => _used += count;
+
+    /// <summary>Room for <paramref name="bytes"/> more in the current chunk; a new chunk takes the row written so far with it.</summary>
+    private void Ensure(int bytes)
+    {
+        if (_chunk.Length - _used >= bytes) return;
+        int row = _used - _rowStart;
+        var next = new byte[Math.Max(ChunkSize, 2 * (row + bytes))];
+        _chunk.AsSpan(_rowStart, row).CopyTo(next);
+        _chunks.Add(next);
+        _chunk = next;
+        _rowStart = 0;
+        _used = row;
+    }
+}
+
 /// <summary>One flush: dirty endpoint / MAC / link state (serialised on the analysis thread) and the materialised view.</summary>
 public sealed class StoreBatch
 {
-    public List<(string Key, string Json)> Endpoints { get; } = [];
-    public List<(string Key, string Json)> Macs { get; } = [];
-    public List<(string Key, string Json)> Links { get; } = [];
+    public StateRows Endpoints { get; } = new();
+    public StateRows Macs { get; } = new();
+    public StateRows Links { get; } = new();
 
     /// <summary>The materialised view: given, or the result of <see cref="SnapshotTask"/> (waited for when first read).</summary>
     public InventorySnapshot Snapshot
@@ -76,9 +160,9 @@ public sealed class InventoryStore : IDisposable
 
     private readonly SqliteConnection _db;
     /// <summary>The assets rows as last committed by this process (key → data), null before the first write.</summary>
-    private Dictionary<string, string>? _assetRows;
+    private Dictionary<string, byte[]>? _assetRows;
     /// <summary>The links rows as last committed (data by id - 1), null before the first write.</summary>
-    private string[]? _linkRows;
+    private byte[][]? _linkRows;
     /// <summary>Inventory change detection, committed with each write (see InventoryChangeStore.cs).</summary>
     private readonly InventoryChangeRecorder _changes = new();
 
@@ -249,33 +333,34 @@ public sealed class InventoryStore : IDisposable
     public void Write(StoreBatch batch) => Run(() =>
     {
         // Rows in key order fill the b-trees densely (random order splits pages half full): fewer pages to write.
-        static int ByKey((string Key, string Json) x, (string Key, string Json) y) => string.CompareOrdinal(x.Key, y.Key);
-        batch.Endpoints.Sort(ByKey);
-        batch.Macs.Sort(ByKey);
-        batch.Links.Sort(ByKey);
+        batch.Endpoints.SortByKey();
+        batch.Macs.SortByKey();
+        batch.Links.SortByKey();
         using var tx = _db.BeginTransaction(deferred: false);
-        // The raw state first: at the end of a replay the view may still be being built (see StoreBatch.SnapshotTask).
-        Upsert(tx, "INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
-        Upsert(tx, "INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
-        Upsert(tx, "INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
+        // The view's JSON and the inventory changes are made on other cores as soon as the view is built (at the end of a
+        // replay it may still be being built, see StoreBatch.SnapshotTask) while this thread upserts the raw state (the
+        // connection is used by this thread only). Changes are detected against the committed assets rows, read first.
+        var snapshotTask = batch.SnapshotTask ?? Task.FromResult(batch.Snapshot);
+        var viewJson = Task.Run(async () =>
+        {
+            var view = await snapshotTask.ConfigureAwait(false);
+            var a = new byte[view.Assets.Count][];
+            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
+            var l = new byte[view.Links.Count][];
+            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(view.Links[i]);
+            return (Assets: a, Links: l);
+        });
+        var detecting = _changes.Detect(_db, tx, snapshotTask);
+        Upsert("INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
+        Upsert("INSERT INTO macs(mac, data) VALUES ($k, $d) ON CONFLICT(mac) DO UPDATE SET data = excluded.data;", batch.Macs);
+        Upsert("INSERT INTO link_facts(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Links);
 
-        // The view's JSON and the inventory changes are made on other cores (the connection is used by this thread only).
         var snapshot = batch.Snapshot;
         var assets = snapshot.Assets;
         var links = snapshot.Links;
-        var viewJson = Task.Run(() =>
-        {
-            var a = new string[assets.Count];
-            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.Asset(assets[i]);
-            var l = new string[links.Count];
-            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.Link(links[i]);
-            return (Assets: a, Links: l);
-        });
-        // Changes are detected against the committed assets rows (read now, before they are rewritten).
-        var detecting = _changes.Detect(_db, tx, snapshot);
 
         // The materialised view: only rows whose content changed since the last write are written.
-        var assetChanges = new List<(string Key, string Json)>();
+        var assetChanges = new List<(string Key, byte[] Json)>();
         var keep = new HashSet<string>(StringComparer.Ordinal);
         foreach (var a in assets) keep.Add(a.Key);
         var stale = new List<string>();
@@ -295,73 +380,62 @@ public sealed class InventoryStore : IDisposable
         }
         var changes = InventoryChangeRecorder.Insert(_db, tx, detecting.GetAwaiter().GetResult());
         var (assetJson, linkJson) = viewJson.GetAwaiter().GetResult();
-        using (var del = _db.CreateCommand())
+        if (stale.Count > 0)
         {
-            del.Transaction = tx;
-            del.CommandText = "DELETE FROM assets WHERE key = $k;";
-            var k = del.Parameters.Add("$k", SqliteType.Text);
-            foreach (var st in stale) { k.Value = st; del.ExecuteNonQuery(); }
+            using var del = new SqlStatement(_db, "DELETE FROM assets WHERE key = $k;");
+            foreach (var st in stale) { del.Text(1, st); del.Run(); }
         }
-        using (var ins = _db.CreateCommand())
+        using (var ins = new SqlStatement(_db, """
+            INSERT INTO assets(id, key, kind, mac, mac_vendor, ips, roles, first_seen, last_seen, data)
+            VALUES ($id, $key, $kind, $mac, $vendor, $ips, $roles, $first, $last, $data)
+            ON CONFLICT(key) DO UPDATE SET id = excluded.id, kind = excluded.kind, mac = excluded.mac, mac_vendor = excluded.mac_vendor,
+                ips = excluded.ips, roles = excluded.roles, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
+            """))
         {
-            ins.Transaction = tx;
-            ins.CommandText = """
-                INSERT INTO assets(id, key, kind, mac, mac_vendor, ips, roles, first_seen, last_seen, data)
-                VALUES ($id, $key, $kind, $mac, $vendor, $ips, $roles, $first, $last, $data)
-                ON CONFLICT(key) DO UPDATE SET id = excluded.id, kind = excluded.kind, mac = excluded.mac, mac_vendor = excluded.mac_vendor,
-                    ips = excluded.ips, roles = excluded.roles, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
-                """;
-            var p = Parameters(ins, "$id", "$key", "$kind", "$mac", "$vendor", "$ips", "$roles", "$first", "$last", "$data");
             for (int ai = 0; ai < assets.Count; ai++)
             {
                 var a = assets[ai];
-                string json = assetJson[ai];
-                if (_assetRows is not null && _assetRows.TryGetValue(a.Key, out var old) && old == json) continue;
-                p[0].Value = a.Id; p[1].Value = a.Key; p[2].Value = a.Kind; p[3].Value = (object?)a.Mac ?? DBNull.Value;
-                p[4].Value = (object?)a.MacVendor ?? DBNull.Value; p[5].Value = string.Join(' ', a.Ips); p[6].Value = string.Join(' ', a.Roles);
-                p[7].Value = (object?)a.FirstSeen ?? DBNull.Value; p[8].Value = (object?)a.LastSeen ?? DBNull.Value;
-                p[9].Value = json;
-                ins.ExecuteNonQuery();
+                byte[] json = assetJson[ai];
+                if (_assetRows is not null && _assetRows.TryGetValue(a.Key, out var old) && old.AsSpan().SequenceEqual(json)) continue;
+                ins.Int(1, a.Id); ins.Text(2, a.Key); ins.Text(3, a.Kind); ins.Text(4, a.Mac);
+                ins.Text(5, a.MacVendor); ins.Text(6, string.Join(' ', a.Ips)); ins.Text(7, string.Join(' ', a.Roles));
+                ins.Text(8, a.FirstSeen); ins.Text(9, a.LastSeen);
+                ins.Utf8(10, json);
+                ins.Run();
                 assetChanges.Add((a.Key, json));
             }
         }
-        var linkRows = linkJson;
-        using (var del = _db.CreateCommand())
+        using (var del = new SqlStatement(_db, "DELETE FROM links WHERE id > $n;"))
         {
-            del.Transaction = tx;
-            del.CommandText = "DELETE FROM links WHERE id > $n;";
-            del.Parameters.Add("$n", SqliteType.Integer).Value = links.Count;
-            del.ExecuteNonQuery();
+            del.Int(1, links.Count);
+            del.Run();
         }
-        using (var ins = _db.CreateCommand())
+        using (var ins = new SqlStatement(_db, """
+            INSERT INTO links(id, client_id, server_id, protocol, transport, port, first_seen, last_seen, data)
+            VALUES ($id, $c, $s, $proto, $t, $port, $first, $last, $data)
+            ON CONFLICT(id) DO UPDATE SET client_id = excluded.client_id, server_id = excluded.server_id, protocol = excluded.protocol,
+                transport = excluded.transport, port = excluded.port, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
+            """))
         {
-            ins.Transaction = tx;
-            ins.CommandText = """
-                INSERT INTO links(id, client_id, server_id, protocol, transport, port, first_seen, last_seen, data)
-                VALUES ($id, $c, $s, $proto, $t, $port, $first, $last, $data)
-                ON CONFLICT(id) DO UPDATE SET client_id = excluded.client_id, server_id = excluded.server_id, protocol = excluded.protocol,
-                    transport = excluded.transport, port = excluded.port, first_seen = excluded.first_seen, last_seen = excluded.last_seen, data = excluded.data;
-                """;
-            var p = Parameters(ins, "$id", "$c", "$s", "$proto", "$t", "$port", "$first", "$last", "$data");
             for (int i = 0; i < links.Count; i++)
             {
                 var l = links[i];
-                string json = linkRows[i];
+                byte[] json = linkJson[i];
                 // Ids are positions (1..n); a row is rewritten only when what sits at its id changed.
-                if (l.Id == i + 1 && _linkRows is not null && i < _linkRows.Length && _linkRows[i] == json) continue;
-                p[0].Value = l.Id; p[1].Value = l.ClientId; p[2].Value = l.ServerId; p[3].Value = (object?)l.Protocol ?? DBNull.Value;
-                p[4].Value = l.Transport; p[5].Value = l.Port; p[6].Value = (object?)l.FirstSeen ?? DBNull.Value;
-                p[7].Value = (object?)l.LastSeen ?? DBNull.Value; p[8].Value = json;
-                ins.ExecuteNonQuery();
+                if (l.Id == i + 1 && _linkRows is not null && i < _linkRows.Length && _linkRows[i].AsSpan().SequenceEqual(json)) continue;
+                ins.Int(1, l.Id); ins.Int(2, l.ClientId); ins.Int(3, l.ServerId); ins.Text(4, l.Protocol);
+                ins.Text(5, l.Transport); ins.Int(6, l.Port); ins.Text(7, l.FirstSeen);
+                ins.Text(8, l.LastSeen); ins.Utf8(9, json);
+                ins.Run();
             }
         }
         tx.Commit();
         _changes.Committed(changes);
         // Remember what is committed (only now: a failed transaction leaves the file, and so the cache, as it was).
-        _assetRows ??= new Dictionary<string, string>(StringComparer.Ordinal);
+        _assetRows ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
         foreach (var st in stale) _assetRows.Remove(st);
         foreach (var (k, json) in assetChanges) _assetRows[k] = json;
-        _linkRows = linkRows;
+        _linkRows = linkJson;
         AssetRowsWritten += assetChanges.Count;
         return 0;
     });
@@ -373,30 +447,15 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Asset rows inserted or updated by <see cref="Write"/> since the store was opened (unchanged rows are skipped).</summary>
     public long AssetRowsWritten { get; private set; }
 
-    private static SqliteParameter[] Parameters(SqliteCommand cmd, params string[] names)
-    {
-        var p = new SqliteParameter[names.Length];
-        for (int i = 0; i < names.Length; i++)
-        {
-            string n = names[i];
-            p[i] = cmd.Parameters.Add(n, n is "$id" or "$c" or "$s" or "$port" ? SqliteType.Integer : SqliteType.Text);
-        }
-        return p;
-    }
-
-    private void Upsert(SqliteTransaction tx, string sql, List<(string Key, string Json)> rows)
+    private void Upsert(string sql, StateRows rows)
     {
         if (rows.Count == 0) return;
-        using var cmd = _db.CreateCommand();
-        cmd.Transaction = tx;
-        cmd.CommandText = sql;
-        var k = cmd.Parameters.Add("$k", SqliteType.Text);
-        var d = cmd.Parameters.Add("$d", SqliteType.Text);
-        foreach (var (key, json) in rows)
+        using var st = new SqlStatement(_db, sql);
+        for (int i = 0; i < rows.Count; i++)
         {
-            k.Value = key;
-            d.Value = json;
-            cmd.ExecuteNonQuery();
+            st.Utf8(1, rows.Key(i));
+            st.Utf8(2, rows.Data(i));
+            st.Run();
         }
     }
 

@@ -121,4 +121,34 @@ public class InventoryChangeDetectorTests
         Assert.All(OtSensor.Detection.AlertCatalog.All, a => Assert.DoesNotContain(all, t => t.SignatureId == a.SignatureId || t.Id == a.Id));
         Assert.All(all, t => Assert.InRange(t.Severity, 0, 10));
     }
+
+    [Theory]
+    [InlineData("2023-11-14T22:13:23.613144Z")]
+    [InlineData("2024-02-29T23:59:59.999999Z")]
+    [InlineData("1970-01-01T00:00:00.000000Z")]
+    [InlineData("1000-01-01T00:00:00.000001Z")]
+    [InlineData("9999-12-31T23:59:59.999999Z")]
+    [InlineData("2023-02-29T00:00:00.000000Z")]
+    [InlineData("2023-13-01T00:00:00.000000Z")]
+    [InlineData("2023-11-14T24:00:00.000000Z")]
+    [InlineData("2023-11-14 22:13:23.613144Z")]
+    [InlineData("2023-11-14T22:13:23.6131440")]
+    [InlineData("2023-11-14T22:13:23.613+00:00")]
+    [InlineData("2023-11-14T22:13:23Z")]
+    [InlineData("")]
+    [InlineData(null)]
+    public void ParseTime_IsTheGeneralParsersTime_ForTheInventorysOwnFormAndAnyOther(string? text)
+    {
+        long expected = string.IsNullOrEmpty(text) || !DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+            System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AdjustToUniversal, out var t)
+            ? 0 : (t.UtcTicks - DateTimeOffset.UnixEpoch.UtcTicks) * 100;
+        Assert.Equal(expected, InventoryChangeDetector.ParseTime(text));
+    }
+
+    [Fact]
+    public void ParseTime_ReadsBackWhatTheInventoryWrites()
+    {
+        foreach (long ns in new[] { 1_700_000_003_613_144_000L, 1_709_251_199_999_999_000L, 1_000L, 86_400_000_000_000L })
+            Assert.Equal(ns, InventoryChangeDetector.ParseTime(InventoryMaterializer.Time(ns)));
+    }
 }

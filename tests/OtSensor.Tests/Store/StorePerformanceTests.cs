@@ -166,3 +166,64 @@ public class StoreRowWriterTests
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(a, rows), InventoryStore.SerializeRow(a));
     }
 }
+
+/// <summary>The raw state rows a flush hands to the writer (UTF-8, packed in chunks).</summary>
+public class StateRowsTests
+{
+    [Fact]
+    public void Rows_AreTheSerialisersText_WholeAndInKeyOrder_AcrossChunksAndForRowsLargerThanAChunk()
+    {
+        var rows = new StateRows();
+        var expected = new List<(string Key, string Json)>();
+        for (int i = 0; i < 3000; i++)
+        {
+            var ep = new EndpointState { Ip = Core.IpAddr.Parse($"10.{i / 250}.{i % 250}.1"), PacketsSent = i };
+            if (i % 7 == 0) ep.MqttClientIds.Add(new string('x', i == 700 ? 150_000 : i));
+            string key = InventoryStore.EndpointKey(ep.Mac, ep.Ip);
+            StoreRowWriter.Add(rows, key, ep);
+            expected.Add((key, InventoryStore.Serialize(ep)));
+        }
+        rows.SortByKey();
+        expected.Sort((x, y) => string.CompareOrdinal(x.Key, y.Key));
+        Assert.Equal(expected.Count, rows.Count);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Assert.Equal(expected[i].Key, Encoding.UTF8.GetString(rows.Key(i)));
+            Assert.Equal(expected[i].Json, Encoding.UTF8.GetString(rows.Data(i)));
+        }
+    }
+}
+
+/// <summary>The prepared statements the store's bulk writes run on.</summary>
+public class SqlStatementTests
+{
+    [Fact]
+    public void Statement_BindsNullEmptyUtf8AndIntegers_FailsWithTheSqliteError_AndStaysUsable()
+    {
+        using var db = new SqliteConnection("Data Source=:memory:");
+        db.Open();
+        using (var create = db.CreateCommand())
+        {
+            create.CommandText = "CREATE TABLE t(a TEXT, b TEXT, c INTEGER, d TEXT NOT NULL UNIQUE);";
+            create.ExecuteNonQuery();
+        }
+        using (var st = new SqlStatement(db, "INSERT INTO t VALUES ($a, $b, $c, $d);"))
+        {
+            st.Text(1, null); st.Utf8(2, ""u8); st.Int(3, long.MaxValue); st.Utf8(4, "\u00e9\"x"u8);
+            st.Run();
+            st.Text(1, "z"); st.Utf8(2, "y"u8); st.Int(3, -1); st.Text(4, "\u00e9\"x");
+            var ex = Assert.Throws<SqliteException>(st.Run);
+            Assert.Equal(19, ex.SqliteErrorCode);
+            Assert.Contains("UNIQUE", ex.Message, StringComparison.Ordinal);
+            st.Text(4, "other");
+            st.Run();
+        }
+        using var q = db.CreateCommand();
+        q.CommandText = "SELECT typeof(a), b, typeof(b), c, d FROM t ORDER BY rowid;";
+        using var r = q.ExecuteReader();
+        Assert.True(r.Read());
+        Assert.Equal(("null", "", "text", long.MaxValue, "\u00e9\"x"), (r.GetString(0), r.GetString(1), r.GetString(2), r.GetInt64(3), r.GetString(4)));
+        Assert.True(r.Read());
+        Assert.Equal(("text", "y", -1L, "other"), (r.GetString(0), r.GetString(1), r.GetInt64(3), r.GetString(4)));
+    }
+}
