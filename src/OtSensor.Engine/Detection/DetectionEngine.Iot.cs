@@ -187,7 +187,7 @@ public sealed partial class DetectionEngine
     private void MqttBaseline(in EventEntry e, ReadOnlySpan<byte> blob, MqttPacketType type, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var b = Baseline;
+        var b = _baseline;
         if (type == MqttPacketType.Connect)
         {
             string clientId = Text(blob, MqttFields.ClientId) ?? "";
@@ -235,7 +235,7 @@ public sealed partial class DetectionEngine
 
     private void Topic(in FlowEndpoints flow, string topic, string how, long ts, long packet)
     {
-        var b = Baseline;
+        var b = _baseline;
         string key = $"{Ip(flow.ServerIp)}|{topic}";
         if (Learning)
         {
@@ -358,9 +358,9 @@ public sealed partial class DetectionEngine
         string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
         if (Learning)
         {
-            if (Baseline.ItemCount < BaselineModel.MaxItems) Baseline.CoapResources.Add(rk);
+            if (_baseline.ItemCount < BaselineModel.MaxItems) _baseline.CoapResources.Add(rk);
         }
-        else if (Protecting && !Baseline.CoapResources.Contains(rk) && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
+        else if (Protecting && !_baseline.CoapResources.Contains(rk) && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
         {
             Create(t4, Client(in flow), Server(in flow), "coap", ts, packet,
                 $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",

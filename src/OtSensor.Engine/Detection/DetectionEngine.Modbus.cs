@@ -46,6 +46,125 @@ public sealed partial class DetectionEngine
         /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
         public PollPair? Polls;
         public bool PollsResolved;
+        /// <summary>The flow's last register blocks learned (null until the first), replaced round robin.</summary>
+        public RegBlock?[]? Blocks;
+        public int NextBlock;
+    }
+
+    /// <summary>
+    /// The values one flow read from (or wrote to) one block of registers (unit, first address, count) while learning,
+    /// accumulated here and merged into <see cref="BaselineModel.Read"/> / <see cref="BaselineModel.Written"/> by
+    /// <see cref="FlushLearning"/>: a repeated poll updates a few array slots instead of hashing every register. Its
+    /// registers are put in the table (or found missing from a full one, for good: tables only grow) the first time,
+    /// exactly as without it, so the table's keys and the merged ranges are the same.
+    /// </summary>
+    private sealed class RegBlock(int count)
+    {
+        public readonly ValueRange[] Acc = new ValueRange[count];
+        public readonly bool[] InTable = new bool[count];
+        public IpAddr Server;
+        public int Start;
+        public byte Unit;
+        public bool Written;
+        public bool Dirty;
+        public int Count => Acc.Length;
+    }
+
+    private const int BlocksPerFlow = 4;
+    /// <summary>Dirty blocks and poll slots kept before they are merged (bounds the memory of a long live run).</summary>
+    private const int MaxDirtyLearning = 8192;
+    private readonly List<RegBlock> _dirtyBlocks = [];
+    private readonly List<PollSlot> _dirtyPolls = [];
+
+    /// <summary>Merges the accumulated register values and poll periods into the baseline; <paramref name="dropBlocks"/>: forget the per-flow blocks too.</summary>
+    private void FlushLearning(bool dropBlocks)
+    {
+        foreach (var blk in _dirtyBlocks) FlushBlock(blk);
+        _dirtyBlocks.Clear();
+        foreach (var slot in _dirtyPolls) FlushPoll(slot);
+        _dirtyPolls.Clear();
+        if (dropBlocks)
+        {
+            foreach (var c in _flowCache.Values) c.Blocks = null;
+            _lastFlowCache?.Blocks = null;
+        }
+    }
+
+    private void FlushBlock(RegBlock blk)
+    {
+        if (!blk.Dirty) return;
+        blk.Dirty = false;
+        var table = blk.Written ? _baseline.Written : _baseline.Read;
+        for (int i = 0; i < blk.Acc.Length; i++)
+        {
+            ref var acc = ref blk.Acc[i];
+            if (acc.Samples == 0) continue;
+            ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(blk.Server, blk.Unit, (ushort)(blk.Start + i)));
+            if (!Unsafe.IsNullRef(ref r)) r.Add(in acc);
+            acc = default;
+        }
+    }
+
+    private void FlushPoll(PollSlot slot)
+    {
+        if (!slot.Dirty) return;
+        slot.Dirty = false;
+        ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(_baseline.Polls, slot.Key);
+        if (!Unsafe.IsNullRef(ref ps)) ps.Add(in slot.Acc);
+        slot.Acc = default;
+    }
+
+    /// <summary>Learns the values of a block of registers (the same as <see cref="Learn"/> on each, merged later).</summary>
+    private void LearnBlock(FlowCache c, bool written, IpAddr server, byte unit, int start, ReadOnlySpan<int> values)
+    {
+        int n = values.Length;
+        if (n == 0) return;
+        var blocks = c.Blocks ??= new RegBlock?[BlocksPerFlow];
+        for (int k = 0; k < blocks.Length; k++)
+        {
+            var x = blocks[k];
+            if (x is null || x.Start != start || x.Count != n || x.Unit != unit || x.Written != written || x.Server != server) continue;
+            var acc = x.Acc;
+            var inTable = x.InTable;
+            for (int i = 0; i < n; i++)
+            {
+                if (inTable[i]) acc[i].Add(values[i]);
+            }
+            if (!x.Dirty)
+            {
+                x.Dirty = true;
+                _dirtyBlocks.Add(x);
+                if (_dirtyBlocks.Count >= MaxDirtyLearning) FlushLearning(dropBlocks: false);
+            }
+            return;
+        }
+        // A new block: learn each register now (as Learn does), remember which are in the table.
+        int slot = c.NextBlock;
+        c.NextBlock = slot + 1 == BlocksPerFlow ? 0 : slot + 1;
+        var blk = blocks[slot];
+        if (blk is not null) FlushBlock(blk);
+        if (blk is null || blk.Count != n) blk = new RegBlock(n);
+        blk.Server = server;
+        blk.Unit = unit;
+        blk.Start = start;
+        blk.Written = written;
+        var table = written ? _baseline.Written : _baseline.Read;
+        for (int i = 0; i < n; i++)
+        {
+            var key = new RegisterKey(server, unit, (ushort)(start + i));
+            ref var r = ref table.Count < BaselineModel.MaxItems
+                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _)
+                : ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
+            bool inTable = !Unsafe.IsNullRef(ref r);
+            blk.InTable[i] = inTable;
+            if (inTable) r.Add(values[i]);
+        }
+        blocks[slot] = blk;
+    }
+
+    private void FlushLearningIfPending()
+    {
+        if (_dirtyBlocks.Count > 0 || _dirtyPolls.Count > 0) FlushLearning(dropBlocks: false);
     }
 
     /// <summary>
@@ -63,6 +182,12 @@ public sealed partial class DetectionEngine
     private sealed class PollSlot(long last)
     {
         public long Last = last;
+        /// <summary>0: not yet learned from; 1: its key is in <see cref="BaselineModel.Polls"/>; 2: it is not (the table was full).</summary>
+        public byte State;
+        public bool Dirty;
+        public PollKey Key;
+        /// <summary>Intervals learned since the last <see cref="FlushLearning"/> (state 1).</summary>
+        public PollStats Acc;
     }
 
     private static long PollSlotKey(byte fc, byte unit, int address) => ((long)fc << 40) | ((long)unit << 32) | (uint)address;
@@ -367,7 +492,7 @@ public sealed partial class DetectionEngine
         // The same poll repeats: once its assets, link, service and code are all in the baseline, learning adds
         // nothing and protection raises nothing (the tables only grow), so the flow's cache skips the five lookups.
         if (IsKnown(cache, code, hasCode)) return;
-        var b = Baseline;
+        var b = _baseline;
         var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
         if (Learning)
         {
@@ -457,7 +582,7 @@ public sealed partial class DetectionEngine
     private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, FlowCache cache, byte fc, byte unit, long reqTs, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var b = Baseline;
+        var b = _baseline;
         Span<int> values = stackalloc int[MaxValuesPerEvent];
 
         // Polling period per (client, server, function, unit, address): the pair's table through the flow cache.
@@ -474,15 +599,39 @@ public sealed partial class DetectionEngine
         if (slot is not null && reqTs > slot.Last)
         {
             long interval = reqTs - slot.Last;
-            var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
             if (Learning)
             {
-                ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
-                    ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
-                    : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
-                if (!Unsafe.IsNullRef(ref ps)) ps.Add(interval);
+                // The first interval puts the poll in the table (or finds it full, for good); later ones accumulate
+                // in the slot until FlushLearning merges them.
+                if (slot.State == 1)
+                {
+                    slot.Acc.Add(interval);
+                    if (!slot.Dirty)
+                    {
+                        slot.Dirty = true;
+                        _dirtyPolls.Add(slot);
+                        if (_dirtyPolls.Count >= MaxDirtyLearning) FlushLearning(dropBlocks: false);
+                    }
+                }
+                else if (slot.State == 0)
+                {
+                    var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
+                    ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
+                        ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
+                        : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
+                    if (!Unsafe.IsNullRef(ref ps))
+                    {
+                        ps.Add(interval);
+                        slot.Key = pk;
+                        slot.State = 1;
+                    }
+                    else
+                    {
+                        slot.State = 2;
+                    }
+                }
             }
-            else if (Protecting && b.Polls.TryGetValue(pk, out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
+            else if (Protecting && PolledStats(new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address), out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
             {
                 double factor = Math.Max(1.5, Threshold(s_pollingCycleDeviation));
                 if (interval < ps.MinNs / factor || interval > ps.MaxNs * factor)
@@ -544,10 +693,11 @@ public sealed partial class DetectionEngine
                     cache.KnownWriters[unit >> 6] |= bit;
                 }
                 if (fc == 22 && f.Address is int a22) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)a22), null);
-                for (int i = 0; i < n; i++) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)(start + i)), values[i]);
+                LearnBlock(cache, written: true, flow.ServerIp, unit, start, values[..n]);
             }
             else if (Protecting)
             {
+                FlushLearningIfPending();
                 if (!b.Writers.Contains(wk))
                 {
                     if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
@@ -594,14 +744,16 @@ public sealed partial class DetectionEngine
         if ((fc == 3 || fc == 23) && f.HasResponse && !f.IsException && f.Address is int ra)
         {
             int n = f.CopyValues(values);
+            if (Learning)
+            {
+                LearnBlock(cache, written: false, flow.ServerIp, unit, ra, values[..n]);
+                return;
+            }
+            if (Protecting) FlushLearningIfPending();
             for (int i = 0; i < n; i++)
             {
                 var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(ra + i));
-                if (Learning)
-                {
-                    Learn(b.Read, rk, values[i]);
-                }
-                else if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
+                if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
                 {
                     int margin = Math.Max((int)Threshold(s_processValueOutOfRange), (range.Max - range.Min) / 10);
                     if (values[i] < range.Min - margin || values[i] > range.Max + margin)
@@ -617,6 +769,12 @@ public sealed partial class DetectionEngine
                 }
             }
         }
+    }
+
+    private bool PolledStats(PollKey key, out PollStats stats)
+    {
+        FlushLearningIfPending();
+        return _baseline.Polls.TryGetValue(key, out stats);
     }
 
     private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)
