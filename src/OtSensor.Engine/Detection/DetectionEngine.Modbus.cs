@@ -46,63 +46,100 @@ public sealed partial class DetectionEngine
         /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
         public PollPair? Polls;
         public bool PollsResolved;
-        /// <summary>The flow's last register blocks learned (null until the first), replaced round robin.</summary>
-        public RegBlock?[]? Blocks;
-        public int NextBlock;
     }
 
     /// <summary>
-    /// The values one flow read from (or wrote to) one block of registers (unit, first address, count) while learning,
-    /// accumulated here and merged into <see cref="BaselineModel.Read"/> / <see cref="BaselineModel.Written"/> by
-    /// <see cref="FlushLearning"/>: a repeated poll updates a few array slots instead of hashing every register. Its
-    /// registers are put in the table (or found missing from a full one, for good: tables only grow) the first time,
-    /// exactly as without it, so the table's keys and the merged ranges are the same.
+    /// One register's values learned since the last <see cref="FlushLearning"/>, in a direct-mapped cache of
+    /// registers (server, unit, address; read or written) in front of <see cref="BaselineModel.Read"/> /
+    /// <see cref="BaselineModel.Written"/>: a repeated poll updates the cache instead of hashing each register into a
+    /// large table. A register is put in the table (or found missing from a full one, for good: tables only grow)
+    /// when it enters the cache, exactly as without it; its values are merged when it leaves the cache or at a flush,
+    /// so the table's keys and ranges are the same.
     /// </summary>
-    private sealed class RegBlock(int count)
+    private struct RegSlot
     {
-        public readonly ValueRange[] Acc = new ValueRange[count];
-        public readonly bool[] InTable = new bool[count];
         public IpAddr Server;
-        public int Start;
-        public byte Unit;
-        public bool Written;
-        public bool Dirty;
-        public int Count => Acc.Length;
+        /// <summary>(written &lt;&lt; 24 | unit &lt;&lt; 16 | address) + 1; 0: empty.</summary>
+        public int Key;
+        public bool InTable;
+        public ValueRange Acc;
     }
 
-    private const int BlocksPerFlow = 4;
-    /// <summary>Dirty blocks and poll slots kept before they are merged (bounds the memory of a long live run).</summary>
-    private const int MaxDirtyLearning = 8192;
-    private readonly List<RegBlock> _dirtyBlocks = [];
+    private const int RegCacheBits = 14;
+    private readonly RegSlot[] _regCache = new RegSlot[1 << RegCacheBits];
+    private bool _regCacheDirty;
+    /// <summary>Dirty poll slots kept before they are merged (bounds the memory of a long live run).</summary>
+    private const int MaxDirtyPolls = 8192;
     private readonly List<PollSlot> _dirtyPolls = [];
 
-    /// <summary>Merges the accumulated register values and poll periods into the baseline; <paramref name="dropBlocks"/>: forget the per-flow blocks too.</summary>
-    private void FlushLearning(bool dropBlocks)
+    /// <summary>Merges the accumulated register values and poll periods into the baseline; <paramref name="dropCache"/>: empty the register cache too (the caller may change the model).</summary>
+    private void FlushLearning(bool dropCache)
     {
-        foreach (var blk in _dirtyBlocks) FlushBlock(blk);
-        _dirtyBlocks.Clear();
+        if (_regCacheDirty || dropCache)
+        {
+            var cache = _regCache;
+            for (int i = 0; i < cache.Length; i++)
+            {
+                ref var slot = ref cache[i];
+                if (slot.Acc.Samples != 0) MergeRegister(ref slot);
+                if (dropCache) slot = default;
+            }
+            _regCacheDirty = false;
+        }
+        if (dropCache)
+        {
+            _knownTopics.Clear();
+            _knownResources.Clear();
+        }
         foreach (var slot in _dirtyPolls) FlushPoll(slot);
         _dirtyPolls.Clear();
-        if (dropBlocks)
+    }
+
+    private void MergeRegister(ref RegSlot slot)
+    {
+        var table = (slot.Key - 1) >> 24 != 0 ? _baseline.Written : _baseline.Read;
+        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)((slot.Key - 1) >> 16), (ushort)(slot.Key - 1)));
+        if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc);
+        slot.Acc = default;
+    }
+
+    /// <summary>Learns register values (the same as <see cref="Learn"/> on each register, merged later).</summary>
+    private void LearnRegisters(bool written, IpAddr server, byte unit, int start, ReadOnlySpan<int> values)
+    {
+        var cache = _regCache;
+        var table = written ? _baseline.Written : _baseline.Read;
+        ulong ipHash = (server.Hi ^ server.Lo) * 0x9E3779B97F4A7C15UL;
+        for (int i = 0; i < values.Length; i++)
         {
-            foreach (var c in _flowCache.Values) c.Blocks = null;
-            _lastFlowCache?.Blocks = null;
+            ushort address = (ushort)(start + i);
+            int key = ((written ? 1 : 0) << 24 | unit << 16 | address) + 1;
+            int idx = (int)(((ipHash ^ (uint)key) * 0x9E3779B97F4A7C15UL) >> (64 - RegCacheBits));
+            ref var slot = ref cache[idx];
+            if (slot.Key == key && slot.Server == server)
+            {
+                if (slot.InTable)
+                {
+                    slot.Acc.Add(values[i]);
+                    _regCacheDirty = true;
+                }
+                continue;
+            }
+            if (slot.Acc.Samples != 0) MergeRegister(ref slot);
+            var rk = new RegisterKey(server, unit, address);
+            ref var r = ref table.Count < BaselineModel.MaxItems
+                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
+                : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
+            slot.Server = server;
+            slot.Key = key;
+            slot.InTable = !Unsafe.IsNullRef(ref r);
+            slot.Acc = default;
+            if (slot.InTable) r.Add(values[i]);
         }
     }
 
-    private void FlushBlock(RegBlock blk)
+    private void FlushLearningIfPending()
     {
-        if (!blk.Dirty) return;
-        blk.Dirty = false;
-        var table = blk.Written ? _baseline.Written : _baseline.Read;
-        for (int i = 0; i < blk.Acc.Length; i++)
-        {
-            ref var acc = ref blk.Acc[i];
-            if (acc.Samples == 0) continue;
-            ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(blk.Server, blk.Unit, (ushort)(blk.Start + i)));
-            if (!Unsafe.IsNullRef(ref r)) r.Add(in acc);
-            acc = default;
-        }
+        if (_regCacheDirty || _dirtyPolls.Count > 0) FlushLearning(dropCache: false);
     }
 
     private void FlushPoll(PollSlot slot)
@@ -114,58 +151,6 @@ public sealed partial class DetectionEngine
         slot.Acc = default;
     }
 
-    /// <summary>Learns the values of a block of registers (the same as <see cref="Learn"/> on each, merged later).</summary>
-    private void LearnBlock(FlowCache c, bool written, IpAddr server, byte unit, int start, ReadOnlySpan<int> values)
-    {
-        int n = values.Length;
-        if (n == 0) return;
-        var blocks = c.Blocks ??= new RegBlock?[BlocksPerFlow];
-        for (int k = 0; k < blocks.Length; k++)
-        {
-            var x = blocks[k];
-            if (x is null || x.Start != start || x.Count != n || x.Unit != unit || x.Written != written || x.Server != server) continue;
-            var acc = x.Acc;
-            var inTable = x.InTable;
-            for (int i = 0; i < n; i++)
-            {
-                if (inTable[i]) acc[i].Add(values[i]);
-            }
-            if (!x.Dirty)
-            {
-                x.Dirty = true;
-                _dirtyBlocks.Add(x);
-                if (_dirtyBlocks.Count >= MaxDirtyLearning) FlushLearning(dropBlocks: false);
-            }
-            return;
-        }
-        // A new block: learn each register now (as Learn does), remember which are in the table.
-        int slot = c.NextBlock;
-        c.NextBlock = slot + 1 == BlocksPerFlow ? 0 : slot + 1;
-        var blk = blocks[slot];
-        if (blk is not null) FlushBlock(blk);
-        if (blk is null || blk.Count != n) blk = new RegBlock(n);
-        blk.Server = server;
-        blk.Unit = unit;
-        blk.Start = start;
-        blk.Written = written;
-        var table = written ? _baseline.Written : _baseline.Read;
-        for (int i = 0; i < n; i++)
-        {
-            var key = new RegisterKey(server, unit, (ushort)(start + i));
-            ref var r = ref table.Count < BaselineModel.MaxItems
-                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _)
-                : ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
-            bool inTable = !Unsafe.IsNullRef(ref r);
-            blk.InTable[i] = inTable;
-            if (inTable) r.Add(values[i]);
-        }
-        blocks[slot] = blk;
-    }
-
-    private void FlushLearningIfPending()
-    {
-        if (_dirtyBlocks.Count > 0 || _dirtyPolls.Count > 0) FlushLearning(dropBlocks: false);
-    }
 
     /// <summary>
     /// Last request time of each poll (function, unit, address) between one client and one server, keyed by the
@@ -610,7 +595,7 @@ public sealed partial class DetectionEngine
                     {
                         slot.Dirty = true;
                         _dirtyPolls.Add(slot);
-                        if (_dirtyPolls.Count >= MaxDirtyLearning) FlushLearning(dropBlocks: false);
+                        if (_dirtyPolls.Count >= MaxDirtyPolls) FlushLearning(dropCache: false);
                     }
                 }
                 else if (slot.State == 0)
@@ -693,7 +678,7 @@ public sealed partial class DetectionEngine
                     cache.KnownWriters[unit >> 6] |= bit;
                 }
                 if (fc == 22 && f.Address is int a22) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)a22), null);
-                LearnBlock(cache, written: true, flow.ServerIp, unit, start, values[..n]);
+                LearnRegisters(written: true, flow.ServerIp, unit, start, values[..n]);
             }
             else if (Protecting)
             {
@@ -746,7 +731,7 @@ public sealed partial class DetectionEngine
             int n = f.CopyValues(values);
             if (Learning)
             {
-                LearnBlock(cache, written: false, flow.ServerIp, unit, ra, values[..n]);
+                LearnRegisters(written: false, flow.ServerIp, unit, ra, values[..n]);
                 return;
             }
             if (Protecting) FlushLearningIfPending();

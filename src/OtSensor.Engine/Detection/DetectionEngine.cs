@@ -151,7 +151,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     {
         get
         {
-            FlushLearning(dropBlocks: true);
+            FlushLearning(dropCache: true);
             return _baseline;
         }
     }
@@ -274,7 +274,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     public void Complete()
     {
         Flush(wait: true);
-        FlushLearning(dropBlocks: false);
+        FlushLearning(dropCache: false);
         if (_store is not null && (_baselineDirty || Learning) && StoreError is null)
         {
             try
