@@ -53,8 +53,8 @@ public sealed partial class DetectionEngine
     /// registers (server, unit, address; read or written) in front of <see cref="BaselineModel.Read"/> /
     /// <see cref="BaselineModel.Written"/>: a repeated poll updates the cache instead of hashing each register into a
     /// large table. A register is put in the table (or found missing from a full one, for good: tables only grow)
-    /// when it enters the cache, exactly as without it; its values are merged when it leaves the cache or at a flush,
-    /// so the table's keys and ranges are the same.
+    /// when it enters the cache, exactly as without it; the values of later hits are merged at a flush, so the
+    /// table's keys and ranges are the same.
     /// </summary>
     private struct RegSlot
     {
@@ -124,16 +124,19 @@ public sealed partial class DetectionEngine
                 }
                 continue;
             }
-            if (slot.Acc.Samples != 0) MergeRegister(ref slot);
             var rk = new RegisterKey(server, unit, address);
             ref var r = ref table.Count < BaselineModel.MaxItems
                 ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
                 : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
+            bool inTable = !Unsafe.IsNullRef(ref r);
+            if (inTable) r.Add(values[i]);
+            // A slot holding values not merged yet keeps them (merging now would cost a second lookup, and when
+            // more registers are polled than the cache holds, every register would pay it): this register is then
+            // learned straight in the table, as without the cache.
+            if (slot.Acc.Samples != 0) continue;
             slot.Server = server;
             slot.Key = key;
-            slot.InTable = !Unsafe.IsNullRef(ref r);
-            slot.Acc = default;
-            if (slot.InTable) r.Add(values[i]);
+            slot.InTable = inTable;
         }
     }
 
