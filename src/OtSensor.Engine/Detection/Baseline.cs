@@ -39,6 +39,15 @@ public struct ValueRange
         if (Samples == 0 || v > Max) Max = v;
         Samples++;
     }
+
+    /// <summary>Adds the samples of <paramref name="other"/> (the same result as adding its values one by one).</summary>
+    public void Add(in ValueRange other)
+    {
+        if (other.Samples == 0) return;
+        if (Samples == 0 || other.Min < Min) Min = other.Min;
+        if (Samples == 0 || other.Max > Max) Max = other.Max;
+        Samples += other.Samples;
+    }
 }
 
 /// <summary>Learned request period of one poll (same client, server, function, unit, address).</summary>
@@ -55,6 +64,16 @@ public struct PollStats
         if (Intervals == 0 || ns > MaxNs) MaxNs = ns;
         SumNs += ns;
         Intervals++;
+    }
+
+    /// <summary>Adds the intervals of <paramref name="other"/> (the same result as adding them one by one).</summary>
+    public void Add(in PollStats other)
+    {
+        if (other.Intervals == 0) return;
+        if (Intervals == 0 || other.MinNs < MinNs) MinNs = other.MinNs;
+        if (Intervals == 0 || other.MaxNs > MaxNs) MaxNs = other.MaxNs;
+        SumNs += other.SumNs;
+        Intervals += other.Intervals;
     }
 
     public readonly long MeanNs => Intervals == 0 ? 0 : SumNs / Intervals;

@@ -25,6 +25,50 @@ public sealed partial class DetectionEngine
         public int IcsTargets;
     }
 
+    /// <summary>
+    /// A direct-mapped cache of the string keys (server, code, wire bytes: an MQTT topic, a CoAP method and path)
+    /// already known to be in a baseline set: a repeated publish or request then builds no string and hashes nothing
+    /// in the set. Only keys found in the set are cached, and the sets only grow, so a hit means exactly "in the set".
+    /// </summary>
+    private sealed class KnownKeys
+    {
+        private const int Bits = 12;
+        private readonly IpAddr[] _servers = new IpAddr[1 << Bits];
+        private readonly int[] _codes = new int[1 << Bits];
+        private readonly byte[]?[] _bytes = new byte[]?[1 << Bits];
+
+        private static int Index(IpAddr server, int code, ReadOnlySpan<byte> bytes)
+        {
+            var h = new HashCode();
+            h.Add(server.Hi);
+            h.Add(server.Lo);
+            h.Add(code);
+            h.AddBytes(bytes);
+            return h.ToHashCode() & ((1 << Bits) - 1);
+        }
+
+        public bool Contains(IpAddr server, int code, ReadOnlySpan<byte> bytes, out int index)
+        {
+            index = Index(server, code, bytes);
+            var b = _bytes[index];
+            return b is not null && _codes[index] == code && _servers[index] == server && bytes.SequenceEqual(b);
+        }
+
+        public void Add(int index, IpAddr server, int code, ReadOnlySpan<byte> bytes)
+        {
+            var b = _bytes[index];
+            if (b is null || b.Length != bytes.Length) _bytes[index] = b = new byte[bytes.Length];
+            bytes.CopyTo(b);
+            _servers[index] = server;
+            _codes[index] = code;
+        }
+
+        public void Clear() => Array.Clear(_bytes);
+    }
+
+    private readonly KnownKeys _knownTopics = new();
+    private readonly KnownKeys _knownResources = new();
+
     private readonly Dictionary<PairKey, WindowCounter> _mqttRefusals = [];
     private readonly Dictionary<PairKey, WindowCounter> _coapBytes = [];
     private readonly Dictionary<PairKey, WindowCounter> _coapUnsolicited = [];
@@ -187,7 +231,7 @@ public sealed partial class DetectionEngine
     private void MqttBaseline(in EventEntry e, ReadOnlySpan<byte> blob, MqttPacketType type, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var b = Baseline;
+        var b = _baseline;
         if (type == MqttPacketType.Connect)
         {
             string clientId = Text(blob, MqttFields.ClientId) ?? "";
@@ -206,7 +250,7 @@ public sealed partial class DetectionEngine
         }
         else if (type == MqttPacketType.Publish)
         {
-            if (Text(blob, MqttFields.Topic) is { } topic) Topic(in flow, topic, "publish", ts, packet);
+            if (EventFieldReader.TryFind(blob, MqttFields.Topic, out var kind, out var topic) && kind == EventFieldKind.String) Topic(in flow, topic, "publish", ts, packet);
         }
         else if (type == MqttPacketType.Subscribe)
         {
@@ -227,21 +271,31 @@ public sealed partial class DetectionEngine
                 }
                 else if (inTopics && depth == 2 && r.Field == MqttFields.Filter && r.Kind == EventFieldKind.String)
                 {
-                    Topic(in flow, Encoding.UTF8.GetString(r.Value), "subscribe", ts, packet);
+                    Topic(in flow, r.Value, "subscribe", ts, packet);
                 }
             }
         }
     }
 
-    private void Topic(in FlowEndpoints flow, string topic, string how, long ts, long packet)
+    private void Topic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, long ts, long packet)
     {
-        var b = Baseline;
+        if (Mode == BaselineMode.Off || _knownTopics.Contains(flow.ServerIp, 0, topicBytes, out int known)) return;
+        var b = _baseline;
+        string topic = Encoding.UTF8.GetString(topicBytes);
         string key = $"{Ip(flow.ServerIp)}|{topic}";
         if (Learning)
         {
-            if (b.ItemCount < BaselineModel.MaxItems) b.MqttTopics.Add(key);
+            if (b.ItemCount < BaselineModel.MaxItems)
+            {
+                b.MqttTopics.Add(key);
+                _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
+            }
         }
-        else if (Protecting && !b.MqttTopics.Contains(key) && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
+        else if (Protecting && b.MqttTopics.Contains(key))
+        {
+            _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
+        }
+        else if (Protecting && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
         {
             Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"New MQTT topic '{Sanitize(topic)}' ({how}) by {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}", Ev(("topic", topic), ("operation", how)));
@@ -307,20 +361,22 @@ public sealed partial class DetectionEngine
             }
         }
         bool hasReq = tx.HasRequest && method > 0;
-        string pathText = path.IsEmpty ? "/" : Encoding.UTF8.GetString(path);
+        // The path as text only when an alert or a new baseline resource needs it.
+        string? pathString = null;
+        string PathText(ReadOnlySpan<byte> p) => pathString ??= p.IsEmpty ? "/" : Encoding.UTF8.GetString(p);
 
         if (hasReq && method == 1 && path.SequenceEqual("/.well-known/core"u8)
             && !Handled("coap_resource_discovery", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
             Create(t1, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", pathText)));
+                $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", PathText(path))));
         }
         if (hasReq && method is 2 or 3 or 4 or 6 or 7 && !oscore && flow.Protocol == ProtocolId.Coap
             && !Handled("coap_unauthenticated_state_change", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
             Create(t2, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
-                Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
+                $"CoAP {CoapMethodName(method)} {Sanitize(PathText(path))} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
+                Ev(("method", CoapMethodName(method)), ("uri_path", PathText(path))));
         }
 
         // Amplification: response bytes far above request bytes between two hosts, or unsolicited responses.
@@ -347,24 +403,32 @@ public sealed partial class DetectionEngine
                     unsolicitedCount >= ratio
                         ? $"CoAP amplification: {Ip(flow.ServerIp)} sent {unsolicitedCount} responses to {Ip(flow.ClientIp)}, which never asked"
                         : $"CoAP amplification: {Ip(flow.ServerIp)} sent {c.Bytes} bytes of responses to {Ip(flow.ClientIp)} for {c.OtherBytes} bytes of requests",
-                    Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? pathText : null)));
+                    Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? PathText(path) : null)));
             }
         }
 
         if (Mode == BaselineMode.Off) return;
         if (Learning) StartLearning(ts);
         Common(in flow, method, ts, packet, hasReq);
-        if (!hasReq) return;
-        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
+        if (!hasReq || _knownResources.Contains(flow.ServerIp, method, path, out int known)) return;
+        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{PathText(path)}";
         if (Learning)
         {
-            if (Baseline.ItemCount < BaselineModel.MaxItems) Baseline.CoapResources.Add(rk);
+            if (_baseline.ItemCount < BaselineModel.MaxItems)
+            {
+                _baseline.CoapResources.Add(rk);
+                _knownResources.Add(known, flow.ServerIp, method, path);
+            }
         }
-        else if (Protecting && !Baseline.CoapResources.Contains(rk) && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
+        else if (Protecting && _baseline.CoapResources.Contains(rk))
+        {
+            _knownResources.Add(known, flow.ServerIp, method, path);
+        }
+        else if (Protecting && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
         {
             Create(t4, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
-                Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
+                $"New CoAP request {CoapMethodName(method)} {Sanitize(PathText(path))} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
+                Ev(("method", CoapMethodName(method)), ("uri_path", PathText(path))));
         }
     }
 

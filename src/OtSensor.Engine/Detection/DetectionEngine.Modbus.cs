@@ -49,6 +49,113 @@ public sealed partial class DetectionEngine
     }
 
     /// <summary>
+    /// One register's values learned since the last <see cref="FlushLearning"/>, in a direct-mapped cache of
+    /// registers (server, unit, address; read or written) in front of <see cref="BaselineModel.Read"/> /
+    /// <see cref="BaselineModel.Written"/>: a repeated poll updates the cache instead of hashing each register into a
+    /// large table. A register is put in the table (or found missing from a full one, for good: tables only grow)
+    /// when it enters the cache, exactly as without it; the values of later hits are merged at a flush, so the
+    /// table's keys and ranges are the same.
+    /// </summary>
+    private struct RegSlot
+    {
+        public IpAddr Server;
+        /// <summary>(written &lt;&lt; 24 | unit &lt;&lt; 16 | address) + 1; 0: empty.</summary>
+        public int Key;
+        public bool InTable;
+        public ValueRange Acc;
+    }
+
+    private const int RegCacheBits = 14;
+    private readonly RegSlot[] _regCache = new RegSlot[1 << RegCacheBits];
+    private bool _regCacheDirty;
+    /// <summary>Dirty poll slots kept before they are merged (bounds the memory of a long live run).</summary>
+    private const int MaxDirtyPolls = 8192;
+    private readonly List<PollSlot> _dirtyPolls = [];
+
+    /// <summary>Merges the accumulated register values and poll periods into the baseline; <paramref name="dropCache"/>: empty the register cache too (the caller may change the model).</summary>
+    private void FlushLearning(bool dropCache)
+    {
+        if (_regCacheDirty || dropCache)
+        {
+            var cache = _regCache;
+            for (int i = 0; i < cache.Length; i++)
+            {
+                ref var slot = ref cache[i];
+                if (slot.Acc.Samples != 0) MergeRegister(ref slot);
+                if (dropCache) slot = default;
+            }
+            _regCacheDirty = false;
+        }
+        if (dropCache)
+        {
+            _knownTopics.Clear();
+            _knownResources.Clear();
+        }
+        foreach (var slot in _dirtyPolls) FlushPoll(slot);
+        _dirtyPolls.Clear();
+    }
+
+    private void MergeRegister(ref RegSlot slot)
+    {
+        var table = (slot.Key - 1) >> 24 != 0 ? _baseline.Written : _baseline.Read;
+        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)((slot.Key - 1) >> 16), (ushort)(slot.Key - 1)));
+        if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc);
+        slot.Acc = default;
+    }
+
+    /// <summary>Learns register values (the same as <see cref="Learn"/> on each register, merged later).</summary>
+    private void LearnRegisters(bool written, IpAddr server, byte unit, int start, ReadOnlySpan<int> values)
+    {
+        var cache = _regCache;
+        var table = written ? _baseline.Written : _baseline.Read;
+        ulong ipHash = (server.Hi ^ server.Lo) * 0x9E3779B97F4A7C15UL;
+        for (int i = 0; i < values.Length; i++)
+        {
+            ushort address = (ushort)(start + i);
+            int key = ((written ? 1 : 0) << 24 | unit << 16 | address) + 1;
+            int idx = (int)(((ipHash ^ (uint)key) * 0x9E3779B97F4A7C15UL) >> (64 - RegCacheBits));
+            ref var slot = ref cache[idx];
+            if (slot.Key == key && slot.Server == server)
+            {
+                if (slot.InTable)
+                {
+                    slot.Acc.Add(values[i]);
+                    _regCacheDirty = true;
+                }
+                continue;
+            }
+            var rk = new RegisterKey(server, unit, address);
+            ref var r = ref table.Count < BaselineModel.MaxItems
+                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
+                : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
+            bool inTable = !Unsafe.IsNullRef(ref r);
+            if (inTable) r.Add(values[i]);
+            // A slot holding values not merged yet keeps them (merging now would cost a second lookup, and when
+            // more registers are polled than the cache holds, every register would pay it): this register is then
+            // learned straight in the table, as without the cache.
+            if (slot.Acc.Samples != 0) continue;
+            slot.Server = server;
+            slot.Key = key;
+            slot.InTable = inTable;
+        }
+    }
+
+    private void FlushLearningIfPending()
+    {
+        if (_regCacheDirty || _dirtyPolls.Count > 0) FlushLearning(dropCache: false);
+    }
+
+    private void FlushPoll(PollSlot slot)
+    {
+        if (!slot.Dirty) return;
+        slot.Dirty = false;
+        ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(_baseline.Polls, slot.Key);
+        if (!Unsafe.IsNullRef(ref ps)) ps.Add(in slot.Acc);
+        slot.Acc = default;
+    }
+
+
+    /// <summary>
     /// Last request time of each poll (function, unit, address) between one client and one server, keyed by the
     /// packed poll (<see cref="PollSlotKey"/>): the pair is found once per flow through the flow cache, so a
     /// transaction hashes one long in a small table instead of a <see cref="PollKey"/> in a table of every poll.
@@ -63,6 +170,12 @@ public sealed partial class DetectionEngine
     private sealed class PollSlot(long last)
     {
         public long Last = last;
+        /// <summary>0: not yet learned from; 1: its key is in <see cref="BaselineModel.Polls"/>; 2: it is not (the table was full).</summary>
+        public byte State;
+        public bool Dirty;
+        public PollKey Key;
+        /// <summary>Intervals learned since the last <see cref="FlushLearning"/> (state 1).</summary>
+        public PollStats Acc;
     }
 
     private static long PollSlotKey(byte fc, byte unit, int address) => ((long)fc << 40) | ((long)unit << 32) | (uint)address;
@@ -367,7 +480,7 @@ public sealed partial class DetectionEngine
         // The same poll repeats: once its assets, link, service and code are all in the baseline, learning adds
         // nothing and protection raises nothing (the tables only grow), so the flow's cache skips the five lookups.
         if (IsKnown(cache, code, hasCode)) return;
-        var b = Baseline;
+        var b = _baseline;
         var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
         if (Learning)
         {
@@ -457,7 +570,7 @@ public sealed partial class DetectionEngine
     private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, FlowCache cache, byte fc, byte unit, long reqTs, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var b = Baseline;
+        var b = _baseline;
         Span<int> values = stackalloc int[MaxValuesPerEvent];
 
         // Polling period per (client, server, function, unit, address): the pair's table through the flow cache.
@@ -474,15 +587,39 @@ public sealed partial class DetectionEngine
         if (slot is not null && reqTs > slot.Last)
         {
             long interval = reqTs - slot.Last;
-            var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
             if (Learning)
             {
-                ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
-                    ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
-                    : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
-                if (!Unsafe.IsNullRef(ref ps)) ps.Add(interval);
+                // The first interval puts the poll in the table (or finds it full, for good); later ones accumulate
+                // in the slot until FlushLearning merges them.
+                if (slot.State == 1)
+                {
+                    slot.Acc.Add(interval);
+                    if (!slot.Dirty)
+                    {
+                        slot.Dirty = true;
+                        _dirtyPolls.Add(slot);
+                        if (_dirtyPolls.Count >= MaxDirtyPolls) FlushLearning(dropCache: false);
+                    }
+                }
+                else if (slot.State == 0)
+                {
+                    var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
+                    ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
+                        ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
+                        : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
+                    if (!Unsafe.IsNullRef(ref ps))
+                    {
+                        ps.Add(interval);
+                        slot.Key = pk;
+                        slot.State = 1;
+                    }
+                    else
+                    {
+                        slot.State = 2;
+                    }
+                }
             }
-            else if (Protecting && b.Polls.TryGetValue(pk, out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
+            else if (Protecting && PolledStats(new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address), out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
             {
                 double factor = Math.Max(1.5, Threshold(s_pollingCycleDeviation));
                 if (interval < ps.MinNs / factor || interval > ps.MaxNs * factor)
@@ -544,10 +681,11 @@ public sealed partial class DetectionEngine
                     cache.KnownWriters[unit >> 6] |= bit;
                 }
                 if (fc == 22 && f.Address is int a22) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)a22), null);
-                for (int i = 0; i < n; i++) Learn(b.Written, new RegisterKey(flow.ServerIp, unit, (ushort)(start + i)), values[i]);
+                LearnRegisters(written: true, flow.ServerIp, unit, start, values[..n]);
             }
             else if (Protecting)
             {
+                FlushLearningIfPending();
                 if (!b.Writers.Contains(wk))
                 {
                     if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
@@ -594,14 +732,16 @@ public sealed partial class DetectionEngine
         if ((fc == 3 || fc == 23) && f.HasResponse && !f.IsException && f.Address is int ra)
         {
             int n = f.CopyValues(values);
+            if (Learning)
+            {
+                LearnRegisters(written: false, flow.ServerIp, unit, ra, values[..n]);
+                return;
+            }
+            if (Protecting) FlushLearningIfPending();
             for (int i = 0; i < n; i++)
             {
                 var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(ra + i));
-                if (Learning)
-                {
-                    Learn(b.Read, rk, values[i]);
-                }
-                else if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
+                if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
                 {
                     int margin = Math.Max((int)Threshold(s_processValueOutOfRange), (range.Max - range.Min) / 10);
                     if (values[i] < range.Min - margin || values[i] > range.Max + margin)
@@ -617,6 +757,12 @@ public sealed partial class DetectionEngine
                 }
             }
         }
+    }
+
+    private bool PolledStats(PollKey key, out PollStats stats)
+    {
+        FlushLearningIfPending();
+        return _baseline.Polls.TryGetValue(key, out stats);
     }
 
     private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)

@@ -86,9 +86,9 @@ public sealed partial class DetectionEngine : IEventConsumer
             _learnable[t.Index] = s_learnable.Contains(t.Id);
         }
         Mode = baseline;
-        Baseline = store?.ReadBaseline() ?? new BaselineModel();
+        _baseline = store?.ReadBaseline() ?? new BaselineModel();
         BaselineState = store?.ReadBaselineState() ?? new BaselineState();
-        foreach (var f in Baseline.Findings) AddFindingKey(f);
+        foreach (var f in _baseline.Findings) AddFindingKey(f);
         if (baseline == BaselineMode.Protect && BaselineState.Mode != BaselineState.Protecting)
         {
             BaselineState.Mode = BaselineState.Protecting;
@@ -140,7 +140,21 @@ public sealed partial class DetectionEngine : IEventConsumer
     private double Threshold(AlertType t) => _thresholds[t.Index];
     private long WindowNs(AlertType t) => _windowsNs[t.Index];
     public BaselineMode Mode { get; }
-    public BaselineModel Baseline { get; }
+    private readonly BaselineModel _baseline;
+
+    /// <summary>
+    /// The learned baseline. Repeated register values and poll periods are accumulated per flow while learning and
+    /// merged into it lazily: reading this property merges them first (and drops the per-flow learning state, so the
+    /// caller may change the model).
+    /// </summary>
+    public BaselineModel Baseline
+    {
+        get
+        {
+            FlushLearning(dropCache: true);
+            return _baseline;
+        }
+    }
     public BaselineState BaselineState { get; }
 
     /// <summary>True while the baseline is learning (no baseline alerts).</summary>
@@ -260,11 +274,12 @@ public sealed partial class DetectionEngine : IEventConsumer
     public void Complete()
     {
         Flush(wait: true);
+        FlushLearning(dropCache: false);
         if (_store is not null && (_baselineDirty || Learning) && StoreError is null)
         {
             try
             {
-                _store.WriteBaseline(Baseline, BaselineState);
+                _store.WriteBaseline(_baseline, BaselineState);
                 _baselineDirty = false;
             }
             catch (StoreException ex)
@@ -357,7 +372,7 @@ public sealed partial class DetectionEngine : IEventConsumer
         {
             if (Learning && _findings.Add(key))
             {
-                Baseline.Findings.Add(string.Concat(type.Id, "|", Ip(src), "|", Ip(dst)));
+                _baseline.Findings.Add(string.Concat(type.Id, "|", Ip(src), "|", Ip(dst)));
                 _baselineDirty = true;
             }
             else if (Protecting && _options.SuppressLearnedPolicyAlerts && _findings.Contains(key))

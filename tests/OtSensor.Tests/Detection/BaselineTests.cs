@@ -203,6 +203,39 @@ public class BaselineTests
     }
 
     [Fact]
+    public void Learning_RecordsEveryRegisterValueAndPollPeriod_AndASecondLearningRunAddsToThem()
+    {
+        // plant_normal: the HMI reads holding registers 0-9 of 10.80.0.20 every second for 120 s (values 100..200,
+        // the extremes early) and writes register 50 every 10 s (values 10..20).
+        static void Check(BaselineModel b, int runs)
+        {
+            for (ushort a = 0; a < 10; a++)
+            {
+                var r = b.Read[new RegisterKey(Core.IpAddr.Parse("10.80.0.20"), 1, a)];
+                Assert.Equal((100, 200, 120L * runs), (r.Min, r.Max, r.Samples));
+            }
+            var w = b.Written[new RegisterKey(Core.IpAddr.Parse("10.80.0.20"), 1, 50)];
+            Assert.Equal((10, 20, 12L * runs), (w.Min, w.Max, w.Samples));
+            var poll = b.Polls[new PollKey(Core.IpAddr.Parse("10.80.0.10"), Core.IpAddr.Parse("10.80.0.20"), ProtocolId.Modbus, 3, 1, 0)];
+            Assert.Equal((119L * runs, 119_000_000_000L * runs, 1_000_000_000L, 1_000_000_000L), (poll.Intervals, poll.SumNs, poll.MinNs, poll.MaxNs));
+        }
+
+        Check(DetectionHarness.Run(Plant("normal"), mode: BaselineMode.Learn).Baseline, 1);
+        string db = DetectionHarness.TempStore();
+        try
+        {
+            Learn(db);
+            Learn(db);
+            using var s = AlertStore.Open(db);
+            Check(s.ReadBaseline(), 2);
+        }
+        finally
+        {
+            DetectionHarness.DeleteStore(db);
+        }
+    }
+
+    [Fact]
     public void BaselineModel_JsonRoundTrip_IsExact()
     {
         var e = DetectionHarness.Run(Plant("normal"), mode: BaselineMode.Learn);
