@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 using OtSensor.Core;
 using OtSensor.Decoding;
 using OtSensor.Flows;
@@ -23,24 +22,25 @@ public abstract class PipelineOptions
 /// <summary>
 /// The stages after the source: a single ingest thread (the caller) decodes packets into pooled batches, N dissector
 /// workers process the flows hashed to them, and one analysis task hands every batch and event to the consumers in a
-/// deterministic order (packet order, whatever the number of workers).
+/// deterministic order (packet order, whatever the number of workers). Workers and the analysis stage are dedicated
+/// threads that block on their queues: no thread-pool hops and no async state machines between stages.
 /// </summary>
 internal sealed class PipelineCore
 {
     private readonly PipelineOptions _options;
-    private readonly IReadOnlyList<IEventConsumer> _consumers;
+    private readonly IEventConsumer[] _consumers;
     private readonly int _workers;
     private readonly ConcurrentQueue<PacketBatch> _free = new();
     private readonly SemaphoreSlim _freeCount;
     private readonly int _pool;
-    private readonly Channel<PacketBatch>[] _workerQueues;
-    private readonly Channel<PacketBatch> _analysisQueue = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly BatchQueue[] _workerQueues;
+    private readonly BatchQueue _analysisQueue = new();
+    private readonly TaskCompletionSource _analysisDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IpDefragmenter _defrag;
     private int[][] _runs = [];
     private int[] _heads = [];
     private Worker[] _workerStates = [];
-    private Task[] _workerTasks = [];
-    private Task? _analysisTask;
+    private Thread[] _workerThreads = [];
     private PacketBatch? _batch;
     private long _sequence;
     private long _packetNumber;
@@ -55,14 +55,13 @@ internal sealed class PipelineCore
     public PipelineCore(PipelineOptions options, IReadOnlyList<IEventConsumer> consumers)
     {
         _options = options;
-        _consumers = consumers;
+        _consumers = [.. consumers];
         _workers = Math.Clamp(options.Workers, 1, 64);
         _pool = _workers * 4 + 4;
         _freeCount = new SemaphoreSlim(_pool, _pool);
         for (int i = 0; i < _pool; i++) _free.Enqueue(new PacketBatch(options.BatchPackets, options.BatchBytes, _workers));
-        _workerQueues = new Channel<PacketBatch>[_workers];
-        for (int i = 0; i < _workers; i++)
-            _workerQueues[i] = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        _workerQueues = new BatchQueue[_workers];
+        for (int i = 0; i < _workers; i++) _workerQueues[i] = new BatchQueue();
         _defrag = new IpDefragmenter(options.Defrag);
         Stats.Workers = _workers;
     }
@@ -84,14 +83,15 @@ internal sealed class PipelineCore
     public void Start()
     {
         _workerStates = new Worker[_workers];
-        _workerTasks = new Task[_workers];
+        _workerThreads = new Thread[_workers];
         for (int i = 0; i < _workers; i++)
         {
             var w = _workerStates[i] = new Worker(i, _options.Flows, _options.Dissectors);
-            var q = _workerQueues[i].Reader;
-            _workerTasks[i] = Task.Factory.StartNew(() => RunWorker(w, q), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+            var q = _workerQueues[i];
+            _workerThreads[i] = new Thread(() => RunWorker(w, q)) { IsBackground = true, Name = "otsensor worker " + i.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }
-        _analysisTask = Task.Factory.StartNew(RunAnalysis, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        foreach (var t in _workerThreads) t.Start();
+        new Thread(RunAnalysis) { IsBackground = true, Name = "otsensor analysis" }.Start();
         _batch = Rent();
     }
 
@@ -103,10 +103,11 @@ internal sealed class PipelineCore
         Stats.Defrag = _defrag.Stats;
         batch.IsFinal = true;
         Ship(batch);
-        foreach (var q in _workerQueues) q.Writer.TryComplete();
-        _analysisQueue.Writer.TryComplete();
-        await Task.WhenAll(_workerTasks).ConfigureAwait(false);
-        await _analysisTask!.ConfigureAwait(false);
+        foreach (var q in _workerQueues) q.Complete();
+        _analysisQueue.Complete();
+        // The analysis stage finishes last: it waits for every worker on every batch, the final one included.
+        await _analysisDone.Task.ConfigureAwait(false);
+        foreach (var t in _workerThreads) t.Join();
         foreach (var w in _workerStates) Stats.AddFlowStats(w.Stats);
         Stats.ReaderBusy = Stopwatch.GetElapsedTime(0, _ingestTicks);
         Stats.WorkersBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _workerTicks));
@@ -215,8 +216,8 @@ internal sealed class PipelineCore
         batch.Sequence = _sequence++;
         batch.ClockNs = _clock;
         batch.BeginProcessing(_workers);
-        foreach (var q in _workerQueues) q.Writer.TryWrite(batch);
-        _analysisQueue.Writer.TryWrite(batch);
+        foreach (var q in _workerQueues) q.Add(batch);
+        _analysisQueue.Add(batch);
     }
 
     private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, bool countLayers = true)
@@ -243,9 +244,9 @@ internal sealed class PipelineCore
         return (byte)(FlowKey.From(in d).SymmetricHash % (uint)workers);
     }
 
-    private async Task RunWorker(Worker worker, ChannelReader<PacketBatch> queue)
+    private void RunWorker(Worker worker, BatchQueue queue)
     {
-        await foreach (var batch in queue.ReadAllAsync().ConfigureAwait(false))
+        while (queue.Take() is { } batch)
         {
             long t0 = Stopwatch.GetTimestamp();
             try
@@ -278,6 +279,7 @@ internal sealed class PipelineCore
     private void DeliverInOrder(PacketBatch batch)
     {
         var outputs = batch.Outputs;
+        var consumers = _consumers;
         int k = outputs.Length;
         if (_runs.Length != k)
         {
@@ -311,7 +313,7 @@ internal sealed class PipelineCore
             if (best < 0) return;
             var buf = outputs[best];
             int index = _runs[best][_heads[best]++];
-            foreach (var c in _consumers) c.OnEvent(in buf[index], buf, batch);
+            foreach (var c in consumers) c.OnEvent(in buf[index], buf, batch);
         }
     }
 
@@ -323,11 +325,11 @@ internal sealed class PipelineCore
         return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
     }
 
-    private async Task RunAnalysis()
+    private void RunAnalysis()
     {
-        await foreach (var batch in _analysisQueue.Reader.ReadAllAsync().ConfigureAwait(false))
+        while (_analysisQueue.Take() is { } batch)
         {
-            await batch.Done.WaitAsync().ConfigureAwait(false);
+            batch.Done.Wait();
             long t0 = Stopwatch.GetTimestamp();
             try
             {
@@ -344,6 +346,29 @@ internal sealed class PipelineCore
                 Interlocked.Add(ref _processedPackets, batch.Count);
                 Return(batch);
             }
+        }
+        _analysisDone.SetResult();
+    }
+
+    /// <summary>Batches from the one producer to one consumer thread, which blocks while the queue is empty.</summary>
+    private sealed class BatchQueue
+    {
+        private readonly ConcurrentQueue<PacketBatch> _items = new();
+        private readonly SemaphoreSlim _available = new(0);
+
+        public void Add(PacketBatch batch)
+        {
+            _items.Enqueue(batch);
+            _available.Release();
+        }
+
+        /// <summary>After the last <see cref="Add"/>: the consumer gets every batch, then null.</summary>
+        public void Complete() => _available.Release();
+
+        public PacketBatch? Take()
+        {
+            _available.Wait();
+            return _items.TryDequeue(out var batch) ? batch : null;
         }
     }
 }
