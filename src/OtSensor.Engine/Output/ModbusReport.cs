@@ -15,7 +15,8 @@ public sealed class ModbusReport
     private readonly long[] _exceptions = new long[256];
     private readonly long[] _anomalies = new long[64];
     private readonly Dictionary<(IpAddr Ip, ushort Port), ModbusDevice> _devices = new();
-    private ModbusDevice? _lastDevice;
+    private const int DeviceCacheSize = 4093;
+    private readonly ModbusDevice?[] _deviceCache = new ModbusDevice?[DeviceCacheSize];
 
     public long Transactions { get; private set; }
     public long Requests { get; private set; }
@@ -69,7 +70,10 @@ public sealed class ModbusReport
         if (tx.HasRequest && !tx.HasResponse) Unanswered++;
         if (!tx.HasRequest && tx.HasResponse) Unsolicited++;
 
-        var dev = _lastDevice;
+        // Events of many flows interleave: a small cache by flow id (checked against the address, so always right)
+        // spares the dictionary lookup on nearly every event.
+        ref var cached = ref _deviceCache[(int)((ulong)entry.Flow.FlowId % DeviceCacheSize)];
+        var dev = cached;
         if (dev is null || dev.Ip != entry.Flow.ServerIp || dev.Port != entry.Flow.ServerPort)
         {
             var key = (entry.Flow.ServerIp, entry.Flow.ServerPort);
@@ -78,7 +82,7 @@ public sealed class ModbusReport
                 dev = new ModbusDevice(entry.Flow.ServerIp, entry.Flow.ServerPort);
                 _devices.Add(key, dev);
             }
-            _lastDevice = dev;
+            cached = dev;
         }
         dev.AddClient(entry.Flow.ClientIp);
         if (tx.HasResponse) dev.AddUnit(unit);
