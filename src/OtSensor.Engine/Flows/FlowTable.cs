@@ -51,6 +51,21 @@ public sealed class FlowTable
             Stats.PacketsNotTcpUdp++;
             return null;
         }
+        var key = FlowKey.From(packet, out bool sourceIsA);
+        return Process(packet, key, sourceIsA, frame, meta);
+    }
+
+    /// <summary>
+    /// <see cref="Process(in DecodedPacket, ReadOnlySpan{byte}, in PacketMeta)"/> for a TCP or UDP packet whose flow key
+    /// was already computed (<c>FlowKey.From(packet, out sourceIsA)</c>): the pipeline computes it once, to pick the worker.
+    /// </summary>
+    public FlowContext? Process(in DecodedPacket packet, in FlowKey key, bool sourceIsA, ReadOnlySpan<byte> frame, in PacketMeta meta)
+    {
+        if (packet.Transport is not (TransportLayer.Tcp or TransportLayer.Udp))
+        {
+            Stats.PacketsNotTcpUdp++;
+            return null;
+        }
 
         ReadOnlySpan<byte> payload = default;
         int offset = packet.PayloadOffset;
@@ -61,7 +76,6 @@ public sealed class FlowTable
         }
 
         bool tcp = packet.Transport == TransportLayer.Tcp;
-        var key = FlowKey.From(packet, out bool sourceIsA);
         FlowEntry? entry = _flows.Find(key);
         if (entry is not null)
         {

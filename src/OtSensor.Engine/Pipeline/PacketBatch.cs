@@ -1,5 +1,6 @@
 using OtSensor.Core;
 using OtSensor.Decoding;
+using OtSensor.Flows;
 
 namespace OtSensor.Pipeline;
 
@@ -15,6 +16,8 @@ public struct PacketSlot
     public LinkType LinkType;
     /// <summary>Owning worker, or <see cref="NoWorker"/> when no worker needs the packet (non TCP/UDP, held fragment, decode error).</summary>
     public byte Worker;
+    /// <summary>For a packet with a worker: its source is endpoint A of its flow key (<see cref="PacketBatch.Keys"/>).</summary>
+    public bool SourceIsA;
 
     public const byte NoWorker = byte.MaxValue;
 }
@@ -31,6 +34,7 @@ public sealed class PacketBatch
     {
         Slots = new PacketSlot[capacity];
         Decoded = new DecodedPacket[capacity];
+        Keys = new FlowKey[capacity];
         Data = new byte[dataBytes];
         Outputs = new EventBuffer[workers];
         for (int i = 0; i < workers; i++) Outputs[i] = new EventBuffer();
@@ -38,6 +42,8 @@ public sealed class PacketBatch
 
     public PacketSlot[] Slots { get; }
     public DecodedPacket[] Decoded { get; }
+    /// <summary>The flow key of each packet that has a worker, computed once when the packet is dispatched.</summary>
+    public FlowKey[] Keys { get; }
     public byte[] Data { get; private set; }
     public int DataLength { get; set; }
     public int Count { get; set; }

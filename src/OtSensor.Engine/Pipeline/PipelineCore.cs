@@ -174,7 +174,7 @@ internal sealed class PipelineCore
         ref var d = ref batch.Decoded[index];
         PacketDecoder.Decode(linkType, data, ref d);
         int workers = _workers;
-        slot.Worker = Classify(ref d, ds, workers);
+        slot.Worker = Classify(ref d, ds, workers, out batch.Keys[index], out slot.SourceIsA);
 
         if (d.IsFragment && d.Error == DecodeError.None)
         {
@@ -192,7 +192,7 @@ internal sealed class PipelineCore
                 whole.CopyTo(batch.Data.AsSpan(batch.DataLength));
                 batch.DataLength += whole.Length;
                 PacketDecoder.Decode(LinkType.Raw, batch.Data.AsSpan(slot.Offset, slot.Length), ref d);
-                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, countLayers: false);
+                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, out batch.Keys[index], out slot.SourceIsA, countLayers: false);
             }
         }
     }
@@ -220,8 +220,10 @@ internal sealed class PipelineCore
         _analysisQueue.Add(batch);
     }
 
-    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, bool countLayers = true)
+    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, out FlowKey key, out bool sourceIsA, bool countLayers = true)
     {
+        key = default;
+        sourceIsA = false;
         if (d.Error != DecodeError.None) ds.Errors[(int)d.Error]++;
         if (countLayers)
         {
@@ -241,7 +243,8 @@ internal sealed class PipelineCore
         }
         if (d.Error != DecodeError.None || d.IsFragment) return PacketSlot.NoWorker;
         if (d.Transport is not (TransportLayer.Tcp or TransportLayer.Udp)) return PacketSlot.NoWorker;
-        return (byte)(FlowKey.From(in d).SymmetricHash % (uint)workers);
+        key = FlowKey.From(in d, out sourceIsA);
+        return (byte)(key.SymmetricHash % (uint)workers);
     }
 
     private void RunWorker(Worker worker, BatchQueue queue)
