@@ -28,7 +28,9 @@ public struct PacketSlot
 /// </summary>
 public sealed class PacketBatch
 {
+    private readonly object _doneLock = new();
     private int _pendingWorkers;
+    private bool _workersDone;
 
     public PacketBatch(int capacity, int dataBytes, int workers)
     {
@@ -61,7 +63,6 @@ public sealed class PacketBatch
     public long CloseFlowsAtNs { get; set; }
     /// <summary>Per-worker event output for this batch.</summary>
     public EventBuffer[] Outputs { get; }
-    public SemaphoreSlim Done { get; } = new(0, 1);
 
     public int Capacity => Slots.Length;
 
@@ -92,11 +93,32 @@ public sealed class PacketBatch
         foreach (var o in Outputs) o.Clear();
     }
 
-    public void BeginProcessing(int workers) => Volatile.Write(ref _pendingWorkers, workers);
+    public void BeginProcessing(int workers)
+    {
+        _workersDone = false;
+        Volatile.Write(ref _pendingWorkers, workers);
+    }
 
     /// <summary>Called by each worker when it has finished the batch; the last one releases the analysis stage.</summary>
     public void WorkerFinished()
     {
-        if (Interlocked.Decrement(ref _pendingWorkers) == 0) Done.Release();
+        if (Interlocked.Decrement(ref _pendingWorkers) != 0) return;
+        lock (_doneLock)
+        {
+            _workersDone = true;
+            Monitor.Pulse(_doneLock);
+        }
+    }
+
+    /// <summary>
+    /// The analysis stage: blocks until every worker has finished the batch. A plain monitor wait, no spinning: on a
+    /// machine with few cores a spinning waiter takes the CPU from the very stage it waits for.
+    /// </summary>
+    internal void WaitForWorkers()
+    {
+        lock (_doneLock)
+        {
+            while (!_workersDone) Monitor.Wait(_doneLock);
+        }
     }
 }
