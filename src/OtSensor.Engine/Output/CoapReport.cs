@@ -270,7 +270,11 @@ public sealed class CoapReport
             if (_anomalies[a] != 0) w.WriteNumber(CoapAnomalies.Info((CoapAnomaly)a).Id, _anomalies[a]);
         w.WriteEndObject();
         w.WriteStartArray("servers");
-        foreach (var s in Servers) s.WriteJson(w);
+        foreach (var s in Servers)
+        {
+            s.WriteJson(w);
+            ReplayReport.FlushIfLarge(w);
+        }
         w.WriteEndArray();
         w.WriteEndObject();
     }

@@ -165,7 +165,11 @@ public sealed class ModbusReport
             if (_anomalies[a] != 0) w.WriteNumber(ModbusAnomalies.Info((ModbusAnomaly)a).Id, _anomalies[a]);
         w.WriteEndObject();
         w.WriteStartArray("devices");
-        foreach (var d in Devices) d.WriteJson(w);
+        foreach (var d in Devices)
+        {
+            d.WriteJson(w);
+            ReplayReport.FlushIfLarge(w);
+        }
         w.WriteEndArray();
         w.WriteEndObject();
     }

@@ -265,6 +265,7 @@ public sealed class MqttReport
             w.WriteNumber("connects", c.Connects);
             w.WriteNumber("refusals", c.Refusals);
             w.WriteEndObject();
+            ReplayReport.FlushIfLarge(w);
         }
 
         w.WriteEndArray();
@@ -276,7 +277,11 @@ public sealed class MqttReport
     private static void WriteTopicsJson(Utf8JsonWriter w, string name, Dictionary<string, long> map)
     {
         w.WriteStartObject(name);
-        foreach (var (topic, n) in map.OrderBy(p => p.Key, StringComparer.Ordinal)) w.WriteNumber(topic, n);
+        foreach (var (topic, n) in map.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            w.WriteNumber(topic, n);
+            ReplayReport.FlushIfLarge(w);
+        }
         w.WriteEndObject();
     }
 }
