@@ -12,7 +12,7 @@ public sealed class FlowTable
 {
     private readonly FlowTableOptions _options;
     private readonly IDissectorFactory _factory;
-    private readonly Dictionary<FlowKey, FlowEntry> _flows;
+    private readonly FlowMap _flows;
     private readonly Stack<FlowEntry> _pool = new();
     private readonly RecencyList _tcpLive = new();
     private readonly RecencyList _udp = new();
@@ -33,7 +33,7 @@ public sealed class FlowTable
         }
         _options = options;
         _factory = factory;
-        _flows = new Dictionary<FlowKey, FlowEntry>(Math.Min(options.MaxFlows, 4096));
+        _flows = new FlowMap(Math.Min(options.MaxFlows, 4096));
     }
 
     public FlowTableStats Stats { get; } = new();
@@ -51,6 +51,21 @@ public sealed class FlowTable
             Stats.PacketsNotTcpUdp++;
             return null;
         }
+        var key = FlowKey.From(packet, out bool sourceIsA);
+        return Process(packet, key, sourceIsA, frame, meta);
+    }
+
+    /// <summary>
+    /// <see cref="Process(in DecodedPacket, ReadOnlySpan{byte}, in PacketMeta)"/> for a TCP or UDP packet whose flow key
+    /// was already computed (<c>FlowKey.From(packet, out sourceIsA)</c>): the pipeline computes it once, to pick the worker.
+    /// </summary>
+    public FlowContext? Process(in DecodedPacket packet, in FlowKey key, bool sourceIsA, ReadOnlySpan<byte> frame, in PacketMeta meta)
+    {
+        if (packet.Transport is not (TransportLayer.Tcp or TransportLayer.Udp))
+        {
+            Stats.PacketsNotTcpUdp++;
+            return null;
+        }
 
         ReadOnlySpan<byte> payload = default;
         int offset = packet.PayloadOffset;
@@ -61,8 +76,8 @@ public sealed class FlowTable
         }
 
         bool tcp = packet.Transport == TransportLayer.Tcp;
-        var key = FlowKey.From(packet, out bool sourceIsA);
-        if (_flows.TryGetValue(key, out FlowEntry? entry))
+        FlowEntry? entry = _flows.Find(key);
+        if (entry is not null)
         {
             if (meta.TimestampNs - entry.Context.LastSeenNs > Timeout(entry.List))
             {
@@ -153,10 +168,7 @@ public sealed class FlowTable
     public void CloseAll(long nowNs)
     {
         _scratch.Clear();
-        foreach (FlowEntry e in _flows.Values)
-        {
-            _scratch.Add(e);
-        }
+        _flows.CopyTo(_scratch);
         _scratch.Sort(FlowIdComparer.Instance);
         foreach (FlowEntry e in _scratch)
         {
@@ -285,7 +297,7 @@ public sealed class FlowTable
         c.FirstSeenNs = meta.TimestampNs;
         c.LastSeenNs = meta.TimestampNs;
 
-        _flows.Add(key, entry);
+        _flows.Add(entry);
         Stats.FlowsCreated++;
         Stats.ActiveFlows = _flows.Count;
         if (tcp)
@@ -371,7 +383,7 @@ public sealed class FlowTable
             default: Stats.FlowsEndOfCapture++; break;
         }
 
-        _flows.Remove(entry.Key);
+        _flows.Remove(entry);
         ListOf(entry.List).Remove(entry);
         RemoveFromTickList(entry);
         Stats.ActiveFlows = _flows.Count;

@@ -19,6 +19,7 @@ public sealed class CoapReport
     private readonly long[] _codes = new long[256];
     private readonly long[] _anomalies = new long[64];
     private readonly Dictionary<(IpAddr Ip, ushort Port), CoapServer> _servers = [];
+    private readonly List<CoapServer> _serverList = [];
 
     public long Transactions { get; private set; }
     public long Unanswered { get; private set; }
@@ -27,7 +28,19 @@ public sealed class CoapReport
     public long ObserveRegistrations { get; private set; }
     public long Messages { get; private set; }
 
-    public IReadOnlyList<CoapServer> Servers => [.. _servers.Values.OrderBy(s => s.Ip).ThenBy(s => s.Port)];
+    public IReadOnlyList<CoapServer> Servers
+    {
+        get
+        {
+            var list = new List<CoapServer>(_serverList);
+            list.Sort(static (a, b) =>
+            {
+                int c = a.Ip.CompareTo(b.Ip);
+                return c != 0 ? c : a.Port.CompareTo(b.Port);
+            });
+            return list;
+        }
+    }
 
     /// <summary>Wire messages of a type (CON, NON, ACK, RST).</summary>
     public long MessagesOfType(CoapMessageType t) => _types[(int)t & 3];
@@ -132,6 +145,7 @@ public sealed class CoapReport
         {
             s = new CoapServer(e.Flow.ServerIp, e.Flow.ServerPort);
             _servers.Add(key, s);
+            _serverList.Add(s);
         }
 
         s.AddClient(e.Flow.ClientIp);
@@ -270,7 +284,11 @@ public sealed class CoapReport
             if (_anomalies[a] != 0) w.WriteNumber(CoapAnomalies.Info((CoapAnomaly)a).Id, _anomalies[a]);
         w.WriteEndObject();
         w.WriteStartArray("servers");
-        foreach (var s in Servers) s.WriteJson(w);
+        foreach (var s in Servers)
+        {
+            s.WriteJson(w);
+            ReplayReport.FlushIfLarge(w);
+        }
         w.WriteEndArray();
         w.WriteEndObject();
     }
@@ -284,7 +302,7 @@ public sealed class CoapReport
 
         public IpAddr Ip { get; } = ip;
         public ushort Port { get; } = port;
-        public IEnumerable<IpAddr> Clients => _clients.Order();
+        public IEnumerable<IpAddr> Clients => AddressOrder.Sorted(_clients);
         public IReadOnlyDictionary<string, CoapResource> Resources => _resources;
 
         internal void AddClient(IpAddr c) => _clients.Add(c);

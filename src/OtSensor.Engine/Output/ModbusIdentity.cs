@@ -11,12 +11,64 @@ public sealed class ModbusIdentity
 
     private static readonly string[] Keys = ["vendor_name", "product_code", "revision", "vendor_url", "product_name", "model_name", "user_application_name"];
 
-    public SortedDictionary<int, string> Objects { get; } = [];
+    // Object ids ascending, with their values: plain arrays rather than a SortedDictionary<int, string>, whose generic
+    // code is compiled at start-up of the summary and ran unoptimised for each of thousands of devices.
+    private int[] _ids = new int[8];
+    private string[] _values = new string[8];
+    private int _count;
+
+    /// <summary>The objects by ascending object id.</summary>
+    public IEnumerable<KeyValuePair<int, string>> Objects
+    {
+        get
+        {
+            for (int i = 0; i < _count; i++) yield return new KeyValuePair<int, string>(_ids[i], _values[i]);
+        }
+    }
+
     public int ConformityLevel { get; private set; } = -1;
 
-    public string? VendorName => Objects.GetValueOrDefault(0);
-    public string? ProductCode => Objects.GetValueOrDefault(1);
-    public string? Revision => Objects.GetValueOrDefault(2);
+    public string? VendorName => Get(0);
+    public string? ProductCode => Get(1);
+    public string? Revision => Get(2);
+
+    /// <summary>The value of an object, or null.</summary>
+    public string? Get(int objectId)
+    {
+        int i = IndexOf(objectId);
+        return i >= 0 ? _values[i] : null;
+    }
+
+    private int IndexOf(int objectId)
+    {
+        for (int i = 0; i < _count; i++)
+        {
+            if (_ids[i] == objectId) return i;
+            if (_ids[i] > objectId) break;
+        }
+        return -1;
+    }
+
+    private void Set(int objectId, string value)
+    {
+        int at = 0;
+        while (at < _count && _ids[at] < objectId) at++;
+        if (at < _count && _ids[at] == objectId)
+        {
+            _values[at] = value;
+            return;
+        }
+        if (_count == _ids.Length)
+        {
+            Array.Resize(ref _ids, _count * 2);
+            Array.Resize(ref _values, _count * 2);
+        }
+        Array.Copy(_ids, at, _ids, at + 1, _count - at);
+        Array.Copy(_values, at, _values, at + 1, _count - at);
+        _ids[at] = objectId;
+        _values[at] = value;
+        _count++;
+    }
 
     /// <summary>Merges the objects of one FC 43/14 response PDU (several responses when "more follows").</summary>
     internal void Add(ReadOnlySpan<byte> pdu)
@@ -26,14 +78,14 @@ public sealed class ModbusIdentity
         foreach (var o in id)
         {
             var v = o.Value.Length > MaxValueLength ? o.Value[..MaxValueLength] : o.Value;
-            Objects[o.ObjectId] = Sanitize(Encoding.Latin1.GetString(v));
+            Set(o.ObjectId, Sanitize(Encoding.Latin1.GetString(v)));
         }
     }
 
     /// <summary>Device strings come off the wire: control characters are replaced so they cannot forge output lines.</summary>
     private static string Sanitize(string s)
     {
-        if (!s.Any(char.IsControl)) return s;
+        if (s.AsSpan().IndexOfAnyInRange('\u0000', '\u001F') < 0 && s.AsSpan().IndexOfAnyInRange('\u007F', '\u009F') < 0) return s;
         var sb = new StringBuilder(s.Length);
         foreach (char c in s) sb.Append(char.IsControl(c) ? '?' : c);
         return sb.ToString();
@@ -41,10 +93,19 @@ public sealed class ModbusIdentity
 
     public static string KeyFor(int objectId) => objectId < Keys.Length ? Keys[objectId] : $"object_{objectId}";
 
-    public string Describe() => string.Join(", ", Objects.Select(o => $"{KeyFor(o.Key)}={o.Value}"));
+    public string Describe()
+    {
+        var sb = new StringBuilder();
+        for (int i = 0; i < _count; i++)
+        {
+            if (i > 0) sb.Append(", ");
+            sb.Append(KeyFor(_ids[i])).Append('=').Append(_values[i]);
+        }
+        return sb.ToString();
+    }
 
     internal void WriteFields(Utf8JsonWriter w)
     {
-        foreach (var (id, value) in Objects) w.WriteString(KeyFor(id), value);
+        for (int i = 0; i < _count; i++) w.WriteString(KeyFor(_ids[i]), _values[i]);
     }
 }

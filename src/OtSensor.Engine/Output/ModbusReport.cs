@@ -15,7 +15,9 @@ public sealed class ModbusReport
     private readonly long[] _exceptions = new long[256];
     private readonly long[] _anomalies = new long[64];
     private readonly Dictionary<(IpAddr Ip, ushort Port), ModbusDevice> _devices = new();
-    private ModbusDevice? _lastDevice;
+    private readonly List<ModbusDevice> _deviceList = [];
+    private const int DeviceCacheSize = 4093;
+    private readonly ModbusDevice?[] _deviceCache = new ModbusDevice?[DeviceCacheSize];
 
     public long Transactions { get; private set; }
     public long Requests { get; private set; }
@@ -24,7 +26,19 @@ public sealed class ModbusReport
     public long Unsolicited { get; private set; }
 
     /// <summary>Devices in address order.</summary>
-    public IReadOnlyList<ModbusDevice> Devices => [.. _devices.Values.OrderBy(d => d.Ip).ThenBy(d => d.Port)];
+    public IReadOnlyList<ModbusDevice> Devices
+    {
+        get
+        {
+            var list = new List<ModbusDevice>(_deviceList);
+            list.Sort(static (a, b) =>
+            {
+                int c = a.Ip.CompareTo(b.Ip);
+                return c != 0 ? c : a.Port.CompareTo(b.Port);
+            });
+            return list;
+        }
+    }
 
     /// <summary>Request PDUs per (7-bit) function code.</summary>
     public long RequestsFor(int function) => _requests[function & 0x7F];
@@ -69,7 +83,10 @@ public sealed class ModbusReport
         if (tx.HasRequest && !tx.HasResponse) Unanswered++;
         if (!tx.HasRequest && tx.HasResponse) Unsolicited++;
 
-        var dev = _lastDevice;
+        // Events of many flows interleave: a small cache by flow id (checked against the address, so always right)
+        // spares the dictionary lookup on nearly every event.
+        ref var cached = ref _deviceCache[(int)((ulong)entry.Flow.FlowId % DeviceCacheSize)];
+        var dev = cached;
         if (dev is null || dev.Ip != entry.Flow.ServerIp || dev.Port != entry.Flow.ServerPort)
         {
             var key = (entry.Flow.ServerIp, entry.Flow.ServerPort);
@@ -77,8 +94,9 @@ public sealed class ModbusReport
             {
                 dev = new ModbusDevice(entry.Flow.ServerIp, entry.Flow.ServerPort);
                 _devices.Add(key, dev);
+                _deviceList.Add(dev);
             }
-            _lastDevice = dev;
+            cached = dev;
         }
         dev.AddClient(entry.Flow.ClientIp);
         if (tx.HasResponse) dev.AddUnit(unit);
@@ -91,7 +109,7 @@ public sealed class ModbusReport
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine("== Modbus/TCP");
         w.WriteLine(string.Create(ci, $"  transactions {Transactions:N0} (request PDUs {Requests:N0}, response PDUs {Responses:N0}), unanswered requests {Unanswered:N0}, unsolicited responses {Unsolicited:N0}"));
-        if (Transactions == 0 && Devices.Count == 0) return;
+        if (Transactions == 0 && _deviceList.Count == 0) return;
         w.WriteLine("  by function code:        requests  responses  exceptions");
         for (int fc = 0; fc < 128; fc++)
         {
@@ -117,11 +135,12 @@ public sealed class ModbusReport
         w.WriteLine(string.Create(ci, $"  devices ({_devices.Count}):"));
         foreach (var d in Devices)
         {
-            string silent = d.UnitsNeverAnswered.Any() ? $"  never answered [{string.Join(",", d.UnitsNeverAnswered)}]" : "";
-            w.WriteLine(string.Create(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]{silent}  clients [{string.Join(", ", d.Clients)}]"));
-            foreach (var (unit, id) in d.Identities)
+            string never = string.Join(",", d.UnitsNeverAnswered);
+            string silent = never.Length > 0 ? $"  never answered [{never}]" : "";
+            w.WriteLine(string.Create(ci, $"    {d.Ip}:{d.Port}  units [{string.Join(",", d.Units)}]{silent}  clients [{string.Join(", ", d.SortedClients())}]"));
+            for (int i = 0; i < d.IdentityCount; i++)
             {
-                w.WriteLine(string.Create(ci, $"      unit {unit}: {id.Describe()}"));
+                w.WriteLine(string.Create(ci, $"      unit {d.IdentityUnit(i)}: {d.IdentityAt(i).Describe()}"));
             }
         }
     }
@@ -161,7 +180,11 @@ public sealed class ModbusReport
             if (_anomalies[a] != 0) w.WriteNumber(ModbusAnomalies.Info((ModbusAnomaly)a).Id, _anomalies[a]);
         w.WriteEndObject();
         w.WriteStartArray("devices");
-        foreach (var d in Devices) d.WriteJson(w);
+        foreach (var d in Devices)
+        {
+            d.WriteJson(w);
+            ReplayReport.FlushIfLarge(w);
+        }
         w.WriteEndArray();
         w.WriteEndObject();
     }
@@ -178,10 +201,10 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
     private IpAddr _lastClient;
 
     /// <summary>Unit ids that answered, ascending.</summary>
-    public IEnumerable<byte> Units => Bits(_units);
+    public IEnumerable<byte> Units => Bits(_units, null);
     /// <summary>Unit ids that were asked but never answered, ascending.</summary>
-    public IEnumerable<byte> UnitsNeverAnswered => Bits(_unitsAsked).Where(u => (_units[u >> 6] & (1UL << (u & 63))) == 0);
-    public IEnumerable<IpAddr> Clients => _clients.Order();
+    public IEnumerable<byte> UnitsNeverAnswered => Bits(_unitsAsked, _units);
+    public IEnumerable<IpAddr> Clients => SortedClients();
 
     internal void AddUnit(byte unit) => _units[unit >> 6] |= 1UL << (unit & 63);
     internal void AddUnitAsked(byte unit) => _unitsAsked[unit >> 6] |= 1UL << (unit & 63);
@@ -193,22 +216,70 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
         _lastClient = client;
     }
 
-    private static IEnumerable<byte> Bits(ulong[] set)
+    /// <summary>The clients in address order.</summary>
+    internal IpAddr[] SortedClients() => AddressOrder.Sorted(_clients);
+
+    /// <summary>Unit ids set in <paramref name="set"/> and not in <paramref name="except"/>, ascending.</summary>
+    private static IEnumerable<byte> Bits(ulong[] set, ulong[]? except)
     {
         for (int u = 0; u < 256; u++)
-            if ((set[u >> 6] & (1UL << (u & 63))) != 0) yield return (byte)u;
+        {
+            ulong bit = 1UL << (u & 63);
+            if ((set[u >> 6] & bit) != 0 && (except is null || (except[u >> 6] & bit) == 0)) yield return (byte)u;
+        }
     }
-    public SortedDictionary<byte, ModbusIdentity> Identities { get; } = [];
+
+    // Identities by ascending unit id: plain arrays rather than a SortedDictionary<byte, ModbusIdentity>, whose generic
+    // code is compiled when the summary starts and ran unoptimised for each of thousands of devices.
+    private byte[] _identityUnits = [];
+    private ModbusIdentity[] _identities = [];
+
+    /// <summary>The units' identities, by ascending unit id.</summary>
+    public IEnumerable<KeyValuePair<byte, ModbusIdentity>> Identities
+    {
+        get
+        {
+            for (int i = 0; i < IdentityCount; i++) yield return new KeyValuePair<byte, ModbusIdentity>(_identityUnits[i], _identities[i]);
+        }
+    }
+
+    internal int IdentityCount { get; private set; }
+    internal byte IdentityUnit(int i) => _identityUnits[i];
+    internal ModbusIdentity IdentityAt(int i) => _identities[i];
+
+    private ModbusIdentity IdentityFor(byte unit)
+    {
+        int at = 0;
+        while (at < IdentityCount && _identityUnits[at] < unit) at++;
+        if (at < IdentityCount && _identityUnits[at] == unit) return _identities[at];
+        if (IdentityCount == _identities.Length)
+        {
+            int size = Math.Max(2, IdentityCount * 2);
+            Array.Resize(ref _identityUnits, size);
+            Array.Resize(ref _identities, size);
+        }
+        Array.Copy(_identityUnits, at, _identityUnits, at + 1, IdentityCount - at);
+        Array.Copy(_identities, at, _identities, at + 1, IdentityCount - at);
+        var id = new ModbusIdentity();
+        _identityUnits[at] = unit;
+        _identities[at] = id;
+        IdentityCount++;
+        return id;
+    }
 
     internal void OnResponse(byte unit, ReadOnlySpan<byte> pdu)
     {
         if (pdu.Length < 2 || pdu[0] != 43 || pdu[1] != ModbusFunctions.MeiReadDeviceIdentification) return;
-        if (!Identities.TryGetValue(unit, out var id))
+        IdentityFor(unit).Add(pdu);
+    }
+
+    private static void WriteUnits(Utf8JsonWriter w, ulong[] set, ulong[]? except)
+    {
+        for (int u = 0; u < 256; u++)
         {
-            id = new ModbusIdentity();
-            Identities.Add(unit, id);
+            ulong bit = 1UL << (u & 63);
+            if ((set[u >> 6] & bit) != 0 && (except is null || (except[u >> 6] & bit) == 0)) w.WriteNumberValue(u);
         }
-        id.Add(pdu);
     }
 
     internal void WriteJson(Utf8JsonWriter w)
@@ -217,20 +288,20 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
         w.WriteString("server_ip", Ip.ToString());
         w.WriteNumber("server_port", Port);
         w.WriteStartArray("unit_ids");
-        foreach (var u in Units) w.WriteNumberValue(u);
+        WriteUnits(w, _units, null);
         w.WriteEndArray();
         w.WriteStartArray("unit_ids_never_answered");
-        foreach (var u in UnitsNeverAnswered) w.WriteNumberValue(u);
+        WriteUnits(w, _unitsAsked, _units);
         w.WriteEndArray();
         w.WriteStartArray("clients");
-        foreach (var c in Clients) w.WriteStringValue(c.ToString());
+        foreach (var c in SortedClients()) w.WriteStringValue(c.ToString());
         w.WriteEndArray();
         w.WriteStartArray("identities");
-        foreach (var (unit, id) in Identities)
+        for (int i = 0; i < IdentityCount; i++)
         {
             w.WriteStartObject();
-            w.WriteNumber("unit", unit);
-            id.WriteFields(w);
+            w.WriteNumber("unit", _identityUnits[i]);
+            _identities[i].WriteFields(w);
             w.WriteEndObject();
         }
         w.WriteEndArray();

@@ -22,6 +22,7 @@ public sealed class MqttReport
     private readonly Dictionary<string, long> _published = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _subscribed = new(StringComparer.Ordinal);
     private readonly Dictionary<(string ClientId, IpAddr Broker, ushort Port), MqttClientInfo> _clients = new();
+    private readonly List<MqttClientInfo> _clientList = [];
 
     public long Transactions { get; private set; }
     public long Unanswered { get; private set; }
@@ -43,7 +44,19 @@ public sealed class MqttReport
 
     /// <summary>Clients by client id, then broker address.</summary>
     public IReadOnlyList<MqttClientInfo> Clients =>
-        [.. _clients.Values.OrderBy(c => c.ClientId, StringComparer.Ordinal).ThenBy(c => c.Broker).ThenBy(c => c.Port)];
+        SortedClients();
+
+    private List<MqttClientInfo> SortedClients()
+    {
+        var list = new List<MqttClientInfo>(_clientList);
+        list.Sort(static (a, b) =>
+        {
+            int c = string.CompareOrdinal(a.ClientId, b.ClientId);
+            if (c == 0) c = a.Broker.CompareTo(b.Broker);
+            return c != 0 ? c : a.Port.CompareTo(b.Port);
+        });
+        return list;
+    }
 
     public void OnEvent(in EventEntry entry, EventBuffer buffer)
     {
@@ -126,6 +139,7 @@ public sealed class MqttReport
 
             c = new MqttClientInfo(clientId, entry.Flow.ServerIp, entry.Flow.ServerPort);
             _clients.Add(key, c);
+            _clientList.Add(c);
         }
 
         c.Connects++;
@@ -265,6 +279,7 @@ public sealed class MqttReport
             w.WriteNumber("connects", c.Connects);
             w.WriteNumber("refusals", c.Refusals);
             w.WriteEndObject();
+            ReplayReport.FlushIfLarge(w);
         }
 
         w.WriteEndArray();
@@ -276,7 +291,11 @@ public sealed class MqttReport
     private static void WriteTopicsJson(Utf8JsonWriter w, string name, Dictionary<string, long> map)
     {
         w.WriteStartObject(name);
-        foreach (var (topic, n) in map.OrderBy(p => p.Key, StringComparer.Ordinal)) w.WriteNumber(topic, n);
+        foreach (var (topic, n) in map.OrderBy(p => p.Key, StringComparer.Ordinal))
+        {
+            w.WriteNumber(topic, n);
+            ReplayReport.FlushIfLarge(w);
+        }
         w.WriteEndObject();
     }
 }
@@ -293,7 +312,7 @@ public sealed class MqttClientInfo(string clientId, IpAddr broker, ushort port)
     public int Version { get; internal set; }
     public long Connects { get; internal set; }
     public long Refusals { get; internal set; }
-    public IEnumerable<IpAddr> ClientIps => _ips.Order();
+    public IEnumerable<IpAddr> ClientIps => AddressOrder.Sorted(_ips);
 
     internal void AddClientIp(IpAddr ip) => _ips.Add(ip);
 }

@@ -76,6 +76,15 @@ public sealed class ReplayReport : IEventConsumer
         return parts.Count == 0 ? "" : " (" + string.Join(", ", parts) + ")";
     }
 
+    /// <summary>
+    /// Hands what the writer holds to its stream once it is large: a summary of thousands of devices would otherwise
+    /// sit whole in the writer's buffer, grown by copying (megabytes) before the single write at the end.
+    /// </summary>
+    internal static void FlushIfLarge(Utf8JsonWriter w)
+    {
+        if (w.BytesPending >= 1 << 16) w.Flush();
+    }
+
     private static string Rate(long n, TimeSpan t) => (n / Math.Max(1e-6, t.TotalSeconds)).ToString("N0", CultureInfo.InvariantCulture);
 
     /// <summary>The summary as one JSON object. <paramref name="includeTiming"/> false leaves out wall-clock figures (golden files).</summary>

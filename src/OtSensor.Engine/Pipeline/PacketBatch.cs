@@ -1,5 +1,6 @@
 using OtSensor.Core;
 using OtSensor.Decoding;
+using OtSensor.Flows;
 
 namespace OtSensor.Pipeline;
 
@@ -15,6 +16,8 @@ public struct PacketSlot
     public LinkType LinkType;
     /// <summary>Owning worker, or <see cref="NoWorker"/> when no worker needs the packet (non TCP/UDP, held fragment, decode error).</summary>
     public byte Worker;
+    /// <summary>For a packet with a worker: its source is endpoint A of its flow key (<see cref="PacketBatch.Keys"/>).</summary>
+    public bool SourceIsA;
 
     public const byte NoWorker = byte.MaxValue;
 }
@@ -25,12 +28,15 @@ public struct PacketSlot
 /// </summary>
 public sealed class PacketBatch
 {
+    private readonly object _doneLock = new();
     private int _pendingWorkers;
+    private bool _workersDone;
 
     public PacketBatch(int capacity, int dataBytes, int workers)
     {
         Slots = new PacketSlot[capacity];
         Decoded = new DecodedPacket[capacity];
+        Keys = new FlowKey[capacity];
         Data = new byte[dataBytes];
         Outputs = new EventBuffer[workers];
         for (int i = 0; i < workers; i++) Outputs[i] = new EventBuffer();
@@ -38,6 +44,8 @@ public sealed class PacketBatch
 
     public PacketSlot[] Slots { get; }
     public DecodedPacket[] Decoded { get; }
+    /// <summary>The flow key of each packet that has a worker, computed once when the packet is dispatched.</summary>
+    public FlowKey[] Keys { get; }
     public byte[] Data { get; private set; }
     public int DataLength { get; set; }
     public int Count { get; set; }
@@ -55,7 +63,6 @@ public sealed class PacketBatch
     public long CloseFlowsAtNs { get; set; }
     /// <summary>Per-worker event output for this batch.</summary>
     public EventBuffer[] Outputs { get; }
-    public SemaphoreSlim Done { get; } = new(0, 1);
 
     public int Capacity => Slots.Length;
 
@@ -86,11 +93,32 @@ public sealed class PacketBatch
         foreach (var o in Outputs) o.Clear();
     }
 
-    public void BeginProcessing(int workers) => Volatile.Write(ref _pendingWorkers, workers);
+    public void BeginProcessing(int workers)
+    {
+        _workersDone = false;
+        Volatile.Write(ref _pendingWorkers, workers);
+    }
 
     /// <summary>Called by each worker when it has finished the batch; the last one releases the analysis stage.</summary>
     public void WorkerFinished()
     {
-        if (Interlocked.Decrement(ref _pendingWorkers) == 0) Done.Release();
+        if (Interlocked.Decrement(ref _pendingWorkers) != 0) return;
+        lock (_doneLock)
+        {
+            _workersDone = true;
+            Monitor.Pulse(_doneLock);
+        }
+    }
+
+    /// <summary>
+    /// The analysis stage: blocks until every worker has finished the batch. A plain monitor wait, no spinning: on a
+    /// machine with few cores a spinning waiter takes the CPU from the very stage it waits for.
+    /// </summary>
+    internal void WaitForWorkers()
+    {
+        lock (_doneLock)
+        {
+            while (!_workersDone) Monitor.Wait(_doneLock);
+        }
     }
 }

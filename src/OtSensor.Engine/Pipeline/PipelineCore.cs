@@ -1,6 +1,4 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Threading.Channels;
 using OtSensor.Core;
 using OtSensor.Decoding;
 using OtSensor.Flows;
@@ -23,24 +21,25 @@ public abstract class PipelineOptions
 /// <summary>
 /// The stages after the source: a single ingest thread (the caller) decodes packets into pooled batches, N dissector
 /// workers process the flows hashed to them, and one analysis task hands every batch and event to the consumers in a
-/// deterministic order (packet order, whatever the number of workers).
+/// deterministic order (packet order, whatever the number of workers). Workers and the analysis stage are dedicated
+/// threads that block on their queues: no thread-pool hops and no async state machines between stages.
 /// </summary>
 internal sealed class PipelineCore
 {
     private readonly PipelineOptions _options;
-    private readonly IReadOnlyList<IEventConsumer> _consumers;
+    private readonly IEventConsumer[] _consumers;
     private readonly int _workers;
-    private readonly ConcurrentQueue<PacketBatch> _free = new();
-    private readonly SemaphoreSlim _freeCount;
+    private readonly Stack<PacketBatch> _free = new();
+    private int _freeCount;
     private readonly int _pool;
-    private readonly Channel<PacketBatch>[] _workerQueues;
-    private readonly Channel<PacketBatch> _analysisQueue = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    private readonly BatchQueue[] _workerQueues;
+    private readonly BatchQueue _analysisQueue = new();
+    private readonly TaskCompletionSource _analysisDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IpDefragmenter _defrag;
     private int[][] _runs = [];
     private int[] _heads = [];
     private Worker[] _workerStates = [];
-    private Task[] _workerTasks = [];
-    private Task? _analysisTask;
+    private Thread[] _workerThreads = [];
     private PacketBatch? _batch;
     private long _sequence;
     private long _packetNumber;
@@ -55,14 +54,13 @@ internal sealed class PipelineCore
     public PipelineCore(PipelineOptions options, IReadOnlyList<IEventConsumer> consumers)
     {
         _options = options;
-        _consumers = consumers;
+        _consumers = [.. consumers];
         _workers = Math.Clamp(options.Workers, 1, 64);
         _pool = _workers * 4 + 4;
-        _freeCount = new SemaphoreSlim(_pool, _pool);
-        for (int i = 0; i < _pool; i++) _free.Enqueue(new PacketBatch(options.BatchPackets, options.BatchBytes, _workers));
-        _workerQueues = new Channel<PacketBatch>[_workers];
-        for (int i = 0; i < _workers; i++)
-            _workerQueues[i] = Channel.CreateUnbounded<PacketBatch>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        for (int i = 0; i < _pool; i++) _free.Push(new PacketBatch(options.BatchPackets, options.BatchBytes, _workers));
+        _freeCount = _pool;
+        _workerQueues = new BatchQueue[_workers];
+        for (int i = 0; i < _workers; i++) _workerQueues[i] = new BatchQueue();
         _defrag = new IpDefragmenter(options.Defrag);
         Stats.Workers = _workers;
     }
@@ -75,7 +73,7 @@ internal sealed class PipelineCore
     /// <summary>Packets whose batch the analysis stage has finished (safe to read from any thread).</summary>
     public long ProcessedPackets => Interlocked.Read(ref _processedPackets);
     /// <summary>Batches handed on and not yet finished by the analysis stage.</summary>
-    public int BatchesInFlight => _pool - _freeCount.CurrentCount;
+    public int BatchesInFlight => _pool - Volatile.Read(ref _freeCount);
     public int BatchCapacity => _options.BatchPackets;
     /// <summary>Packets in the batch being filled.</summary>
     public int Pending => _batch?.Count ?? 0;
@@ -84,14 +82,15 @@ internal sealed class PipelineCore
     public void Start()
     {
         _workerStates = new Worker[_workers];
-        _workerTasks = new Task[_workers];
+        _workerThreads = new Thread[_workers];
         for (int i = 0; i < _workers; i++)
         {
             var w = _workerStates[i] = new Worker(i, _options.Flows, _options.Dissectors);
-            var q = _workerQueues[i].Reader;
-            _workerTasks[i] = Task.Factory.StartNew(() => RunWorker(w, q), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+            var q = _workerQueues[i];
+            _workerThreads[i] = new Thread(() => RunWorker(w, q)) { IsBackground = true, Name = "otsensor worker " + i.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }
-        _analysisTask = Task.Factory.StartNew(RunAnalysis, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        foreach (var t in _workerThreads) t.Start();
+        new Thread(RunAnalysis) { IsBackground = true, Name = "otsensor analysis" }.Start();
         _batch = Rent();
     }
 
@@ -103,10 +102,11 @@ internal sealed class PipelineCore
         Stats.Defrag = _defrag.Stats;
         batch.IsFinal = true;
         Ship(batch);
-        foreach (var q in _workerQueues) q.Writer.TryComplete();
-        _analysisQueue.Writer.TryComplete();
-        await Task.WhenAll(_workerTasks).ConfigureAwait(false);
-        await _analysisTask!.ConfigureAwait(false);
+        foreach (var q in _workerQueues) q.Complete();
+        _analysisQueue.Complete();
+        // The analysis stage finishes last: it waits for every worker on every batch, the final one included.
+        await _analysisDone.Task.ConfigureAwait(false);
+        foreach (var t in _workerThreads) t.Join();
         foreach (var w in _workerStates) Stats.AddFlowStats(w.Stats);
         Stats.ReaderBusy = Stopwatch.GetElapsedTime(0, _ingestTicks);
         Stats.WorkersBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _workerTicks));
@@ -173,7 +173,7 @@ internal sealed class PipelineCore
         ref var d = ref batch.Decoded[index];
         PacketDecoder.Decode(linkType, data, ref d);
         int workers = _workers;
-        slot.Worker = Classify(ref d, ds, workers);
+        slot.Worker = Classify(ref d, ds, workers, out batch.Keys[index], out slot.SourceIsA);
 
         if (d.IsFragment && d.Error == DecodeError.None)
         {
@@ -191,23 +191,35 @@ internal sealed class PipelineCore
                 whole.CopyTo(batch.Data.AsSpan(batch.DataLength));
                 batch.DataLength += whole.Length;
                 PacketDecoder.Decode(LinkType.Raw, batch.Data.AsSpan(slot.Offset, slot.Length), ref d);
-                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, countLayers: false);
+                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, out batch.Keys[index], out slot.SourceIsA, countLayers: false);
             }
         }
     }
 
+    // The waits between stages are monitor waits without spinning: on a machine with few cores a spinning waiter
+    // takes the CPU from the very stage it waits for (a profile of the two-core benchmark machine showed the
+    // workers spending more time spinning in SemaphoreSlim.Wait than working).
     private PacketBatch Rent()
     {
-        _freeCount.Wait();
-        _free.TryDequeue(out var b);
-        b!.Reset();
+        PacketBatch b;
+        lock (_free)
+        {
+            while (_free.Count == 0) Monitor.Wait(_free);
+            b = _free.Pop();
+            _freeCount = _free.Count;
+        }
+        b.Reset();
         return b;
     }
 
     private void Return(PacketBatch b)
     {
-        _free.Enqueue(b);
-        _freeCount.Release();
+        lock (_free)
+        {
+            _free.Push(b);
+            _freeCount = _free.Count;
+            Monitor.Pulse(_free);
+        }
     }
 
     private void Ship(PacketBatch batch)
@@ -215,12 +227,14 @@ internal sealed class PipelineCore
         batch.Sequence = _sequence++;
         batch.ClockNs = _clock;
         batch.BeginProcessing(_workers);
-        foreach (var q in _workerQueues) q.Writer.TryWrite(batch);
-        _analysisQueue.Writer.TryWrite(batch);
+        foreach (var q in _workerQueues) q.Add(batch);
+        _analysisQueue.Add(batch);
     }
 
-    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, bool countLayers = true)
+    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, out FlowKey key, out bool sourceIsA, bool countLayers = true)
     {
+        key = default;
+        sourceIsA = false;
         if (d.Error != DecodeError.None) ds.Errors[(int)d.Error]++;
         if (countLayers)
         {
@@ -240,12 +254,13 @@ internal sealed class PipelineCore
         }
         if (d.Error != DecodeError.None || d.IsFragment) return PacketSlot.NoWorker;
         if (d.Transport is not (TransportLayer.Tcp or TransportLayer.Udp)) return PacketSlot.NoWorker;
-        return (byte)(FlowKey.From(in d).SymmetricHash % (uint)workers);
+        key = FlowKey.From(in d, out sourceIsA);
+        return (byte)(key.SymmetricHash % (uint)workers);
     }
 
-    private async Task RunWorker(Worker worker, ChannelReader<PacketBatch> queue)
+    private void RunWorker(Worker worker, BatchQueue queue)
     {
-        await foreach (var batch in queue.ReadAllAsync().ConfigureAwait(false))
+        while (queue.Take() is { } batch)
         {
             long t0 = Stopwatch.GetTimestamp();
             try
@@ -278,6 +293,7 @@ internal sealed class PipelineCore
     private void DeliverInOrder(PacketBatch batch)
     {
         var outputs = batch.Outputs;
+        var consumers = _consumers;
         int k = outputs.Length;
         if (_runs.Length != k)
         {
@@ -311,7 +327,7 @@ internal sealed class PipelineCore
             if (best < 0) return;
             var buf = outputs[best];
             int index = _runs[best][_heads[best]++];
-            foreach (var c in _consumers) c.OnEvent(in buf[index], buf, batch);
+            foreach (var c in consumers) c.OnEvent(in buf[index], buf, batch);
         }
     }
 
@@ -323,11 +339,11 @@ internal sealed class PipelineCore
         return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
     }
 
-    private async Task RunAnalysis()
+    private void RunAnalysis()
     {
-        await foreach (var batch in _analysisQueue.Reader.ReadAllAsync().ConfigureAwait(false))
+        while (_analysisQueue.Take() is { } batch)
         {
-            await batch.Done.WaitAsync().ConfigureAwait(false);
+            batch.WaitForWorkers();
             long t0 = Stopwatch.GetTimestamp();
             try
             {
@@ -343,6 +359,46 @@ internal sealed class PipelineCore
                 _analysisTicks += Stopwatch.GetTimestamp() - t0;
                 Interlocked.Add(ref _processedPackets, batch.Count);
                 Return(batch);
+            }
+        }
+        _analysisDone.SetResult();
+    }
+
+    /// <summary>Batches from the one producer to one consumer thread, which blocks (without spinning) while the queue is empty.</summary>
+    private sealed class BatchQueue
+    {
+        private readonly Queue<PacketBatch> _items = new();
+        private bool _completed;
+
+        public void Add(PacketBatch batch)
+        {
+            lock (_items)
+            {
+                _items.Enqueue(batch);
+                Monitor.Pulse(_items);
+            }
+        }
+
+        /// <summary>After the last <see cref="Add"/>: the consumer gets every batch, then null.</summary>
+        public void Complete()
+        {
+            lock (_items)
+            {
+                _completed = true;
+                Monitor.Pulse(_items);
+            }
+        }
+
+        public PacketBatch? Take()
+        {
+            lock (_items)
+            {
+                while (_items.Count == 0)
+                {
+                    if (_completed) return null;
+                    Monitor.Wait(_items);
+                }
+                return _items.Dequeue();
             }
         }
     }
