@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end throughput: `otsensor replay` against `tshark -r` dissecting the same large Modbus/TCP capture.
-# Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [modbus|mixed (default modbus)] [bare|detect|store|full]
+# Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [modbus|mixed (default modbus)] [bare|detect|inventory|store|full]
 # Builds (once) benchmarks/data/<mix>_large_N.pcap from the project's own captures by rewriting addresses
 # (64 interleaved copies at a time, each copy with its own IPv4 addresses), then times both tools on it, whole
 # process wall clock (start-up included), best of 3 for otsensor (the ReadyToRun build ./install publishes to out/)
@@ -10,20 +10,22 @@ cd "$(dirname "$0")/.."
 n=${1:-1000000}
 mix=${2:-modbus}
 # Third argument: what runs besides the dissectors: "bare" (no store, no detection: the default), "detect" (detection
-# in memory), "store" (inventory + SQLite store, no detection: what the store costs against "bare"), "full" (inventory +
+# in memory), "inventory" (the inventory built in memory, no store, no detection: OTSENSOR_MEASURE_INVENTORY=1), "store"
+# (inventory + SQLite store, no detection: what the store costs against "bare" and "inventory"), "full" (inventory +
 # SQLite store + detection: what `otsensor replay` does by default).
 engines=${3:-bare}
 case "$engines" in
   bare) store_arg=(--no-store --no-detection) ;;
   detect) store_arg=(--no-store) ;;
+  inventory) store_arg=(--no-store --no-detection); export OTSENSOR_MEASURE_INVENTORY=1 ;;
   store) store_arg=(--store benchmarks/data/bench.db --no-detection) ;;
   full) store_arg=(--store benchmarks/data/bench.db) ;;
-  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [bare|detect|store|full]" >&2; exit 2 ;;
+  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [bare|detect|inventory|store|full]" >&2; exit 2 ;;
 esac
 case "$mix" in
   modbus) sources=(captures/modbus_pymodbus.pcap) ;;
   mixed) sources=(captures/modbus_pymodbus.pcap captures/mqtt_mosquitto.pcap captures/coap_libcoap.pcap) ;;
-  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [bare|detect|store|full]" >&2; exit 2 ;;
+  *) echo "usage: $0 [MIN_PACKETS] [modbus|mixed] [bare|detect|inventory|store|full]" >&2; exit 2 ;;
 esac
 command -v tshark >/dev/null || { echo "tshark not found: run ./install" >&2; exit 1; }
 
