@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using OtSensor.Core;
 using OtSensor.Detection;
@@ -13,13 +12,6 @@ namespace OtSensor.Cli.Commands;
 /// <summary><c>otsensor changes</c>: the inventory changes committed in the store (what <c>forward</c> sends beside alerts).</summary>
 public static class ChangesCommand
 {
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        Encoder = JavaScriptEncoder.Default,
-    };
-
     public static Command Create()
     {
         var store = AssetsCommand.StoreOption();
@@ -54,7 +46,7 @@ public static class ChangesCommand
         }
         if (json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(changes, s_json));
+            stdout.WriteLine(JsonSerializer.Serialize(changes, CliJsonContext.Default.ListInventoryChange));
             return Program.ExitOk;
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });

@@ -533,16 +533,19 @@ public static class InventoryMaterializer
 /// <summary>JSON and CSV forms of assets and links for scripts.</summary>
 public static class InventoryFormats
 {
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        Encoder = JavaScriptEncoder.Default,
-    };
+    /// <summary>
+    /// Snake-case names, indented, the default encoder (<see cref="JavaScriptEncoder.Default"/>); compile-time metadata
+    /// (<see cref="InventoryJsonContext"/>) for assets and links, no reflection.
+    /// </summary>
+    public static JsonSerializerOptions Json => InventoryJsonContext.Default.Options;
 
-    public static string AssetsJson(IReadOnlyList<AssetRecord> assets) => JsonSerializer.Serialize(assets, Json);
+    public static string AssetsJson(IReadOnlyList<AssetRecord> assets) => JsonSerializer.Serialize(assets, InventoryJsonContext.Default.IReadOnlyListAssetRecord);
 
-    public static string LinksJson(IReadOnlyList<LinkRecord> links) => JsonSerializer.Serialize(links, Json);
+    public static string LinksJson(IReadOnlyList<LinkRecord> links) => JsonSerializer.Serialize(links, InventoryJsonContext.Default.IReadOnlyListLinkRecord);
+
+    internal static AssetRecord? ReadAsset(string json) => JsonSerializer.Deserialize(json, InventoryJsonContext.Default.AssetRecord);
+
+    internal static LinkRecord? ReadLink(string json) => JsonSerializer.Deserialize(json, InventoryJsonContext.Default.LinkRecord);
 
     /// <summary>One CSV field (RFC 4180 quoting; a leading =, +, -, @ is prefixed with ' so spreadsheets do not run it as a formula).</summary>
     public static string CsvField(string? value)
@@ -597,3 +600,11 @@ public static class InventoryFormats
     /// <summary>A Modbus function code's name, for display.</summary>
     public static string FunctionName(int fc) => ModbusFunctions.Name((byte)fc);
 }
+
+/// <summary>Compile-time JSON metadata for the scripts' form of assets and links (<see cref="InventoryFormats.Json"/>).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(AssetRecord))]
+[JsonSerializable(typeof(LinkRecord))]
+[JsonSerializable(typeof(IReadOnlyList<AssetRecord>))]
+[JsonSerializable(typeof(IReadOnlyList<LinkRecord>))]
+internal sealed partial class InventoryJsonContext : JsonSerializerContext;

@@ -132,16 +132,6 @@ public sealed class InventoryStore : IDisposable
     public const int CurrentSchemaVersion = 2;
     public const string EnvironmentVariable = "OTSENSOR_STORE";
 
-    /// <summary>Compile-time metadata for the store's own types, reflection for anything else.</summary>
-    private static readonly System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver s_resolver
-        = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(StoreJsonContext.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver());
-    private static readonly JsonSerializerOptions s_compact = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = s_resolver };
-    /// <summary>
-    /// Asset and link rows: the output schema's field names, compact (commands read them back with <see cref="InventoryFormats.Json"/>).
-    /// The default encoder (null) is <see cref="System.Text.Encodings.Web.JavaScriptEncoder.Default"/>.
-    /// </summary>
-    private static readonly JsonSerializerOptions s_records = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = s_resolver };
-
     private static readonly string[] s_migrations =
     [
         // 1: initial schema.
@@ -255,7 +245,7 @@ public sealed class InventoryStore : IDisposable
         EndpointState e => StoreRowWriter.Endpoint(e),
         MacState m => StoreRowWriter.Mac(m),
         LinkState l => StoreRowWriter.Link(l),
-        _ => JsonSerializer.Serialize(value, s_compact),
+        _ => JsonSerializer.Serialize(value, TypeInfo<T>()),
     };
 
     /// <summary>An asset or link row's data column.</summary>
@@ -263,8 +253,13 @@ public sealed class InventoryStore : IDisposable
     {
         AssetRecord a => StoreRowWriter.Asset(a),
         LinkRecord l => StoreRowWriter.Link(l),
-        _ => JsonSerializer.Serialize(value, s_records),
+        _ => JsonSerializer.Serialize(value, TypeInfo<T>()),
     };
+
+    /// <summary>The store's compile-time metadata for <typeparamref name="T"/> (no reflection: other types are not store rows).</summary>
+    private static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> TypeInfo<T>()
+        => StoreJsonContext.Default.GetTypeInfo(typeof(T)) as System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>
+            ?? throw new NotSupportedException($"{typeof(T).Name} is not a store row type");
 
     private T Run<T>(Func<T> action)
     {
@@ -291,11 +286,11 @@ public sealed class InventoryStore : IDisposable
     {
         var seed = new StoreSeed();
         foreach (var json in Column("SELECT data FROM endpoints ORDER BY key;"))
-            if (JsonSerializer.Deserialize<EndpointState>(json, s_compact) is { } e) seed.Endpoints.Add(e);
+            if (JsonSerializer.Deserialize(json, StoreJsonContext.Default.EndpointState) is { } e) seed.Endpoints.Add(e);
         foreach (var json in Column("SELECT data FROM macs ORDER BY mac;"))
-            if (JsonSerializer.Deserialize<MacState>(json, s_compact) is { } m) seed.Macs.Add(m);
+            if (JsonSerializer.Deserialize(json, StoreJsonContext.Default.MacState) is { } m) seed.Macs.Add(m);
         foreach (var json in Column("SELECT data FROM link_facts ORDER BY key;"))
-            if (JsonSerializer.Deserialize<LinkState>(json, s_compact) is { } l) seed.Links.Add(l);
+            if (JsonSerializer.Deserialize(json, StoreJsonContext.Default.LinkState) is { } l) seed.Links.Add(l);
         using var cmd = _db.CreateCommand();
         cmd.CommandText = "SELECT key, id FROM assets;";
         using var r = cmd.ExecuteReader();
@@ -317,7 +312,7 @@ public sealed class InventoryStore : IDisposable
     {
         var list = new List<AssetRecord>();
         foreach (var json in Column("SELECT data FROM assets ORDER BY id;"))
-            if (JsonSerializer.Deserialize<AssetRecord>(json, InventoryFormats.Json) is { } a) list.Add(a);
+            if (InventoryFormats.ReadAsset(json) is { } a) list.Add(a);
         return list;
     });
 
@@ -325,7 +320,7 @@ public sealed class InventoryStore : IDisposable
     {
         var list = new List<LinkRecord>();
         foreach (var json in Column("SELECT data FROM links ORDER BY id;"))
-            if (JsonSerializer.Deserialize<LinkRecord>(json, InventoryFormats.Json) is { } l) list.Add(l);
+            if (InventoryFormats.ReadLink(json) is { } l) list.Add(l);
         return list;
     });
 
