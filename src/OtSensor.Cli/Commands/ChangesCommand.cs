@@ -71,8 +71,15 @@ public static class ChangesCommand
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine("== Inventory changes");
         long n = store.ChangesRecorded;
-        string byType = string.Join(", ", store.ChangesByType.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => string.Create(ci, $"{kv.Key} {kv.Value:N0}")));
+        // Most frequent first, then by name. Sorted as plain strings (not with LINQ over the key / count pairs, whose
+        // generic code the JIT would compile at the end of every replay just for this line).
+        var counts = store.ChangesByType;
+        var types = new List<string>(counts.Count);
+        foreach (var kv in counts) types.Add(kv.Key);
+        types.Sort((x, y) => counts[x] != counts[y] ? counts[y].CompareTo(counts[x]) : string.CompareOrdinal(x, y));
+        var parts = new string[types.Count];
+        for (int i = 0; i < parts.Length; i++) parts[i] = string.Create(ci, $"{types[i]} {counts[types[i]]:N0}");
+        string byType = string.Join(", ", parts);
         w.WriteLine(n == 0 ? "  none (the store already knew everything this replay saw)"
             : string.Create(ci, $"  recorded {n:N0} ({byType}): otsensor changes"));
     }
