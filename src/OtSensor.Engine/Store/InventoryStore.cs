@@ -170,6 +170,12 @@ public sealed class InventoryStore : IDisposable
     public static string DefaultPath
         => Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } p ? p : "otsensor.db";
 
+    /// <summary>
+    /// Starts loading SQLite on a thread-pool thread (see <see cref="StoreFile.WarmUp"/>), so that a command which will
+    /// open a store soon overlaps that set-up with its own start.
+    /// </summary>
+    public static void WarmUpInBackground() => ThreadPool.UnsafeQueueUserWorkItem(static _ => StoreFile.WarmUp(), null);
+
     /// <summary>Opens (creating and migrating when <paramref name="readOnly"/> is false) the store at <paramref name="path"/>.</summary>
     public static InventoryStore Open(string path, bool readOnly = false, int busyTimeoutMs = 2000)
     {
