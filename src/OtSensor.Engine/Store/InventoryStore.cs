@@ -349,7 +349,7 @@ public sealed class InventoryStore : IDisposable
             for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
             var l = new byte[view.Links.Count][];
             for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(view.Links[i]);
-            return (Assets: a, Links: l);
+            return new ViewRows(a, l);
         });
         var detecting = _changes.Detect(_db, tx, snapshotTask);
         Upsert("INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
@@ -440,6 +440,12 @@ public sealed class InventoryStore : IDisposable
         AssetRowsWritten += assetChanges.Count;
         return 0;
     });
+
+    /// <summary>
+    /// The view's rows as JSON (assets, links). A class, not a tuple: the task and async builder over it then use the
+    /// framework's precompiled code for reference types instead of being compiled for a struct on every run.
+    /// </summary>
+    private sealed record ViewRows(byte[][] Assets, byte[][] Links);
 
     /// <summary>Inventory changes committed by <see cref="Write"/> since the store was opened, in all and by type.</summary>
     public long ChangesRecorded => _changes.Recorded;
