@@ -70,17 +70,20 @@ public static class ChangesCommand
     {
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine("== Inventory changes");
-        long n = store.ChangesRecorded;
-        // Most frequent first, then by name. Sorted as plain strings (not with LINQ over the key / count pairs, whose
-        // generic code the JIT would compile at the end of every replay just for this line).
-        var counts = store.ChangesByType;
-        var types = new List<string>(counts.Count);
-        foreach (var kv in counts) types.Add(kv.Key);
-        types.Sort((x, y) => counts[x] != counts[y] ? counts[y].CompareTo(counts[x]) : string.CompareOrdinal(x, y));
-        var parts = new string[types.Count];
-        for (int i = 0; i < parts.Length; i++) parts[i] = string.Create(ci, $"{types[i]} {counts[types[i]]:N0}");
+        long recorded = store.ChangesRecorded;
+        // Most frequent first, then by name: plain arrays and an index sort, not LINQ over the key / count pairs (whose
+        // generic code the JIT would otherwise compile at the end of every replay just for this line).
+        var types = new string[store.ChangesByType.Count];
+        var counts = new long[types.Length];
+        int n = 0;
+        foreach (var kv in store.ChangesByType) { types[n] = kv.Key; counts[n++] = kv.Value; }
+        var order = new int[types.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        Array.Sort(order, (x, y) => counts[x] != counts[y] ? counts[y].CompareTo(counts[x]) : string.CompareOrdinal(types[x], types[y]));
+        var parts = new string[order.Length];
+        for (int i = 0; i < parts.Length; i++) parts[i] = string.Create(ci, $"{types[order[i]]} {counts[order[i]]:N0}");
         string byType = string.Join(", ", parts);
-        w.WriteLine(n == 0 ? "  none (the store already knew everything this replay saw)"
-            : string.Create(ci, $"  recorded {n:N0} ({byType}): otsensor changes"));
+        w.WriteLine(recorded == 0 ? "  none (the store already knew everything this replay saw)"
+            : string.Create(ci, $"  recorded {recorded:N0} ({byType}): otsensor changes"));
     }
 }
