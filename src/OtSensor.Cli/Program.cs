@@ -11,6 +11,10 @@ public static class Program
 
     public static async Task<int> Main(string[] args)
     {
+        // The commands that run the pipeline open the store first thing: SQLite's set-up overlaps building and parsing
+        // the command line (a guess from the raw arguments; a wrong guess only loads SQLite for nothing).
+        if (args.Length > 0 && args[0] is "replay" or "capture" or "run" && Array.IndexOf(args, "--no-store") < 0)
+            OtSensor.Store.InventoryStore.WarmUpInBackground();
         var root = new RootCommand("OtSensor: a passive ICS/OT network monitor (Modbus/TCP, MQTT, CoAP).")
         {
             ReplayCommand.Create(),

@@ -107,7 +107,7 @@ public static class BaselineCommand
         {
             ["format"] = ExportFormat,
             ["version"] = 1,
-            ["state"] = JsonSerializer.SerializeToNode(st.ReadBaselineState(), new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower }),
+            ["state"] = JsonSerializer.SerializeToNode(st.ReadBaselineState(), BaselineStateJsonContext.Default.BaselineState),
             ["baseline"] = JsonNode.Parse(st.ReadBaseline().ToJson()),
         };
         string text = root.ToJsonString(new JsonSerializerOptions { WriteIndented = true });
@@ -138,7 +138,7 @@ public static class BaselineCommand
             var root = JsonNode.Parse(File.ReadAllText(file)) as JsonObject ?? throw new FormatException("not a JSON object");
             if (root["format"]?.GetValue<string>() != ExportFormat) throw new FormatException($"not an '{ExportFormat}' file");
             model = BaselineModel.FromJson(root["baseline"]?.ToJsonString() ?? throw new FormatException("no 'baseline'"));
-            state = root["state"]?.Deserialize<BaselineState>(new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower });
+            state = root["state"]?.Deserialize(BaselineStateJsonContext.Default.BaselineState);
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or FormatException or JsonException or InvalidOperationException)
         {

@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Encodings.Web;
 using System.Text.Json;
 using OtSensor.Core;
 using OtSensor.Detection;
@@ -13,13 +12,6 @@ namespace OtSensor.Cli.Commands;
 /// <summary><c>otsensor changes</c>: the inventory changes committed in the store (what <c>forward</c> sends beside alerts).</summary>
 public static class ChangesCommand
 {
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        Encoder = JavaScriptEncoder.Default,
-    };
-
     public static Command Create()
     {
         var store = AssetsCommand.StoreOption();
@@ -54,7 +46,7 @@ public static class ChangesCommand
         }
         if (json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(changes, s_json));
+            stdout.WriteLine(JsonSerializer.Serialize(changes, CliJsonContext.Default.ListInventoryChange));
             return Program.ExitOk;
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });
@@ -78,10 +70,20 @@ public static class ChangesCommand
     {
         var ci = CultureInfo.InvariantCulture;
         w.WriteLine("== Inventory changes");
-        long n = store.ChangesRecorded;
-        string byType = string.Join(", ", store.ChangesByType.OrderByDescending(kv => kv.Value).ThenBy(kv => kv.Key, StringComparer.Ordinal)
-            .Select(kv => string.Create(ci, $"{kv.Key} {kv.Value:N0}")));
-        w.WriteLine(n == 0 ? "  none (the store already knew everything this replay saw)"
-            : string.Create(ci, $"  recorded {n:N0} ({byType}): otsensor changes"));
+        long recorded = store.ChangesRecorded;
+        // Most frequent first, then by name: plain arrays and an index sort, not LINQ over the key / count pairs (whose
+        // generic code the JIT would otherwise compile at the end of every replay just for this line).
+        var types = new string[store.ChangesByType.Count];
+        var counts = new long[types.Length];
+        int n = 0;
+        foreach (var kv in store.ChangesByType) { types[n] = kv.Key; counts[n++] = kv.Value; }
+        var order = new int[types.Length];
+        for (int i = 0; i < order.Length; i++) order[i] = i;
+        Array.Sort(order, (x, y) => counts[x] != counts[y] ? counts[y].CompareTo(counts[x]) : string.CompareOrdinal(types[x], types[y]));
+        var parts = new string[order.Length];
+        for (int i = 0; i < parts.Length; i++) parts[i] = string.Create(ci, $"{types[order[i]]} {counts[order[i]]:N0}");
+        string byType = string.Join(", ", parts);
+        w.WriteLine(recorded == 0 ? "  none (the store already knew everything this replay saw)"
+            : string.Create(ci, $"  recorded {recorded:N0} ({byType}): otsensor changes"));
     }
 }

@@ -8,12 +8,6 @@ namespace OtSensor.Cli.Commands;
 /// <summary>`otsensor interfaces`: the devices libpcap can capture on, with their addresses and flags.</summary>
 public static class InterfacesCommand
 {
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-    };
-
     public static Command Create()
     {
         var json = new Option<bool>("--json") { Description = "Print a JSON array (for scripts)." };
@@ -42,7 +36,7 @@ public static class InterfacesCommand
         }
         if (json)
         {
-            stdout.WriteLine(JsonSerializer.Serialize(list, s_json));
+            stdout.WriteLine(JsonSerializer.Serialize(list, CliJsonContext.Default.IReadOnlyListCaptureInterface));
             return Program.ExitOk;
         }
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(stdout) });

@@ -1,5 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
+using System.Text.Json.Serialization;
+using System.Text.Json.Serialization.Metadata;
 using OtSensor.Core;
 
 namespace OtSensor.Detection;
@@ -18,6 +20,14 @@ public sealed class BaselineState
     /// <summary>Wall-clock time of the lock (RFC 3339), when locked by command.</summary>
     public string? LockedAt { get; set; }
 }
+
+/// <summary>
+/// Compile-time JSON metadata for <see cref="BaselineState"/>: snake-case names, compact (the store's baseline_state row,
+/// the state in <c>baseline export</c> files).
+/// </summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+[JsonSerializable(typeof(BaselineState))]
+public sealed partial class BaselineStateJsonContext : JsonSerializerContext;
 
 public readonly record struct PairKey(IpAddr Client, IpAddr Server);
 public readonly record struct ServiceKey(IpAddr Client, IpAddr Server, byte Transport, ushort Port, ProtocolId Protocol);
@@ -85,7 +95,7 @@ public struct PollStats
 /// the policy findings accepted while learning. Struct keys: lookups do not allocate. Bounded by
 /// <see cref="MaxItems"/> per table.
 /// </summary>
-public sealed class BaselineModel
+public sealed partial class BaselineModel
 {
     public const int MaxItems = 200_000;
 
@@ -129,14 +139,26 @@ public sealed class BaselineModel
         public List<string> Findings { get; set; } = [];
     }
 
-    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, WriteIndented = false };
+    /// <summary>Compile-time JSON metadata for the baseline's form (no reflection; the same text as the reflection serialiser).</summary>
+    [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower)]
+    [JsonSerializable(typeof(Dto))]
+    private sealed partial class DtoJsonContext : JsonSerializerContext;
+
+    private static readonly JsonTypeInfo<Dto> s_indented
+        = (JsonTypeInfo<Dto>)new JsonSerializerOptions(DtoJsonContext.Default.Options) { WriteIndented = true }.GetTypeInfo(typeof(Dto));
     private static readonly CultureInfo Ci = CultureInfo.InvariantCulture;
 
     private static string Ip(IpAddr a) => a.ToString();
 
-    private static List<string> Sorted(IEnumerable<string> items)
+    private static List<string> Sorted(HashSet<string> items)
     {
-        var l = items.ToList();
+        var l = new List<string>(items);
+        l.Sort(StringComparer.Ordinal);
+        return l;
+    }
+
+    private static List<string> Sorted(List<string> l)
+    {
         l.Sort(StringComparer.Ordinal);
         return l;
     }
@@ -144,22 +166,41 @@ public sealed class BaselineModel
     /// <summary>Deterministic JSON (sorted lines of '|'-separated fields).</summary>
     public string ToJson(bool indented = false)
     {
+        // Plain loops, not LINQ: each Select over these struct-keyed sets would be one more generic instantiation for
+        // the JIT to compile when a replay writes its baseline.
+        var assets = new List<string>(Assets.Count);
+        foreach (var kv in Assets) assets.Add(Ip(kv.Key) + "|" + kv.Value.Value.ToString(Ci));
+        var links = new List<string>(Links.Count);
+        foreach (var k in Links) links.Add($"{Ip(k.Client)}|{Ip(k.Server)}");
+        var services = new List<string>(Services.Count);
+        foreach (var k in Services) services.Add(string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{k.Transport}|{k.Port}|{(int)k.Protocol}"));
+        var codes = new List<string>(Codes.Count);
+        foreach (var k in Codes) codes.Add(string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{(int)k.Protocol}|{k.Code}"));
+        var writers = new List<string>(Writers.Count);
+        foreach (var k in Writers) writers.Add(string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{k.Unit}"));
+        var written = new List<string>(Written.Count);
+        foreach (var kv in Written) written.Add(string.Create(Ci, $"{Ip(kv.Key.Server)}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Min}|{kv.Value.Max}|{kv.Value.Samples}"));
+        var read = new List<string>(Read.Count);
+        foreach (var kv in Read) read.Add(string.Create(Ci, $"{Ip(kv.Key.Server)}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Min}|{kv.Value.Max}|{kv.Value.Samples}"));
+        var polls = new List<string>(Polls.Count);
+        foreach (var kv in Polls)
+            polls.Add(string.Create(Ci, $"{Ip(kv.Key.Client)}|{Ip(kv.Key.Server)}|{(int)kv.Key.Protocol}|{kv.Key.Code}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Intervals}|{kv.Value.SumNs}|{kv.Value.MinNs}|{kv.Value.MaxNs}"));
         var d = new Dto
         {
-            Assets = Sorted(Assets.Select(kv => Ip(kv.Key) + "|" + kv.Value.Value.ToString(Ci))),
-            Links = Sorted(Links.Select(k => $"{Ip(k.Client)}|{Ip(k.Server)}")),
-            Services = Sorted(Services.Select(k => string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{k.Transport}|{k.Port}|{(int)k.Protocol}"))),
-            Codes = Sorted(Codes.Select(k => string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{(int)k.Protocol}|{k.Code}"))),
-            Writers = Sorted(Writers.Select(k => string.Create(Ci, $"{Ip(k.Client)}|{Ip(k.Server)}|{k.Unit}"))),
-            Written = Sorted(Written.Select(kv => string.Create(Ci, $"{Ip(kv.Key.Server)}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Min}|{kv.Value.Max}|{kv.Value.Samples}"))),
-            Read = Sorted(Read.Select(kv => string.Create(Ci, $"{Ip(kv.Key.Server)}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Min}|{kv.Value.Max}|{kv.Value.Samples}"))),
-            Polls = Sorted(Polls.Select(kv => string.Create(Ci, $"{Ip(kv.Key.Client)}|{Ip(kv.Key.Server)}|{(int)kv.Key.Protocol}|{kv.Key.Code}|{kv.Key.Unit}|{kv.Key.Address}|{kv.Value.Intervals}|{kv.Value.SumNs}|{kv.Value.MinNs}|{kv.Value.MaxNs}"))),
+            Assets = Sorted(assets),
+            Links = Sorted(links),
+            Services = Sorted(services),
+            Codes = Sorted(codes),
+            Writers = Sorted(writers),
+            Written = Sorted(written),
+            Read = Sorted(read),
+            Polls = Sorted(polls),
             MqttClients = Sorted(MqttClients),
             MqttTopics = Sorted(MqttTopics),
             CoapResources = Sorted(CoapResources),
             Findings = Sorted(Findings),
         };
-        return JsonSerializer.Serialize(d, indented ? new JsonSerializerOptions(s_json) { WriteIndented = true } : s_json);
+        return JsonSerializer.Serialize(d, indented ? s_indented : DtoJsonContext.Default.Dto);
     }
 
     /// <summary>Parses <see cref="ToJson"/>'s form; throws <see cref="FormatException"/> on bad input.</summary>
@@ -168,7 +209,7 @@ public sealed class BaselineModel
         Dto? d;
         try
         {
-            d = JsonSerializer.Deserialize<Dto>(json, s_json);
+            d = JsonSerializer.Deserialize(json, DtoJsonContext.Default.Dto);
         }
         catch (JsonException ex)
         {

@@ -21,16 +21,8 @@ public sealed class RuleSettings
 /// </summary>
 public sealed class DetectionOptions
 {
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DictionaryKeyPolicy = null,
-        ReadCommentHandling = JsonCommentHandling.Skip,
-        AllowTrailingCommas = true,
-        WriteIndented = true,
-        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
-    };
+    /// <summary>Snake-case names, comments and trailing commas allowed, unknown members refused (see <see cref="DetectionOptionsJsonContext"/>).</summary>
+    public static JsonSerializerOptions Json => DetectionOptionsJsonContext.Default.Options;
 
     /// <summary>Built-in threshold and window per rule (threshold meaning in the comment).</summary>
     public static IReadOnlyDictionary<string, (double Threshold, double WindowSeconds)> Defaults { get; } = new Dictionary<string, (double, double)>(StringComparer.Ordinal)
@@ -107,7 +99,7 @@ public sealed class DetectionOptions
         DetectionOptions? o;
         try
         {
-            o = JsonSerializer.Deserialize<DetectionOptions>(json, Json);
+            o = JsonSerializer.Deserialize(json, DetectionOptionsJsonContext.Default.DetectionOptions);
         }
         catch (JsonException ex)
         {
@@ -128,3 +120,10 @@ public sealed class DetectionOptions
         return o;
     }
 }
+
+/// <summary>Compile-time JSON metadata for the rules config (no reflection; the same options as before).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, ReadCommentHandling = JsonCommentHandling.Skip,
+    AllowTrailingCommas = true, WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow)]
+[JsonSerializable(typeof(DetectionOptions))]
+internal sealed partial class DetectionOptionsJsonContext : JsonSerializerContext;

@@ -141,8 +141,12 @@ public static class InventoryMaterializer
 
     private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
 
-    /// <summary>An asset's identity before it is formatted: by MAC (local segment) or by IP.</summary>
-    private readonly record struct AssetKey(bool ByMac, MacAddress Mac, IpAddr Ip)
+    /// <summary>
+    /// An asset's identity before it is formatted: by MAC (local segment) or by IP. The keys here are classes, not
+    /// structs: the dictionaries over them share the framework's precompiled reference-type code, where a struct key
+    /// costs each replay the JIT compiling a dictionary for it (this runs once per flush, not per packet).
+    /// </summary>
+    private sealed record AssetKey(bool ByMac, MacAddress Mac, IpAddr Ip)
     {
         public string Text => ByMac ? "mac:" + Mac : "ip:" + Ip;
     }
@@ -235,12 +239,12 @@ public static class InventoryMaterializer
             snap.Assets.Add(b.Record);
         }
 
-        var linkMap = new Dictionary<(long, long, string?, string, int), LinkBuilder>();
+        var linkMap = new Dictionary<LinkMapKey, LinkBuilder>();
         foreach (var l in links)
         {
             if (KeyFor(l.ClientMac, l.ClientIp) is not { } ck || KeyFor(l.ServerMac, l.ServerIp) is not { } sk
                 || !builders.TryGetValue(ck, out var cb) || !builders.TryGetValue(sk, out var sb)) continue;
-            var lk = (cb.Id, sb.Id, l.Protocol, l.Transport, l.Port);
+            var lk = new LinkMapKey(cb.Id, sb.Id, l.Protocol, l.Transport, l.Port);
             if (!linkMap.TryGetValue(lk, out var r))
             {
                 r = new LinkBuilder(cb.Record!, sb.Record!, l);
@@ -287,14 +291,20 @@ public static class InventoryMaterializer
         });
     }
 
-    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, (int, string, string)?> s_rangeKeys = new(StringComparer.Ordinal);
+    /// <summary>One asset link: client and server asset ids, protocol, transport, port.</summary>
+    private sealed record LinkMapKey(long ClientId, long ServerId, string? Protocol, string Transport, int Port);
+
+    /// <summary>A parsed "unit/table/access" range key.</summary>
+    private sealed record RangeKeyParts(int Unit, string Table, string Access);
+
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, RangeKeyParts?> s_rangeKeys = new(StringComparer.Ordinal);
 
     /// <summary>"unit/table/access" parsed (cached: the keys come from a small set), or null when malformed.</summary>
-    private static (int Unit, string Table, string Access)? RangeKey(string key)
+    private static RangeKeyParts? RangeKey(string key)
     {
         if (s_rangeKeys.TryGetValue(key, out var parsed)) return parsed;
         var parts = key.Split('/');
-        parsed = parts.Length == 3 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit) ? (unit, parts[1], parts[2]) : null;
+        parsed = parts.Length == 3 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int unit) ? new RangeKeyParts(unit, parts[1], parts[2]) : null;
         if (s_rangeKeys.Count < 4096) s_rangeKeys.TryAdd(key, parsed);
         return parsed;
     }
@@ -352,7 +362,7 @@ public static class InventoryMaterializer
             }
             foreach (var (key, set) in _ranges)
             {
-                if (RangeKey(key) is not var (unit, table, access)) continue;
+                if (RangeKey(key) is not (var unit, var table, var access)) continue;
                 RangeRecord? rr = null;
                 foreach (var x in r.ModbusRanges)
                     if (x.Unit == unit && x.Table == table && x.Access == access) { rr = x; break; }
@@ -533,16 +543,19 @@ public static class InventoryMaterializer
 /// <summary>JSON and CSV forms of assets and links for scripts.</summary>
 public static class InventoryFormats
 {
-    public static readonly JsonSerializerOptions Json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        WriteIndented = true,
-        Encoder = JavaScriptEncoder.Default,
-    };
+    /// <summary>
+    /// Snake-case names, indented, the default encoder (<see cref="JavaScriptEncoder.Default"/>); compile-time metadata
+    /// (<see cref="InventoryJsonContext"/>) for assets and links, no reflection.
+    /// </summary>
+    public static JsonSerializerOptions Json => InventoryJsonContext.Default.Options;
 
-    public static string AssetsJson(IReadOnlyList<AssetRecord> assets) => JsonSerializer.Serialize(assets, Json);
+    public static string AssetsJson(IReadOnlyList<AssetRecord> assets) => JsonSerializer.Serialize(assets, InventoryJsonContext.Default.IReadOnlyListAssetRecord);
 
-    public static string LinksJson(IReadOnlyList<LinkRecord> links) => JsonSerializer.Serialize(links, Json);
+    public static string LinksJson(IReadOnlyList<LinkRecord> links) => JsonSerializer.Serialize(links, InventoryJsonContext.Default.IReadOnlyListLinkRecord);
+
+    internal static AssetRecord? ReadAsset(string json) => JsonSerializer.Deserialize(json, InventoryJsonContext.Default.AssetRecord);
+
+    internal static LinkRecord? ReadLink(string json) => JsonSerializer.Deserialize(json, InventoryJsonContext.Default.LinkRecord);
 
     /// <summary>One CSV field (RFC 4180 quoting; a leading =, +, -, @ is prefixed with ' so spreadsheets do not run it as a formula).</summary>
     public static string CsvField(string? value)
@@ -597,3 +610,11 @@ public static class InventoryFormats
     /// <summary>A Modbus function code's name, for display.</summary>
     public static string FunctionName(int fc) => ModbusFunctions.Name((byte)fc);
 }
+
+/// <summary>Compile-time JSON metadata for the scripts' form of assets and links (<see cref="InventoryFormats.Json"/>).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, WriteIndented = true)]
+[JsonSerializable(typeof(AssetRecord))]
+[JsonSerializable(typeof(LinkRecord))]
+[JsonSerializable(typeof(IReadOnlyList<AssetRecord>))]
+[JsonSerializable(typeof(IReadOnlyList<LinkRecord>))]
+internal sealed partial class InventoryJsonContext : JsonSerializerContext;

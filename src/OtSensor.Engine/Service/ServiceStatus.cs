@@ -65,17 +65,10 @@ public sealed record ServiceStatusSnapshot
     public List<InterfaceStatusSnapshot> Interfaces { get; init; } = [];
     public List<DestinationStatusSnapshot> Destinations { get; init; } = [];
 
-    private static readonly JsonSerializerOptions s_json = new()
-    {
-        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
-        WriteIndented = true,
-    };
-
-    public string ToJson() => JsonSerializer.Serialize(this, s_json);
+    public string ToJson() => JsonSerializer.Serialize(this, ServiceStatusJsonContext.Default.ServiceStatusSnapshot);
 
     public static ServiceStatusSnapshot FromJson(string json)
-        => JsonSerializer.Deserialize<ServiceStatusSnapshot>(json, s_json) ?? throw new JsonException("empty status");
+        => JsonSerializer.Deserialize(json, ServiceStatusJsonContext.Default.ServiceStatusSnapshot) ?? throw new JsonException("empty status");
 
     /// <summary>The human-readable form of <c>otsensor status</c>.</summary>
     public string ToText()
@@ -107,6 +100,11 @@ public sealed record ServiceStatusSnapshot
         return t.TotalDays >= 1 ? string.Create(CultureInfo.InvariantCulture, $"{(int)t.TotalDays}d {t:hh\\:mm\\:ss}") : t.ToString(@"hh\:mm\:ss", CultureInfo.InvariantCulture);
     }
 }
+
+/// <summary>Compile-time JSON metadata for <c>status --json</c> and the status socket (no reflection).</summary>
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower, DefaultIgnoreCondition = JsonIgnoreCondition.Never, WriteIndented = true)]
+[JsonSerializable(typeof(ServiceStatusSnapshot))]
+internal sealed partial class ServiceStatusJsonContext : JsonSerializerContext;
 
 /// <summary>
 /// The service side of <c>otsensor status</c>: a Unix domain socket; each connection gets the current snapshot as

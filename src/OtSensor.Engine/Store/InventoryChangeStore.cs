@@ -61,7 +61,11 @@ internal sealed class InventoryChangeRecorder
         return state;
     }
 
-    public readonly record struct Pending(List<InventoryChange> Changes, Dictionary<string, AssetFacts> Next);
+    /// <summary>
+    /// A class, not a struct: the tasks and async builders over it then share the framework's precompiled code for
+    /// reference types instead of being compiled for it on every run.
+    /// </summary>
+    public sealed record Pending(List<InventoryChange> Changes, Dictionary<string, AssetFacts> Next);
 }
 
 /// <summary>

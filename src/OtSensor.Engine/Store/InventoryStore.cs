@@ -132,16 +132,6 @@ public sealed class InventoryStore : IDisposable
     public const int CurrentSchemaVersion = 2;
     public const string EnvironmentVariable = "OTSENSOR_STORE";
 
-    /// <summary>Compile-time metadata for the store's own types, reflection for anything else.</summary>
-    private static readonly System.Text.Json.Serialization.Metadata.IJsonTypeInfoResolver s_resolver
-        = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.Combine(StoreJsonContext.Default, new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver());
-    private static readonly JsonSerializerOptions s_compact = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = s_resolver };
-    /// <summary>
-    /// Asset and link rows: the output schema's field names, compact (commands read them back with <see cref="InventoryFormats.Json"/>).
-    /// The default encoder (null) is <see cref="System.Text.Encodings.Web.JavaScriptEncoder.Default"/>.
-    /// </summary>
-    private static readonly JsonSerializerOptions s_records = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower, TypeInfoResolver = s_resolver };
-
     private static readonly string[] s_migrations =
     [
         // 1: initial schema.
@@ -179,6 +169,12 @@ public sealed class InventoryStore : IDisposable
     /// <summary>$OTSENSOR_STORE, else ./otsensor.db.</summary>
     public static string DefaultPath
         => Environment.GetEnvironmentVariable(EnvironmentVariable) is { Length: > 0 } p ? p : "otsensor.db";
+
+    /// <summary>
+    /// Starts loading SQLite on a thread-pool thread (see <see cref="StoreFile.WarmUp"/>), so that a command which will
+    /// open a store soon overlaps that set-up with its own start.
+    /// </summary>
+    public static void WarmUpInBackground() => ThreadPool.UnsafeQueueUserWorkItem(static _ => StoreFile.WarmUp(), null);
 
     /// <summary>Opens (creating and migrating when <paramref name="readOnly"/> is false) the store at <paramref name="path"/>.</summary>
     public static InventoryStore Open(string path, bool readOnly = false, int busyTimeoutMs = 2000)
@@ -255,7 +251,7 @@ public sealed class InventoryStore : IDisposable
         EndpointState e => StoreRowWriter.Endpoint(e),
         MacState m => StoreRowWriter.Mac(m),
         LinkState l => StoreRowWriter.Link(l),
-        _ => JsonSerializer.Serialize(value, s_compact),
+        _ => JsonSerializer.Serialize(value, TypeInfo<T>()),
     };
 
     /// <summary>An asset or link row's data column.</summary>
@@ -263,8 +259,13 @@ public sealed class InventoryStore : IDisposable
     {
         AssetRecord a => StoreRowWriter.Asset(a),
         LinkRecord l => StoreRowWriter.Link(l),
-        _ => JsonSerializer.Serialize(value, s_records),
+        _ => JsonSerializer.Serialize(value, TypeInfo<T>()),
     };
+
+    /// <summary>The store's compile-time metadata for <typeparamref name="T"/> (no reflection: other types are not store rows).</summary>
+    private static System.Text.Json.Serialization.Metadata.JsonTypeInfo<T> TypeInfo<T>()
+        => StoreJsonContext.Default.GetTypeInfo(typeof(T)) as System.Text.Json.Serialization.Metadata.JsonTypeInfo<T>
+            ?? throw new NotSupportedException($"{typeof(T).Name} is not a store row type");
 
     private T Run<T>(Func<T> action)
     {
@@ -291,11 +292,11 @@ public sealed class InventoryStore : IDisposable
     {
         var seed = new StoreSeed();
         foreach (var json in Column("SELECT data FROM endpoints ORDER BY key;"))
-            if (JsonSerializer.Deserialize<EndpointState>(json, s_compact) is { } e) seed.Endpoints.Add(e);
+            if (JsonSerializer.Deserialize(json, StoreJsonContext.Default.EndpointState) is { } e) seed.Endpoints.Add(e);
         foreach (var json in Column("SELECT data FROM macs ORDER BY mac;"))
-            if (JsonSerializer.Deserialize<MacState>(json, s_compact) is { } m) seed.Macs.Add(m);
+            if (JsonSerializer.Deserialize(json, StoreJsonContext.Default.MacState) is { } m) seed.Macs.Add(m);
         foreach (var json in Column("SELECT data FROM link_facts ORDER BY key;"))
-            if (JsonSerializer.Deserialize<LinkState>(json, s_compact) is { } l) seed.Links.Add(l);
+            if (JsonSerializer.Deserialize(json, StoreJsonContext.Default.LinkState) is { } l) seed.Links.Add(l);
         using var cmd = _db.CreateCommand();
         cmd.CommandText = "SELECT key, id FROM assets;";
         using var r = cmd.ExecuteReader();
@@ -317,7 +318,7 @@ public sealed class InventoryStore : IDisposable
     {
         var list = new List<AssetRecord>();
         foreach (var json in Column("SELECT data FROM assets ORDER BY id;"))
-            if (JsonSerializer.Deserialize<AssetRecord>(json, InventoryFormats.Json) is { } a) list.Add(a);
+            if (InventoryFormats.ReadAsset(json) is { } a) list.Add(a);
         return list;
     });
 
@@ -325,7 +326,7 @@ public sealed class InventoryStore : IDisposable
     {
         var list = new List<LinkRecord>();
         foreach (var json in Column("SELECT data FROM links ORDER BY id;"))
-            if (JsonSerializer.Deserialize<LinkRecord>(json, InventoryFormats.Json) is { } l) list.Add(l);
+            if (InventoryFormats.ReadLink(json) is { } l) list.Add(l);
         return list;
     });
 
@@ -348,7 +349,7 @@ public sealed class InventoryStore : IDisposable
             for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
             var l = new byte[view.Links.Count][];
             for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(view.Links[i]);
-            return (Assets: a, Links: l);
+            return new ViewRows(a, l);
         });
         var detecting = _changes.Detect(_db, tx, snapshotTask);
         Upsert("INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
@@ -439,6 +440,12 @@ public sealed class InventoryStore : IDisposable
         AssetRowsWritten += assetChanges.Count;
         return 0;
     });
+
+    /// <summary>
+    /// The view's rows as JSON (assets, links). A class, not a tuple: the task and async builder over it then use the
+    /// framework's precompiled code for reference types instead of being compiled for a struct on every run.
+    /// </summary>
+    private sealed record ViewRows(byte[][] Assets, byte[][] Links);
 
     /// <summary>Inventory changes committed by <see cref="Write"/> since the store was opened, in all and by type.</summary>
     public long ChangesRecorded => _changes.Recorded;

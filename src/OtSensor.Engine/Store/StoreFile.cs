@@ -67,6 +67,32 @@ internal static class StoreFile
         }
     }
 
+    /// <summary>
+    /// Loads SQLite and runs its first open, statement and transaction on an in-memory database: the native library,
+    /// the provider's reflection set-up and the interop stubs, which the first real open otherwise pays for on the
+    /// thread that is waiting for it. Failures are left for the real open to report.
+    /// </summary>
+    public static void WarmUp()
+    {
+        try
+        {
+            using var db = new SqliteConnection("Data Source=:memory:;Pooling=False");
+            db.Open();
+            using var tx = db.BeginTransaction(deferred: false);
+            using (var cmd = db.CreateCommand())
+            {
+                cmd.Transaction = tx;
+                cmd.CommandText = "SELECT count(*) FROM sqlite_master;";
+                cmd.ExecuteScalar();
+            }
+            tx.Commit();
+        }
+        catch (Exception ex) when (ex is SqliteException or InvalidOperationException or TypeInitializationException or DllNotFoundException)
+        {
+            // The store's own open reports it, naming the file.
+        }
+    }
+
     /// <summary>An SQLite error as the store's typed error, with what it means for the user.</summary>
     public static StoreException Translate(string path, SqliteException ex)
     {

@@ -14,71 +14,72 @@ namespace OtSensor.Store;
 /// </summary>
 internal static class StoreRowWriter
 {
-    // Property names encoded once (the writer otherwise transcodes and checks each name for escaping on every row).
-    private static readonly JsonEncodedText s_access = JsonEncodedText.Encode("access");
-    private static readonly JsonEncodedText s_arp_ips = JsonEncodedText.Encode("arp_ips");
-    private static readonly JsonEncodedText s_bytes = JsonEncodedText.Encode("bytes");
-    private static readonly JsonEncodedText s_bytes_received = JsonEncodedText.Encode("bytes_received");
-    private static readonly JsonEncodedText s_bytes_sent = JsonEncodedText.Encode("bytes_sent");
-    private static readonly JsonEncodedText s_client = JsonEncodedText.Encode("client");
-    private static readonly JsonEncodedText s_client_id = JsonEncodedText.Encode("client_id");
-    private static readonly JsonEncodedText s_client_ip = JsonEncodedText.Encode("client_ip");
-    private static readonly JsonEncodedText s_client_mac = JsonEncodedText.Encode("client_mac");
-    private static readonly JsonEncodedText s_coap_resources = JsonEncodedText.Encode("coap_resources");
-    private static readonly JsonEncodedText s_confidence = JsonEncodedText.Encode("confidence");
-    private static readonly JsonEncodedText s_facts = JsonEncodedText.Encode("facts");
-    private static readonly JsonEncodedText s_first_seen = JsonEncodedText.Encode("first_seen");
-    private static readonly JsonEncodedText s_first_seen_ns = JsonEncodedText.Encode("first_seen_ns");
-    private static readonly JsonEncodedText s_frame = JsonEncodedText.Encode("frame");
-    private static readonly JsonEncodedText s_id = JsonEncodedText.Encode("id");
-    private static readonly JsonEncodedText s_identity = JsonEncodedText.Encode("identity");
-    private static readonly JsonEncodedText s_ip = JsonEncodedText.Encode("ip");
-    private static readonly JsonEncodedText s_ips = JsonEncodedText.Encode("ips");
-    private static readonly JsonEncodedText s_is_router = JsonEncodedText.Encode("is_router");
-    private static readonly JsonEncodedText s_key = JsonEncodedText.Encode("key");
-    private static readonly JsonEncodedText s_kind = JsonEncodedText.Encode("kind");
-    private static readonly JsonEncodedText s_last_seen = JsonEncodedText.Encode("last_seen");
-    private static readonly JsonEncodedText s_last_seen_ns = JsonEncodedText.Encode("last_seen_ns");
-    private static readonly JsonEncodedText s_mac = JsonEncodedText.Encode("mac");
-    private static readonly JsonEncodedText s_mac_vendor = JsonEncodedText.Encode("mac_vendor");
-    private static readonly JsonEncodedText s_modbus_functions = JsonEncodedText.Encode("modbus_functions");
-    private static readonly JsonEncodedText s_modbus_ranges = JsonEncodedText.Encode("modbus_ranges");
-    private static readonly JsonEncodedText s_modbus_units = JsonEncodedText.Encode("modbus_units");
-    private static readonly JsonEncodedText s_model_name = JsonEncodedText.Encode("model_name");
-    private static readonly JsonEncodedText s_mqtt_client_ids = JsonEncodedText.Encode("mqtt_client_ids");
-    private static readonly JsonEncodedText s_mqtt_usernames = JsonEncodedText.Encode("mqtt_usernames");
-    private static readonly JsonEncodedText s_operations = JsonEncodedText.Encode("operations");
-    private static readonly JsonEncodedText s_packets = JsonEncodedText.Encode("packets");
-    private static readonly JsonEncodedText s_packets_received = JsonEncodedText.Encode("packets_received");
-    private static readonly JsonEncodedText s_packets_sent = JsonEncodedText.Encode("packets_sent");
-    private static readonly JsonEncodedText s_port = JsonEncodedText.Encode("port");
-    private static readonly JsonEncodedText s_product_code = JsonEncodedText.Encode("product_code");
-    private static readonly JsonEncodedText s_product_name = JsonEncodedText.Encode("product_name");
-    private static readonly JsonEncodedText s_proto = JsonEncodedText.Encode("proto");
-    private static readonly JsonEncodedText s_protocol = JsonEncodedText.Encode("protocol");
-    private static readonly JsonEncodedText s_ranges = JsonEncodedText.Encode("ranges");
-    private static readonly JsonEncodedText s_revision = JsonEncodedText.Encode("revision");
-    private static readonly JsonEncodedText s_roles = JsonEncodedText.Encode("roles");
-    private static readonly JsonEncodedText s_router_frame = JsonEncodedText.Encode("router_frame");
-    private static readonly JsonEncodedText s_router_reason = JsonEncodedText.Encode("router_reason");
-    private static readonly JsonEncodedText s_server = JsonEncodedText.Encode("server");
-    private static readonly JsonEncodedText s_server_id = JsonEncodedText.Encode("server_id");
-    private static readonly JsonEncodedText s_server_ip = JsonEncodedText.Encode("server_ip");
-    private static readonly JsonEncodedText s_server_mac = JsonEncodedText.Encode("server_mac");
-    private static readonly JsonEncodedText s_services = JsonEncodedText.Encode("services");
-    private static readonly JsonEncodedText s_source = JsonEncodedText.Encode("source");
-    private static readonly JsonEncodedText s_sources = JsonEncodedText.Encode("sources");
-    private static readonly JsonEncodedText s_table = JsonEncodedText.Encode("table");
-    private static readonly JsonEncodedText s_time = JsonEncodedText.Encode("time");
-    private static readonly JsonEncodedText s_time_ns = JsonEncodedText.Encode("time_ns");
-    private static readonly JsonEncodedText s_transactions = JsonEncodedText.Encode("transactions");
-    private static readonly JsonEncodedText s_transport = JsonEncodedText.Encode("transport");
-    private static readonly JsonEncodedText s_unit = JsonEncodedText.Encode("unit");
-    private static readonly JsonEncodedText s_user_application_name = JsonEncodedText.Encode("user_application_name");
-    private static readonly JsonEncodedText s_value = JsonEncodedText.Encode("value");
-    private static readonly JsonEncodedText s_vendor_name = JsonEncodedText.Encode("vendor_name");
-    private static readonly JsonEncodedText s_vendor_url = JsonEncodedText.Encode("vendor_url");
-    private static readonly JsonEncodedText s_vlans = JsonEncodedText.Encode("vlans");
+    // Property names as UTF-8 literals (no transcoding per row; no JsonEncodedText.Encode of every name, and with it the
+    // JavaScriptEncoder, set up when the first row is written: the writer checks these ASCII names against its own table).
+    private static ReadOnlySpan<byte> s_access => "access"u8;
+    private static ReadOnlySpan<byte> s_arp_ips => "arp_ips"u8;
+    private static ReadOnlySpan<byte> s_bytes => "bytes"u8;
+    private static ReadOnlySpan<byte> s_bytes_received => "bytes_received"u8;
+    private static ReadOnlySpan<byte> s_bytes_sent => "bytes_sent"u8;
+    private static ReadOnlySpan<byte> s_client => "client"u8;
+    private static ReadOnlySpan<byte> s_client_id => "client_id"u8;
+    private static ReadOnlySpan<byte> s_client_ip => "client_ip"u8;
+    private static ReadOnlySpan<byte> s_client_mac => "client_mac"u8;
+    private static ReadOnlySpan<byte> s_coap_resources => "coap_resources"u8;
+    private static ReadOnlySpan<byte> s_confidence => "confidence"u8;
+    private static ReadOnlySpan<byte> s_facts => "facts"u8;
+    private static ReadOnlySpan<byte> s_first_seen => "first_seen"u8;
+    private static ReadOnlySpan<byte> s_first_seen_ns => "first_seen_ns"u8;
+    private static ReadOnlySpan<byte> s_frame => "frame"u8;
+    private static ReadOnlySpan<byte> s_id => "id"u8;
+    private static ReadOnlySpan<byte> s_identity => "identity"u8;
+    private static ReadOnlySpan<byte> s_ip => "ip"u8;
+    private static ReadOnlySpan<byte> s_ips => "ips"u8;
+    private static ReadOnlySpan<byte> s_is_router => "is_router"u8;
+    private static ReadOnlySpan<byte> s_key => "key"u8;
+    private static ReadOnlySpan<byte> s_kind => "kind"u8;
+    private static ReadOnlySpan<byte> s_last_seen => "last_seen"u8;
+    private static ReadOnlySpan<byte> s_last_seen_ns => "last_seen_ns"u8;
+    private static ReadOnlySpan<byte> s_mac => "mac"u8;
+    private static ReadOnlySpan<byte> s_mac_vendor => "mac_vendor"u8;
+    private static ReadOnlySpan<byte> s_modbus_functions => "modbus_functions"u8;
+    private static ReadOnlySpan<byte> s_modbus_ranges => "modbus_ranges"u8;
+    private static ReadOnlySpan<byte> s_modbus_units => "modbus_units"u8;
+    private static ReadOnlySpan<byte> s_model_name => "model_name"u8;
+    private static ReadOnlySpan<byte> s_mqtt_client_ids => "mqtt_client_ids"u8;
+    private static ReadOnlySpan<byte> s_mqtt_usernames => "mqtt_usernames"u8;
+    private static ReadOnlySpan<byte> s_operations => "operations"u8;
+    private static ReadOnlySpan<byte> s_packets => "packets"u8;
+    private static ReadOnlySpan<byte> s_packets_received => "packets_received"u8;
+    private static ReadOnlySpan<byte> s_packets_sent => "packets_sent"u8;
+    private static ReadOnlySpan<byte> s_port => "port"u8;
+    private static ReadOnlySpan<byte> s_product_code => "product_code"u8;
+    private static ReadOnlySpan<byte> s_product_name => "product_name"u8;
+    private static ReadOnlySpan<byte> s_proto => "proto"u8;
+    private static ReadOnlySpan<byte> s_protocol => "protocol"u8;
+    private static ReadOnlySpan<byte> s_ranges => "ranges"u8;
+    private static ReadOnlySpan<byte> s_revision => "revision"u8;
+    private static ReadOnlySpan<byte> s_roles => "roles"u8;
+    private static ReadOnlySpan<byte> s_router_frame => "router_frame"u8;
+    private static ReadOnlySpan<byte> s_router_reason => "router_reason"u8;
+    private static ReadOnlySpan<byte> s_server => "server"u8;
+    private static ReadOnlySpan<byte> s_server_id => "server_id"u8;
+    private static ReadOnlySpan<byte> s_server_ip => "server_ip"u8;
+    private static ReadOnlySpan<byte> s_server_mac => "server_mac"u8;
+    private static ReadOnlySpan<byte> s_services => "services"u8;
+    private static ReadOnlySpan<byte> s_source => "source"u8;
+    private static ReadOnlySpan<byte> s_sources => "sources"u8;
+    private static ReadOnlySpan<byte> s_table => "table"u8;
+    private static ReadOnlySpan<byte> s_time => "time"u8;
+    private static ReadOnlySpan<byte> s_time_ns => "time_ns"u8;
+    private static ReadOnlySpan<byte> s_transactions => "transactions"u8;
+    private static ReadOnlySpan<byte> s_transport => "transport"u8;
+    private static ReadOnlySpan<byte> s_unit => "unit"u8;
+    private static ReadOnlySpan<byte> s_user_application_name => "user_application_name"u8;
+    private static ReadOnlySpan<byte> s_value => "value"u8;
+    private static ReadOnlySpan<byte> s_vendor_name => "vendor_name"u8;
+    private static ReadOnlySpan<byte> s_vendor_url => "vendor_url"u8;
+    private static ReadOnlySpan<byte> s_vlans => "vlans"u8;
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
     [ThreadStatic] private static Utf8JsonWriter? t_writer;
@@ -113,25 +114,25 @@ internal static class StoreRowWriter
     public static void Add(StateRows rows, string key, MacState m) { var w = rows.Begin(key); Write(w, m); rows.End(w); }
     public static void Add(StateRows rows, string key, LinkState l) { var w = rows.Begin(key); Write(w, l); rows.End(w); }
 
-    private static void Mac(Utf8JsonWriter w, JsonEncodedText name, MacAddress mac) => w.WriteString(name, mac.IsZero ? "" : mac.ToString());
+    private static void Mac(Utf8JsonWriter w, ReadOnlySpan<byte> name, MacAddress mac) => w.WriteString(name, mac.IsZero ? "" : mac.ToString());
 
-    private static void Ip(Utf8JsonWriter w, JsonEncodedText name, IpAddr ip) => w.WriteString(name, ip.IsZero ? "" : ip.ToString());
+    private static void Ip(Utf8JsonWriter w, ReadOnlySpan<byte> name, IpAddr ip) => w.WriteString(name, ip.IsZero ? "" : ip.ToString());
 
-    private static void IpList(Utf8JsonWriter w, JsonEncodedText name, List<IpAddr> ips)
+    private static void IpList(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<IpAddr> ips)
     {
         w.WriteStartArray(name);
         foreach (var ip in ips) w.WriteStringValue(ip.ToString());
         w.WriteEndArray();
     }
 
-    private static void Strings(Utf8JsonWriter w, JsonEncodedText name, List<string> values)
+    private static void Strings(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<string> values)
     {
         w.WriteStartArray(name);
         foreach (var s in values) w.WriteStringValue(s);
         w.WriteEndArray();
     }
 
-    private static void Ints(Utf8JsonWriter w, JsonEncodedText name, List<int> values)
+    private static void Ints(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<int> values)
     {
         w.WriteStartArray(name);
         foreach (var v in values) w.WriteNumberValue(v);
