@@ -178,6 +178,9 @@ public sealed partial class DetectionEngine : IEventConsumer
     public long StoreWritesDropped => _writer?.Dropped ?? 0;
     public long TrackersDropped { get; private set; }
 
+    /// <summary>New alerts that start a store write before the next once-a-second flush.</summary>
+    public const int FlushWrites = 2048;
+
     /// <summary>Traces kept in memory for <see cref="TraceOf"/> (the store keeps every alert's trace).</summary>
     public const int MaxTracesKept = 4096;
 
@@ -468,7 +471,13 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         _open[key] = new OpenAlert(alert);
         _raised.Add(alert);
-        if (_writer is not null) _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
+        if (_writer is not null)
+        {
+            _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
+            // A burst of alerts goes to the store while the replay goes on, not all at its end (bounded memory, and
+            // the write overlaps the analysis instead of following it).
+            if (_pending.Count >= FlushWrites) Flush(wait: false);
+        }
         return alert;
     }
 
