@@ -40,6 +40,13 @@ public sealed partial class DetectionEngine : IEventConsumer
 
     private readonly record struct Party(IpAddr Ip, MacAddress Mac, ushort Port);
 
+    /// <summary>What alerts aggregate by (and learned findings are keyed by): type, source, destination.</summary>
+    private readonly record struct AlertKey(int Type, IpAddr Src, IpAddr Dst) : IKeyHash<AlertKey>
+    {
+        public static ulong Hash(in AlertKey k) => KeyHash.Add(KeyHash.Add(KeyHash.Of(k.Src), KeyHash.Of(k.Dst)), (uint)k.Type);
+        public static bool Same(in AlertKey a, in AlertKey b) => a.Type == b.Type && a.Src == b.Src && a.Dst == b.Dst;
+    }
+
     private readonly DetectionOptions _options;
     private readonly AlertStore? _store;
     private readonly AlertStoreWriter? _writer;
@@ -51,16 +58,16 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly long[] _windowsNs;
     private readonly int[] _severities;
     private readonly bool[] _learnable;
-    private readonly Dictionary<(int Type, IpAddr Src, IpAddr Dst), OpenAlert> _open = [];
+    private readonly KeyTable<AlertKey, OpenAlert> _open = new();
     private readonly List<OpenAlert> _dirty = [];
-    private readonly List<(int Type, IpAddr Src, IpAddr Dst)> _expired = [];
+    private readonly List<AlertKey> _expired = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
     private readonly Dictionary<long, byte[]> _traces = [];
     private readonly Queue<long> _traceOrder = new();
     private readonly TraceArena _traceArena = new(MaxTracesKept);
     private readonly List<long> _tracePackets = [];
-    private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
+    private readonly KeySet<AlertKey> _findings = new();
     private long _nextId;
     private long _lastFlushTicks = Stopwatch.GetTimestamp();
     private bool _baselineDirty;
@@ -106,7 +113,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             foreach (var a in store.ReadAfter(Math.Max(0, _nextId - 1 - _options.MaxOpenAlerts), _options.MaxOpenAlerts))
             {
                 if (!AlertCatalog.TryGet(a.Type, out var t)) continue;
-                _open[(t.Index, ParseIp(a.SrcIp), ParseIp(a.DstIp))] = new OpenAlert(a);
+                _open[new AlertKey(t.Index, ParseIp(a.SrcIp), ParseIp(a.DstIp))] = new OpenAlert(a);
             }
         }
         else
@@ -354,7 +361,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private void AddFindingKey(string finding)
     {
         var p = finding.Split('|');
-        if (p.Length == 3 && AlertCatalog.TryGet(p[0], out var t)) _findings.Add((t.Index, ParseIp(p[1]), ParseIp(p[2])));
+        if (p.Length == 3 && AlertCatalog.TryGet(p[0], out var t)) _findings.Add(new AlertKey(t.Index, ParseIp(p[1]), ParseIp(p[2])));
     }
 
     /// <summary>
@@ -370,7 +377,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private bool Handled(AlertType type, IpAddr src, IpAddr dst, long ts)
     {
         if (!_enabled[type.Index]) return true;
-        var key = (type.Index, src, dst);
+        var key = new AlertKey(type.Index, src, dst);
         if (_learnable[type.Index])
         {
             if (Learning && _findings.Add(key))
@@ -452,7 +459,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             _traceOrder.Enqueue(alert.Id);
             if (_traceOrder.Count > MaxTracesKept) _traces.Remove(_traceOrder.Dequeue());
         }
-        var key = (type.Index, src.Ip, dst.Ip);
+        var key = new AlertKey(type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
             var expired = _expired;
