@@ -5,8 +5,8 @@ using OtSensor.Store;
 
 namespace OtSensor.Detection;
 
-/// <summary>One alert write: a new alert (with its trace) or an update of count / last seen.</summary>
-public readonly record struct AlertWrite(Alert Alert, long Count, long LastSeenNs, bool IsNew, byte[]? Trace);
+/// <summary>One alert write: a new alert (with its trace pcap, null when it kept none) or an update of count / last seen.</summary>
+public readonly record struct AlertWrite(Alert Alert, long Count, long LastSeenNs, bool IsNew, ReadOnlyMemory<byte>? Trace);
 
 /// <summary>
 /// Detection's tables in the store's SQLite file (WAL): alerts (with evidence JSON and the trace pcap), forwarder
@@ -184,7 +184,8 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
             ins.Text(20, a.Message);
             ins.Utf8(21, Json(a.Evidence));
             ins.Utf8(22, Json(a.TracePackets));
-            ins.Blob(23, w.Trace);
+            if (w.Trace is { } trace) ins.Blob(23, trace.Span);
+            else ins.Null(23);
             ins.Run();
         }
         tx.Commit();

@@ -63,9 +63,10 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly List<AlertKey> _expired = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
-    private readonly Dictionary<long, byte[]> _traces = [];
-    private readonly Queue<long> _traceOrder = new();
     private readonly TraceArena _traceArena = new(MaxTracesKept);
+    // The traces of the pending store writes, and of the batch submitted last (reused once it is written).
+    private TraceBuffer _traceBuffer = new();
+    private TraceBuffer? _spareTraceBuffer;
     private readonly List<long> _tracePackets = [];
     private readonly KeySet<AlertKey> _findings = new();
     private long _nextId;
@@ -192,7 +193,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     public const int MaxTracesKept = 4096;
 
     /// <summary>The trace pcap of an alert created during this run (one of the last <see cref="MaxTracesKept"/>), or null.</summary>
-    public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id) ?? _traceArena.Get(alert.Id);
+    public byte[]? TraceOf(Alert alert) => _traceArena.Get(alert.Id);
 
     // Direct-mapped caches of endpoint texts (an endpoint usually appears in several alerts: their addresses,
     // messages and learned findings): a hit formats nothing and allocates nothing. Only a cache: same text either way.
@@ -315,8 +316,15 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         if (_pending.Count > 0 || _writer.Retained > 0)
         {
+            // The previous batch is written once the writer is idle; its trace buffer is free unless its writes failed
+            // and are retained (they still point into it).
+            _writer.WaitIdle();
+            var spare = _writer.Retained == 0 ? _spareTraceBuffer : null;
             _writer.Submit(_pending, force: wait);
             _pending = [];
+            _spareTraceBuffer = _traceBuffer;
+            _traceBuffer = spare ?? new TraceBuffer();
+            _traceBuffer.Reset();
         }
         if (wait) _writer.WaitIdle();
         StoreError ??= _writer.Error;
@@ -414,19 +422,13 @@ public sealed partial class DetectionEngine : IEventConsumer
     {
         long id = _nextId++;
         int traceSize = _ring.Pick(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
-        byte[]? trace = null;
+        ReadOnlyMemory<byte>? trace = null;
         if (traceSize > 0)
         {
-            // The store takes each trace as an array; without one, only the last traces are kept, in the arena.
-            if (_writer is not null)
-            {
-                trace = new byte[traceSize];
-                _ring.WritePicked(trace, _tracePackets);
-            }
-            else
-            {
-                _ring.WritePicked(_traceArena.Add(id, traceSize), _tracePackets);
-            }
+            // The last traces are kept in the arena; the store's copy goes in the pending writes' buffer.
+            var span = _traceArena.Add(id, traceSize);
+            _ring.WritePicked(span, _tracePackets);
+            if (_writer is not null) trace = _traceBuffer.Add(span);
         }
         var alert = new Alert
         {
@@ -453,12 +455,6 @@ public sealed partial class DetectionEngine : IEventConsumer
             Evidence = evidence,
             TracePackets = [.. _tracePackets],
         };
-        if (trace is not null)
-        {
-            _traces[alert.Id] = trace;
-            _traceOrder.Enqueue(alert.Id);
-            if (_traceOrder.Count > MaxTracesKept) _traces.Remove(_traceOrder.Dequeue());
-        }
         var key = new AlertKey(type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
