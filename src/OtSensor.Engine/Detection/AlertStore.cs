@@ -314,10 +314,13 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     public BaselineModel ReadBaseline() => Run(() =>
         Scalar(_db, "SELECT data FROM baseline WHERE id = 1;") is string s ? BaselineModel.FromJson(s) : new BaselineModel());
 
-    public void WriteBaseline(BaselineModel model, BaselineState state) => Run(() =>
+    public void WriteBaseline(BaselineModel model, BaselineState state) => WriteBaseline(model.ToJson(), state);
+
+    /// <summary>Writes a baseline already in its JSON form (<see cref="BaselineModel.ToJson"/>) and its state.</summary>
+    public void WriteBaseline(string modelJson, BaselineState state) => Run(() =>
     {
         using var tx = _db.BeginTransaction(deferred: false);
-        Put("baseline", model.ToJson(), tx);
+        Put("baseline", modelJson, tx);
         Put("baseline_state", JsonSerializer.Serialize(state, AlertJsonContext.Default.BaselineState), tx);
         tx.Commit();
         return 0;

@@ -284,13 +284,20 @@ public sealed partial class DetectionEngine : IEventConsumer
     /// <summary>Writes everything pending (alerts, baseline) and waits for the store.</summary>
     public void Complete()
     {
-        Flush(wait: true);
+        // The baseline's JSON is built while the last alerts are being written, then written after them.
+        Flush(wait: false, force: true);
         FlushLearning(dropCache: false);
-        if (_store is not null && (_baselineDirty || Learning) && StoreError is null)
+        string? baselineJson = _store is not null && (_baselineDirty || Learning) ? _baseline.ToJson() : null;
+        if (_writer is not null)
+        {
+            _writer.WaitIdle();
+            StoreError ??= _writer.Error;
+        }
+        if (_store is not null && baselineJson is not null && StoreError is null)
         {
             try
             {
-                _store.WriteBaseline(_baseline, BaselineState);
+                _store.WriteBaseline(baselineJson, BaselineState);
                 _baselineDirty = false;
             }
             catch (StoreException ex)
@@ -300,7 +307,9 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
     }
 
-    private void Flush(bool wait)
+    private void Flush(bool wait) => Flush(wait, force: wait);
+
+    private void Flush(bool wait, bool force)
     {
         _lastFlushTicks = Stopwatch.GetTimestamp();
         foreach (var o in _dirty)
@@ -320,7 +329,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             // and are retained (they still point into it).
             _writer.WaitIdle();
             var spare = _writer.Retained == 0 ? _spareTraceBuffer : null;
-            _writer.Submit(_pending, force: wait);
+            _writer.Submit(_pending, force);
             _pending = [];
             _spareTraceBuffer = _traceBuffer;
             _traceBuffer = spare ?? new TraceBuffer();
