@@ -23,23 +23,21 @@ public interface IKeyHash<TKey>
 public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TValue>>
     where TKey : struct, IKeyHash<TKey>
 {
-    // Tag, key and value side by side: a lookup in a large table touches one cache line, not three arrays.
-    private struct Entry
-    {
-        public uint Tag; // 0: empty; else the hash's high half with the low bit set
-        public TKey Key;
-        public TValue Value;
-    }
-
-    private Entry[] _entries;
+    private TKey[] _keys;
+    private TValue[] _values;
+    private uint[] _tags; // 0: empty; else the hash's high half with the low bit set
     private int _shift;
 
     public KeyTable(int capacity = 8)
     {
-        int size = (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(capacity, 4, 1 << 29) * 2);
-        _entries = new Entry[size];
+        int size = Size(capacity);
+        _keys = new TKey[size];
+        _values = new TValue[size];
+        _tags = new uint[size];
         _shift = 64 - BitOperations.Log2((uint)size);
     }
+
+    private static int Size(int capacity) => (int)BitOperations.RoundUpToPowerOf2((uint)Math.Clamp(capacity, 4, 1 << 29) * 2);
 
     public int Count { get; private set; }
 
@@ -51,13 +49,14 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         ulong h = Mix(in key);
         uint tag = Tag(h);
-        var entries = _entries;
-        int mask = entries.Length - 1;
+        var tags = _tags;
+        var keys = _keys;
+        int mask = tags.Length - 1;
         for (int i = (int)(h >> _shift); ; i = (i + 1) & mask)
         {
-            ref var e = ref entries[i];
-            if (e.Tag == 0) return -1;
-            if (e.Tag == tag && TKey.Same(in e.Key, in key)) return i;
+            uint t = tags[i];
+            if (t == 0) return -1;
+            if (t == tag && TKey.Same(in keys[i], in key)) return i;
         }
     }
 
@@ -71,7 +70,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
             value = default!;
             return false;
         }
-        value = _entries[i].Value;
+        value = _values[i];
         return true;
     }
 
@@ -80,7 +79,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         int i = Find(in key);
         if (i < 0) return ref Unsafe.NullRef<TValue>();
-        return ref _entries[i].Value;
+        return ref _values[i];
     }
 
     /// <summary>The value of <paramref name="key"/> by reference, added as default when missing (<paramref name="exists"/> false). Valid until the next add.</summary>
@@ -88,32 +87,30 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         ulong h = Mix(in key);
         uint tag = Tag(h);
-        var entries = _entries;
-        int mask = entries.Length - 1;
+        var tags = _tags;
+        int mask = tags.Length - 1;
         int i = (int)(h >> _shift);
         for (; ; i = (i + 1) & mask)
         {
-            ref var e = ref entries[i];
-            if (e.Tag == 0) break;
-            if (e.Tag == tag && TKey.Same(in e.Key, in key))
+            uint t = tags[i];
+            if (t == 0) break;
+            if (t == tag && TKey.Same(in _keys[i], in key))
             {
                 exists = true;
-                return ref e.Value;
+                return ref _values[i];
             }
         }
         exists = false;
-        if ((Count + 1) * 2 > entries.Length)
+        if ((Count + 1) * 2 > tags.Length)
         {
             Grow();
-            entries = _entries;
-            i = Slot(entries, h);
+            i = Slot(h);
         }
-        ref var n = ref entries[i];
-        n.Tag = tag;
-        n.Key = key;
-        n.Value = default!;
+        _tags[i] = tag;
+        _keys[i] = key;
+        _values[i] = default!;
         Count++;
-        return ref n.Value;
+        return ref _values[i];
     }
 
     /// <summary>Adds <paramref name="key"/> with <paramref name="value"/>; false (nothing changed) when it is already in.</summary>
@@ -134,7 +131,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     public TValue? GetValueOrDefault(in TKey key)
     {
         int i = Find(in key);
-        return i < 0 ? default : _entries[i].Value;
+        return i < 0 ? default : _values[i];
     }
 
     public TValue this[in TKey key]
@@ -143,7 +140,7 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
         {
             int i = Find(in key);
             if (i < 0) throw new KeyNotFoundException($"key '{key}' not found");
-            return _entries[i].Value;
+            return _values[i];
         }
         set => GetValueRefOrAddDefault(in key, out _) = value;
     }
@@ -152,21 +149,27 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         int i = Find(in key);
         if (i < 0) return false;
-        var entries = _entries;
-        int mask = entries.Length - 1;
+        var tags = _tags;
+        var keys = _keys;
+        var values = _values;
+        int mask = tags.Length - 1;
         // Backward-shift deletion: move later entries of the probe run into the hole when their home allows it.
         int hole = i;
-        for (int j = (i + 1) & mask; entries[j].Tag != 0; j = (j + 1) & mask)
+        for (int j = (i + 1) & mask; tags[j] != 0; j = (j + 1) & mask)
         {
-            int home = (int)(Mix(in entries[j].Key) >> _shift);
+            int home = (int)(Mix(in keys[j]) >> _shift);
             // j may move to the hole when its home is not cyclically in (hole, j].
             if (((j - home) & mask) >= ((j - hole) & mask))
             {
-                entries[hole] = entries[j];
+                tags[hole] = tags[j];
+                keys[hole] = keys[j];
+                values[hole] = values[j];
                 hole = j;
             }
         }
-        entries[hole] = default;
+        tags[hole] = 0;
+        keys[hole] = default;
+        values[hole] = default!;
         Count--;
         return true;
     }
@@ -174,31 +177,40 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     public void Clear()
     {
         if (Count == 0) return;
-        Array.Clear(_entries);
+        Array.Clear(_tags);
+        Array.Clear(_keys);
+        Array.Clear(_values);
         Count = 0;
     }
 
     // An empty slot for hash h (the key is known to be missing).
-    private int Slot(Entry[] entries, ulong h)
+    private int Slot(ulong h)
     {
-        int mask = entries.Length - 1;
+        var tags = _tags;
+        int mask = tags.Length - 1;
         int i = (int)(h >> _shift);
-        while (entries[i].Tag != 0) i = (i + 1) & mask;
+        while (tags[i] != 0) i = (i + 1) & mask;
         return i;
     }
 
     private void Grow()
     {
-        var old = _entries;
-        var entries = new Entry[old.Length * 2];
-        _shift = 64 - BitOperations.Log2((uint)entries.Length);
-        for (int k = 0; k < old.Length; k++)
+        var oldTags = _tags;
+        var oldKeys = _keys;
+        var oldValues = _values;
+        int size = oldTags.Length * 2;
+        _tags = new uint[size];
+        _keys = new TKey[size];
+        _values = new TValue[size];
+        _shift = 64 - BitOperations.Log2((uint)size);
+        for (int k = 0; k < oldTags.Length; k++)
         {
-            ref var e = ref old[k];
-            if (e.Tag == 0) continue;
-            entries[Slot(entries, Mix(in e.Key))] = e;
+            if (oldTags[k] == 0) continue;
+            int i = Slot(Mix(in oldKeys[k]));
+            _tags[i] = oldTags[k];
+            _keys[i] = oldKeys[k];
+            _values[i] = oldValues[k];
         }
-        _entries = entries;
     }
 
     public Enumerator GetEnumerator() => new(this);
@@ -212,16 +224,16 @@ public sealed class KeyTable<TKey, TValue> : IEnumerable<KeyValuePair<TKey, TVal
     {
         private int _i = -1;
 
-        public readonly KeyValuePair<TKey, TValue> Current => new(table._entries[_i].Key, table._entries[_i].Value);
+        public readonly KeyValuePair<TKey, TValue> Current => new(table._keys[_i], table._values[_i]);
 
         readonly object IEnumerator.Current => Current;
 
         public bool MoveNext()
         {
-            var entries = table._entries;
-            while (++_i < entries.Length)
+            var tags = table._tags;
+            while (++_i < tags.Length)
             {
-                if (entries[_i].Tag != 0) return true;
+                if (tags[_i] != 0) return true;
             }
             return false;
         }
