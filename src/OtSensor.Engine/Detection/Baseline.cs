@@ -19,12 +19,12 @@ public sealed class BaselineState
     public string? LockedAt { get; set; }
 }
 
-public readonly partial record struct PairKey(IpAddr Client, IpAddr Server);
-public readonly partial record struct ServiceKey(IpAddr Client, IpAddr Server, byte Transport, ushort Port, ProtocolId Protocol);
-public readonly partial record struct CodeKey(IpAddr Client, IpAddr Server, ProtocolId Protocol, int Code);
-public readonly partial record struct WriterKey(IpAddr Client, IpAddr Server, byte Unit);
-public readonly partial record struct RegisterKey(IpAddr Server, byte Unit, ushort Address);
-public readonly partial record struct PollKey(IpAddr Client, IpAddr Server, ProtocolId Protocol, int Code, byte Unit, int Address);
+public readonly record struct PairKey(IpAddr Client, IpAddr Server);
+public readonly record struct ServiceKey(IpAddr Client, IpAddr Server, byte Transport, ushort Port, ProtocolId Protocol);
+public readonly record struct CodeKey(IpAddr Client, IpAddr Server, ProtocolId Protocol, int Code);
+public readonly record struct WriterKey(IpAddr Client, IpAddr Server, byte Unit);
+public readonly record struct RegisterKey(IpAddr Server, byte Unit, ushort Address);
+public readonly record struct PollKey(IpAddr Client, IpAddr Server, ProtocolId Protocol, int Code, byte Unit, int Address);
 
 /// <summary>Learned value range of one register.</summary>
 public struct ValueRange
@@ -90,13 +90,13 @@ public sealed class BaselineModel
     public const int MaxItems = 200_000;
 
     public Dictionary<IpAddr, MacAddress> Assets { get; } = [];
-    public KeySet<PairKey> Links { get; } = new();
-    public KeySet<ServiceKey> Services { get; } = new();
-    public KeySet<CodeKey> Codes { get; } = new();
-    public KeySet<WriterKey> Writers { get; } = new();
-    public KeyTable<RegisterKey, ValueRange> Written { get; } = new();
-    public KeyTable<RegisterKey, ValueRange> Read { get; } = new();
-    public KeyTable<PollKey, PollStats> Polls { get; } = new();
+    public HashSet<PairKey> Links { get; } = [];
+    public HashSet<ServiceKey> Services { get; } = [];
+    public HashSet<CodeKey> Codes { get; } = [];
+    public HashSet<WriterKey> Writers { get; } = [];
+    public Dictionary<RegisterKey, ValueRange> Written { get; } = [];
+    public Dictionary<RegisterKey, ValueRange> Read { get; } = [];
+    public Dictionary<PollKey, PollStats> Polls { get; } = [];
     public HashSet<string> MqttClients { get; } = new(StringComparer.Ordinal);
     public HashSet<string> MqttTopics { get; } = new(StringComparer.Ordinal);
     public HashSet<string> CoapResources { get; } = new(StringComparer.Ordinal);

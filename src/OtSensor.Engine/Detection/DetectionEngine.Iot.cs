@@ -69,12 +69,12 @@ public sealed partial class DetectionEngine
     private readonly KnownKeys _knownTopics = new();
     private readonly KnownKeys _knownResources = new();
 
-    private readonly KeyTable<PairKey, WindowCounter> _mqttRefusals = new();
-    private readonly KeyTable<PairKey, WindowCounter> _coapBytes = new();
-    private readonly KeyTable<PairKey, WindowCounter> _coapUnsolicited = new();
+    private readonly Dictionary<PairKey, WindowCounter> _mqttRefusals = [];
+    private readonly Dictionary<PairKey, WindowCounter> _coapBytes = [];
+    private readonly Dictionary<PairKey, WindowCounter> _coapUnsolicited = [];
     private readonly Dictionary<IpAddr, ScanTracker> _scans = [];
 
-    private WindowCounter Counter(KeyTable<PairKey, WindowCounter> table, PairKey key, long ts, long windowNs)
+    private WindowCounter Counter(Dictionary<PairKey, WindowCounter> table, PairKey key, long ts, long windowNs)
     {
         if (!table.TryGetValue(key, out var c))
         {

@@ -98,7 +98,7 @@ public sealed partial class DetectionEngine
     private void MergeRegister(ref RegSlot slot)
     {
         var table = (slot.Key - 1) >> 24 != 0 ? _baseline.Written : _baseline.Read;
-        ref var r = ref table.GetValueRefOrNullRef(new RegisterKey(slot.Server, (byte)((slot.Key - 1) >> 16), (ushort)(slot.Key - 1)));
+        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)((slot.Key - 1) >> 16), (ushort)(slot.Key - 1)));
         if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc);
         slot.Acc = default;
     }
@@ -126,8 +126,8 @@ public sealed partial class DetectionEngine
             }
             var rk = new RegisterKey(server, unit, address);
             ref var r = ref table.Count < BaselineModel.MaxItems
-                ? ref table.GetValueRefOrAddDefault(rk, out _)
-                : ref table.GetValueRefOrNullRef(rk);
+                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
+                : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
             bool inTable = !Unsafe.IsNullRef(ref r);
             if (inTable) r.Add(values[i]);
             // A slot holding values not merged yet keeps them (merging now would cost a second lookup, and when
@@ -149,7 +149,7 @@ public sealed partial class DetectionEngine
     {
         if (!slot.Dirty) return;
         slot.Dirty = false;
-        ref var ps = ref _baseline.Polls.GetValueRefOrNullRef(slot.Key);
+        ref var ps = ref CollectionsMarshal.GetValueRefOrNullRef(_baseline.Polls, slot.Key);
         if (!Unsafe.IsNullRef(ref ps)) ps.Add(in slot.Acc);
         slot.Acc = default;
     }
@@ -215,8 +215,8 @@ public sealed partial class DetectionEngine
         if (!hasCode) c.KnownWithoutCode = true;
         else if ((uint)code < 256) c.KnownCodes[code >> 6] |= 1UL << (code & 63);
     }
-    private readonly KeyTable<PairKey, ModbusPair> _modbusPairs = new();
-    private readonly KeyTable<PairKey, PollPair> _pollPairs = new();
+    private readonly Dictionary<PairKey, ModbusPair> _modbusPairs = [];
+    private readonly Dictionary<PairKey, PollPair> _pollPairs = [];
     private int _pollSlots;
     private PairKey _lastPairKey;
     private ModbusPair? _lastPair;
@@ -605,8 +605,8 @@ public sealed partial class DetectionEngine
                 {
                     var pk = new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address);
                     ref var ps = ref b.Polls.Count < BaselineModel.MaxItems
-                        ? ref b.Polls.GetValueRefOrAddDefault(pk, out _)
-                        : ref b.Polls.GetValueRefOrNullRef(pk);
+                        ? ref CollectionsMarshal.GetValueRefOrAddDefault(b.Polls, pk, out _)
+                        : ref CollectionsMarshal.GetValueRefOrNullRef(b.Polls, pk);
                     if (!Unsafe.IsNullRef(ref ps))
                     {
                         ps.Add(interval);
@@ -765,12 +765,12 @@ public sealed partial class DetectionEngine
         return _baseline.Polls.TryGetValue(key, out stats);
     }
 
-    private static void Learn(KeyTable<RegisterKey, ValueRange> table, RegisterKey key, int? value)
+    private static void Learn(Dictionary<RegisterKey, ValueRange> table, RegisterKey key, int? value)
     {
         // One hash lookup: find-or-add while there is room, find only when the table is full.
         ref var r = ref table.Count < BaselineModel.MaxItems
-            ? ref table.GetValueRefOrAddDefault(key, out _)
-            : ref table.GetValueRefOrNullRef(key);
+            ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, key, out _)
+            : ref CollectionsMarshal.GetValueRefOrNullRef(table, key);
         if (Unsafe.IsNullRef(ref r)) return;
         if (value is int v) r.Add(v);
     }

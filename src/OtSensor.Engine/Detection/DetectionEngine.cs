@@ -40,13 +40,6 @@ public sealed partial class DetectionEngine : IEventConsumer
 
     private readonly record struct Party(IpAddr Ip, MacAddress Mac, ushort Port);
 
-    /// <summary>What alerts aggregate by (and learned findings are keyed by): type, source, destination.</summary>
-    private readonly record struct AlertKey(int Type, IpAddr Src, IpAddr Dst) : IKeyHash<AlertKey>
-    {
-        public static ulong Hash(in AlertKey k) => KeyHash.Add(KeyHash.Add(KeyHash.Of(k.Src), KeyHash.Of(k.Dst)), (uint)k.Type);
-        public static bool Same(in AlertKey a, in AlertKey b) => a.Type == b.Type && a.Src == b.Src && a.Dst == b.Dst;
-    }
-
     private readonly DetectionOptions _options;
     private readonly AlertStore? _store;
     private readonly AlertStoreWriter? _writer;
@@ -58,9 +51,9 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly long[] _windowsNs;
     private readonly int[] _severities;
     private readonly bool[] _learnable;
-    private readonly KeyTable<AlertKey, OpenAlert> _open = new();
+    private readonly Dictionary<(int Type, IpAddr Src, IpAddr Dst), OpenAlert> _open = [];
     private readonly List<OpenAlert> _dirty = [];
-    private readonly List<AlertKey> _expired = [];
+    private readonly List<(int Type, IpAddr Src, IpAddr Dst)> _expired = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
     private readonly TraceArena _traceArena = new(MaxTracesKept);
@@ -68,7 +61,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private TraceBuffer _traceBuffer = new();
     private TraceBuffer? _spareTraceBuffer;
     private readonly List<long> _tracePackets = [];
-    private readonly KeySet<AlertKey> _findings = new();
+    private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
     private long _nextId;
     private long _lastFlushTicks = Stopwatch.GetTimestamp();
     private bool _baselineDirty;
@@ -114,7 +107,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             foreach (var a in store.ReadAfter(Math.Max(0, _nextId - 1 - _options.MaxOpenAlerts), _options.MaxOpenAlerts))
             {
                 if (!AlertCatalog.TryGet(a.Type, out var t)) continue;
-                _open[new AlertKey(t.Index, ParseIp(a.SrcIp), ParseIp(a.DstIp))] = new OpenAlert(a);
+                _open[(t.Index, ParseIp(a.SrcIp), ParseIp(a.DstIp))] = new OpenAlert(a);
             }
         }
         else
@@ -378,7 +371,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private void AddFindingKey(string finding)
     {
         var p = finding.Split('|');
-        if (p.Length == 3 && AlertCatalog.TryGet(p[0], out var t)) _findings.Add(new AlertKey(t.Index, ParseIp(p[1]), ParseIp(p[2])));
+        if (p.Length == 3 && AlertCatalog.TryGet(p[0], out var t)) _findings.Add((t.Index, ParseIp(p[1]), ParseIp(p[2])));
     }
 
     /// <summary>
@@ -394,7 +387,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private bool Handled(AlertType type, IpAddr src, IpAddr dst, long ts)
     {
         if (!_enabled[type.Index]) return true;
-        var key = new AlertKey(type.Index, src, dst);
+        var key = (type.Index, src, dst);
         if (_learnable[type.Index])
         {
             if (Learning && _findings.Add(key))
@@ -464,7 +457,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             Evidence = evidence,
             TracePackets = [.. _tracePackets],
         };
-        var key = new AlertKey(type.Index, src.Ip, dst.Ip);
+        var key = (type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
             var expired = _expired;
