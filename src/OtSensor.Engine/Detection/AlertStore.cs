@@ -5,8 +5,8 @@ using OtSensor.Store;
 
 namespace OtSensor.Detection;
 
-/// <summary>One alert write: a new alert (with its trace) or an update of count / last seen.</summary>
-public readonly record struct AlertWrite(Alert Alert, long Count, long LastSeenNs, bool IsNew, byte[]? Trace);
+/// <summary>One alert write: a new alert (with its trace pcap, null when it kept none) or an update of count / last seen.</summary>
+public readonly record struct AlertWrite(Alert Alert, long Count, long LastSeenNs, bool IsNew, ReadOnlyMemory<byte>? Trace);
 
 /// <summary>
 /// Detection's tables in the store's SQLite file (WAL): alerts (with evidence JSON and the trace pcap), forwarder
@@ -33,8 +33,6 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     ];
 
     private const string Columns = "id, type, signature_id, name, severity, category, mitre, first_seen_ns, last_seen_ns, count, proto, src_asset, src_ip, src_mac, src_port, dst_asset, dst_ip, dst_mac, dst_port, message, evidence, trace_packets";
-
-    private static readonly JsonSerializerOptions s_json = new() { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 
     private readonly SqliteConnection _db;
     private readonly Lock _lock = new();
@@ -134,49 +132,109 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
 
     public long MaxAlertId() => Run(() => Scalar(_db, "SELECT max(id) FROM alerts;") is long v ? v : 0L);
 
-    /// <summary>Writes new alerts and updates in one transaction.</summary>
+    private const string InsertSql = $"""
+        INSERT INTO alerts({Columns}, trace) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,
+            ?19, ?20, ?21, ?22, ?23)
+        ON CONFLICT(id) DO UPDATE SET count = excluded.count, last_seen_ns = excluded.last_seen_ns;
+        """;
+
+    // The JSON columns' text, written by hand with Utf8JsonWriter (the reflection-based serialiser's default encoder
+    // and layout, so the same bytes) into one reused buffer, and bound as UTF-8: no reflection, no string per column.
+    private readonly System.Buffers.ArrayBufferWriter<byte> _jsonBuffer = new(1024);
+    private Utf8JsonWriter? _jsonWriter;
+
+    /// <summary>Writes new alerts and updates in one transaction (two statements, each prepared once per call).</summary>
     public void Write(IReadOnlyList<AlertWrite> writes) => Run(() =>
     {
         if (writes.Count == 0) return 0;
         using var tx = _db.BeginTransaction(deferred: false);
-        using var ins = _db.CreateCommand();
-        ins.Transaction = tx;
-        ins.CommandText = $"""
-            INSERT INTO alerts({Columns}, trace) VALUES ($id, $type, $sig, $name, $sev, $cat, $mitre, $first, $last, $count, $proto,
-                $sasset, $sip, $smac, $sport, $dasset, $dip, $dmac, $dport, $msg, $ev, $tp, $trace)
-            ON CONFLICT(id) DO UPDATE SET count = excluded.count, last_seen_ns = excluded.last_seen_ns;
-            """;
-        string[] names = ["$id", "$type", "$sig", "$name", "$sev", "$cat", "$mitre", "$first", "$last", "$count", "$proto", "$sasset", "$sip", "$smac", "$sport", "$dasset", "$dip", "$dmac", "$dport", "$msg", "$ev", "$tp", "$trace"];
-        var p = names.Select(n => ins.Parameters.Add(n, SqliteType.Text)).ToArray();
-        p[22].SqliteType = SqliteType.Blob;
-        using var upd = _db.CreateCommand();
-        upd.Transaction = tx;
-        upd.CommandText = "UPDATE alerts SET count = $count, last_seen_ns = $last WHERE id = $id;";
-        var uc = upd.Parameters.Add("$count", SqliteType.Integer);
-        var ul = upd.Parameters.Add("$last", SqliteType.Integer);
-        var ui = upd.Parameters.Add("$id", SqliteType.Integer);
-        foreach (var w in writes)
+        using var ins = new SqlStatement(_db, InsertSql);
+        using var upd = new SqlStatement(_db, "UPDATE alerts SET count = ?1, last_seen_ns = ?2 WHERE id = ?3;");
+        for (int k = 0; k < writes.Count; k++)
         {
+            var w = writes[k];
             var a = w.Alert;
             if (!w.IsNew)
             {
-                uc.Value = w.Count; ul.Value = w.LastSeenNs; ui.Value = a.Id;
-                upd.ExecuteNonQuery();
+                upd.Int(1, w.Count);
+                upd.Int(2, w.LastSeenNs);
+                upd.Int(3, a.Id);
+                upd.Run();
                 continue;
             }
-            object[] values =
-            [
-                a.Id, a.Type, a.SignatureId, a.Name, a.Severity, a.Category, JsonSerializer.Serialize(a.Mitre), a.FirstSeenNs, w.LastSeenNs, w.Count, a.Proto,
-                (object?)a.SrcAsset ?? DBNull.Value, (object?)a.SrcIp ?? DBNull.Value, (object?)a.SrcMac ?? DBNull.Value, (object?)a.SrcPort ?? DBNull.Value,
-                (object?)a.DstAsset ?? DBNull.Value, (object?)a.DstIp ?? DBNull.Value, (object?)a.DstMac ?? DBNull.Value, (object?)a.DstPort ?? DBNull.Value,
-                a.Message, JsonSerializer.Serialize(a.Evidence), JsonSerializer.Serialize(a.TracePackets), (object?)w.Trace ?? DBNull.Value,
-            ];
-            for (int i = 0; i < values.Length; i++) p[i].Value = values[i];
-            ins.ExecuteNonQuery();
+            ins.Int(1, a.Id);
+            ins.Text(2, a.Type);
+            ins.Int(3, a.SignatureId);
+            ins.Text(4, a.Name);
+            ins.Int(5, a.Severity);
+            ins.Text(6, a.Category);
+            ins.Utf8(7, Json(a.Mitre));
+            ins.Int(8, a.FirstSeenNs);
+            ins.Int(9, w.LastSeenNs);
+            ins.Int(10, w.Count);
+            ins.Text(11, a.Proto);
+            ins.Text(12, a.SrcAsset);
+            ins.Text(13, a.SrcIp);
+            ins.Text(14, a.SrcMac);
+            ins.Int(15, a.SrcPort);
+            ins.Text(16, a.DstAsset);
+            ins.Text(17, a.DstIp);
+            ins.Text(18, a.DstMac);
+            ins.Int(19, a.DstPort);
+            ins.Text(20, a.Message);
+            ins.Utf8(21, Json(a.Evidence));
+            ins.Utf8(22, Json(a.TracePackets));
+            if (w.Trace is { } trace) ins.Blob(23, trace.Span);
+            else ins.Null(23);
+            ins.Run();
         }
         tx.Commit();
         return 0;
     });
+
+    private Utf8JsonWriter StartJson()
+    {
+        _jsonBuffer.ResetWrittenCount();
+        if (_jsonWriter is null) _jsonWriter = new Utf8JsonWriter(_jsonBuffer);
+        else _jsonWriter.Reset(_jsonBuffer);
+        return _jsonWriter;
+    }
+
+    private ReadOnlySpan<byte> EndJson(Utf8JsonWriter w)
+    {
+        w.Flush();
+        return _jsonBuffer.WrittenSpan;
+    }
+
+    /// <summary>As <c>JsonSerializer.Serialize(list)</c>: <c>["a","b"]</c>.</summary>
+    internal ReadOnlySpan<byte> Json(IReadOnlyList<string> list)
+    {
+        var w = StartJson();
+        w.WriteStartArray();
+        for (int i = 0; i < list.Count; i++) w.WriteStringValue(list[i]);
+        w.WriteEndArray();
+        return EndJson(w);
+    }
+
+    /// <summary>As <c>JsonSerializer.Serialize(list)</c>: <c>[1,2]</c>.</summary>
+    internal ReadOnlySpan<byte> Json(IReadOnlyList<long> list)
+    {
+        var w = StartJson();
+        w.WriteStartArray();
+        for (int i = 0; i < list.Count; i++) w.WriteNumberValue(list[i]);
+        w.WriteEndArray();
+        return EndJson(w);
+    }
+
+    /// <summary>As <c>JsonSerializer.Serialize(evidence)</c>: <c>{"k":"v"}</c>, keys in the dictionary's (ordinal) order.</summary>
+    internal ReadOnlySpan<byte> Json(SortedDictionary<string, string> evidence)
+    {
+        var w = StartJson();
+        w.WriteStartObject();
+        foreach (var kv in evidence) w.WriteString(kv.Key, kv.Value);
+        w.WriteEndObject();
+        return EndJson(w);
+    }
 
     private static Alert ReadAlert(SqliteDataReader r)
     {
@@ -190,7 +248,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
             Name = r.GetString(3),
             Severity = r.GetInt32(4),
             Category = r.GetString(5),
-            Mitre = JsonSerializer.Deserialize<List<string>>(r.GetString(6)) ?? [],
+            Mitre = JsonSerializer.Deserialize(r.GetString(6), AlertJsonContext.Default.ListString) ?? [],
             FirstSeenNs = r.GetInt64(7),
             LastSeenNs = r.GetInt64(8),
             Count = r.GetInt64(9),
@@ -204,8 +262,8 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
             DstMac = S(17),
             DstPort = I(18),
             Message = r.GetString(19),
-            Evidence = new SortedDictionary<string, string>(JsonSerializer.Deserialize<Dictionary<string, string>>(r.GetString(20)) ?? [], StringComparer.Ordinal),
-            TracePackets = JsonSerializer.Deserialize<List<long>>(r.GetString(21)) ?? [],
+            Evidence = new SortedDictionary<string, string>(JsonSerializer.Deserialize(r.GetString(20), AlertJsonContext.Default.DictionaryStringString) ?? [], StringComparer.Ordinal),
+            TracePackets = JsonSerializer.Deserialize(r.GetString(21), AlertJsonContext.Default.ListInt64) ?? [],
         };
     }
 
@@ -245,22 +303,25 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     // ---- baseline ----
 
     public BaselineState ReadBaselineState() => Run(() =>
-        Scalar(_db, "SELECT data FROM baseline_state WHERE id = 1;") is string s ? JsonSerializer.Deserialize<BaselineState>(s, s_json) ?? new BaselineState() : new BaselineState());
+        Scalar(_db, "SELECT data FROM baseline_state WHERE id = 1;") is string s ? JsonSerializer.Deserialize(s, AlertJsonContext.Default.BaselineState) ?? new BaselineState() : new BaselineState());
 
     public void WriteBaselineState(BaselineState state) => Run(() =>
     {
-        Put("baseline_state", JsonSerializer.Serialize(state, s_json));
+        Put("baseline_state", JsonSerializer.Serialize(state, AlertJsonContext.Default.BaselineState));
         return 0;
     });
 
     public BaselineModel ReadBaseline() => Run(() =>
         Scalar(_db, "SELECT data FROM baseline WHERE id = 1;") is string s ? BaselineModel.FromJson(s) : new BaselineModel());
 
-    public void WriteBaseline(BaselineModel model, BaselineState state) => Run(() =>
+    public void WriteBaseline(BaselineModel model, BaselineState state) => WriteBaseline(model.ToJson(), state);
+
+    /// <summary>Writes a baseline already in its JSON form (<see cref="BaselineModel.ToJson"/>) and its state.</summary>
+    public void WriteBaseline(string modelJson, BaselineState state) => Run(() =>
     {
         using var tx = _db.BeginTransaction(deferred: false);
-        Put("baseline", model.ToJson(), tx);
-        Put("baseline_state", JsonSerializer.Serialize(state, s_json), tx);
+        Put("baseline", modelJson, tx);
+        Put("baseline_state", JsonSerializer.Serialize(state, AlertJsonContext.Default.BaselineState), tx);
         tx.Commit();
         return 0;
     });
@@ -274,8 +335,23 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
         cmd.ExecuteNonQuery();
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        _jsonWriter?.Dispose();
+        _db.Dispose();
+    }
 }
+
+/// <summary>
+/// Compile-time JSON metadata for what the alert store reads back (alerts' JSON columns) and the baseline state it
+/// keeps: no reflection. The text is what the reflection-based serialiser with the same options reads and writes.
+/// </summary>
+[System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(List<long>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
+[System.Text.Json.Serialization.JsonSerializable(typeof(BaselineState))]
+internal sealed partial class AlertJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Writes alert batches on a background task so the analysis thread never waits on the disk (except at the end).</summary>
 /// <summary>

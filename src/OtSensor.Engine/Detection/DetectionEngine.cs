@@ -56,9 +56,10 @@ public sealed partial class DetectionEngine : IEventConsumer
     private readonly List<(int Type, IpAddr Src, IpAddr Dst)> _expired = [];
     private List<AlertWrite> _pending = [];
     private readonly List<Alert> _raised = [];
-    private readonly Dictionary<long, byte[]> _traces = [];
-    private readonly Queue<long> _traceOrder = new();
     private readonly TraceArena _traceArena = new(MaxTracesKept);
+    // The traces of the pending store writes, and of the batch submitted last (reused once it is written).
+    private TraceBuffer _traceBuffer = new();
+    private TraceBuffer? _spareTraceBuffer;
     private readonly List<long> _tracePackets = [];
     private readonly HashSet<(int Type, IpAddr Src, IpAddr Dst)> _findings = [];
     private long _nextId;
@@ -178,11 +179,14 @@ public sealed partial class DetectionEngine : IEventConsumer
     public long StoreWritesDropped => _writer?.Dropped ?? 0;
     public long TrackersDropped { get; private set; }
 
+    /// <summary>New alerts that start a store write before the next once-a-second flush.</summary>
+    public const int FlushWrites = 2048;
+
     /// <summary>Traces kept in memory for <see cref="TraceOf"/> (the store keeps every alert's trace).</summary>
     public const int MaxTracesKept = 4096;
 
     /// <summary>The trace pcap of an alert created during this run (one of the last <see cref="MaxTracesKept"/>), or null.</summary>
-    public byte[]? TraceOf(Alert alert) => _traces.GetValueOrDefault(alert.Id) ?? _traceArena.Get(alert.Id);
+    public byte[]? TraceOf(Alert alert) => _traceArena.Get(alert.Id);
 
     // Direct-mapped caches of endpoint texts (an endpoint usually appears in several alerts: their addresses,
     // messages and learned findings): a hit formats nothing and allocates nothing. Only a cache: same text either way.
@@ -273,13 +277,20 @@ public sealed partial class DetectionEngine : IEventConsumer
     /// <summary>Writes everything pending (alerts, baseline) and waits for the store.</summary>
     public void Complete()
     {
-        Flush(wait: true);
+        // The baseline's JSON is built while the last alerts are being written, then written after them.
+        Flush(wait: false, force: true);
         FlushLearning(dropCache: false);
-        if (_store is not null && (_baselineDirty || Learning) && StoreError is null)
+        string? baselineJson = _store is not null && (_baselineDirty || Learning) ? _baseline.ToJson() : null;
+        if (_writer is not null)
+        {
+            _writer.WaitIdle();
+            StoreError ??= _writer.Error;
+        }
+        if (_store is not null && baselineJson is not null && StoreError is null)
         {
             try
             {
-                _store.WriteBaseline(_baseline, BaselineState);
+                _store.WriteBaseline(baselineJson, BaselineState);
                 _baselineDirty = false;
             }
             catch (StoreException ex)
@@ -289,7 +300,9 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
     }
 
-    private void Flush(bool wait)
+    private void Flush(bool wait) => Flush(wait, force: wait);
+
+    private void Flush(bool wait, bool force)
     {
         _lastFlushTicks = Stopwatch.GetTimestamp();
         foreach (var o in _dirty)
@@ -305,8 +318,15 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         if (_pending.Count > 0 || _writer.Retained > 0)
         {
-            _writer.Submit(_pending, force: wait);
+            // The previous batch is written once the writer is idle; its trace buffer is free unless its writes failed
+            // and are retained (they still point into it).
+            _writer.WaitIdle();
+            var spare = _writer.Retained == 0 ? _spareTraceBuffer : null;
+            _writer.Submit(_pending, force);
             _pending = [];
+            _spareTraceBuffer = _traceBuffer;
+            _traceBuffer = spare ?? new TraceBuffer();
+            _traceBuffer.Reset();
         }
         if (wait) _writer.WaitIdle();
         StoreError ??= _writer.Error;
@@ -404,19 +424,13 @@ public sealed partial class DetectionEngine : IEventConsumer
     {
         long id = _nextId++;
         int traceSize = _ring.Pick(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
-        byte[]? trace = null;
+        ReadOnlyMemory<byte>? trace = null;
         if (traceSize > 0)
         {
-            // The store takes each trace as an array; without one, only the last traces are kept, in the arena.
-            if (_writer is not null)
-            {
-                trace = new byte[traceSize];
-                _ring.WritePicked(trace, _tracePackets);
-            }
-            else
-            {
-                _ring.WritePicked(_traceArena.Add(id, traceSize), _tracePackets);
-            }
+            // The last traces are kept in the arena; the store's copy goes in the pending writes' buffer.
+            var span = _traceArena.Add(id, traceSize);
+            _ring.WritePicked(span, _tracePackets);
+            if (_writer is not null) trace = _traceBuffer.Add(span);
         }
         var alert = new Alert
         {
@@ -443,12 +457,6 @@ public sealed partial class DetectionEngine : IEventConsumer
             Evidence = evidence,
             TracePackets = [.. _tracePackets],
         };
-        if (trace is not null)
-        {
-            _traces[alert.Id] = trace;
-            _traceOrder.Enqueue(alert.Id);
-            if (_traceOrder.Count > MaxTracesKept) _traces.Remove(_traceOrder.Dequeue());
-        }
         var key = (type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {
@@ -468,7 +476,13 @@ public sealed partial class DetectionEngine : IEventConsumer
         }
         _open[key] = new OpenAlert(alert);
         _raised.Add(alert);
-        if (_writer is not null) _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
+        if (_writer is not null)
+        {
+            _pending.Add(new AlertWrite(alert, 1, ts, IsNew: true, trace));
+            // A burst of alerts goes to the store while the replay goes on, not all at its end (bounded memory, and
+            // the write overlaps the analysis instead of following it).
+            if (_pending.Count >= FlushWrites) Flush(wait: false);
+        }
         return alert;
     }
 

@@ -28,6 +28,15 @@ internal sealed class SqlStatement : IDisposable
 
     public void Int(int index, long value) => Check(raw.sqlite3_bind_int64(_stmt, index, value));
 
+    /// <summary>Binds parameter <paramref name="index"/> to an integer, or NULL.</summary>
+    public void Int(int index, long? value) => Check(value is { } v ? raw.sqlite3_bind_int64(_stmt, index, v) : raw.sqlite3_bind_null(_stmt, index));
+
+    /// <summary>Binds parameter <paramref name="index"/> to a blob (copied); empty is an empty blob, as Microsoft.Data.Sqlite binds it, not NULL.</summary>
+    public void Blob(int index, ReadOnlySpan<byte> value) => Check(value.IsEmpty ? raw.sqlite3_bind_zeroblob(_stmt, index, 0) : raw.sqlite3_bind_blob(_stmt, index, value));
+
+    /// <summary>Binds parameter <paramref name="index"/> to NULL.</summary>
+    public void Null(int index) => Check(raw.sqlite3_bind_null(_stmt, index));
+
     /// <summary>Runs the statement to completion with the bound values, then resets it (bindings are kept until rebound).</summary>
     public void Run()
     {
