@@ -303,11 +303,11 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     // ---- baseline ----
 
     public BaselineState ReadBaselineState() => Run(() =>
-        Scalar(_db, "SELECT data FROM baseline_state WHERE id = 1;") is string s ? JsonSerializer.Deserialize(s, AlertJsonContext.Default.BaselineState) ?? new BaselineState() : new BaselineState());
+        Scalar(_db, "SELECT data FROM baseline_state WHERE id = 1;") is string s ? JsonSerializer.Deserialize(s, BaselineStateJsonContext.Default.BaselineState) ?? new BaselineState() : new BaselineState());
 
     public void WriteBaselineState(BaselineState state) => Run(() =>
     {
-        Put("baseline_state", JsonSerializer.Serialize(state, AlertJsonContext.Default.BaselineState));
+        Put("baseline_state", JsonSerializer.Serialize(state, BaselineStateJsonContext.Default.BaselineState));
         return 0;
     });
 
@@ -321,7 +321,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     {
         using var tx = _db.BeginTransaction(deferred: false);
         Put("baseline", modelJson, tx);
-        Put("baseline_state", JsonSerializer.Serialize(state, AlertJsonContext.Default.BaselineState), tx);
+        Put("baseline_state", JsonSerializer.Serialize(state, BaselineStateJsonContext.Default.BaselineState), tx);
         tx.Commit();
         return 0;
     });
@@ -343,14 +343,14 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
 }
 
 /// <summary>
-/// Compile-time JSON metadata for what the alert store reads back (alerts' JSON columns) and the baseline state it
-/// keeps: no reflection. The text is what the reflection-based serialiser with the same options reads and writes.
+/// Compile-time JSON metadata for what the alert store reads back (alerts' JSON columns): no reflection. The text is
+/// what the reflection-based serialiser with the same options reads and writes. (The baseline state row has its own
+/// context, <see cref="BaselineStateJsonContext"/>.)
 /// </summary>
 [System.Text.Json.Serialization.JsonSourceGenerationOptions(PropertyNamingPolicy = System.Text.Json.Serialization.JsonKnownNamingPolicy.SnakeCaseLower)]
 [System.Text.Json.Serialization.JsonSerializable(typeof(List<string>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(List<long>))]
 [System.Text.Json.Serialization.JsonSerializable(typeof(Dictionary<string, string>))]
-[System.Text.Json.Serialization.JsonSerializable(typeof(BaselineState))]
 internal sealed partial class AlertJsonContext : System.Text.Json.Serialization.JsonSerializerContext;
 
 /// <summary>Writes alert batches on a background task so the analysis thread never waits on the disk (except at the end).</summary>
