@@ -3,7 +3,7 @@
 # Usage: benchmarks/run-throughput.sh [MIN_PACKETS (default 1000000)] [modbus|mixed (default modbus)] [bare|detect|inventory|store|full]
 # Builds (once) benchmarks/data/<mix>_large_N.pcap from the project's own captures by rewriting addresses
 # (64 interleaved copies at a time, each copy with its own IPv4 addresses), then times both tools on it, whole
-# process wall clock (start-up included), best of 3 for otsensor (the ReadyToRun build ./install publishes to out/)
+# process wall clock (start-up included), best of 3 for otsensor (the Native AOT build ./install publishes to out/)
 # and best of 3 for tshark (`tshark -n -r FILE`, full dissection for its summary lines), and prints the ratio.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +32,7 @@ command -v tshark >/dev/null || { echo "tshark not found: run ./install" >&2; ex
 mkdir -p benchmarks/data
 big=benchmarks/data/${mix}_large_${n}.pcap
 dotnet build OtSensor.sln -c Release -nologo -v quiet -clp:ErrorsOnly
-dotnet publish src/OtSensor.Cli -c Release -r linux-x64 --self-contained false -nologo -v quiet -clp:ErrorsOnly -o out
+dotnet publish src/OtSensor.Cli -c Release -r linux-x64 -nologo -v quiet -clp:ErrorsOnly -o out
 if [ ! -s "$big" ]; then
   dotnet benchmarks/OtSensor.Benchmarks/bin/Release/net10.0/OtSensor.Benchmarks.dll make-capture "$big" "$n" "${sources[@]}"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Store cost, before/after, interleaved (the machine is shared): benchmarks/store-compare.sh BASE_DIR [ROUNDS]
 #   BASE_DIR: a published otsensor to compare with (e.g. `git worktree` of main, `dotnet publish src/OtSensor.Cli -c Release
-#   -r linux-x64 --self-contained false -o benchmarks/data/base`); the current build is ./out (./install).
+#   -r linux-x64 -o benchmarks/data/base`, Native AOT like ./install); the current build is ./out (./install).
 # Each round runs base and out, bare (--no-store --no-detection) and store (--store, --no-detection), on the 1M-packet
 # Modbus capture, and prints wall, process CPU (user+sys), in-pipeline elapsed and analysis busy time; then medians.
 set -euo pipefail

@@ -26,16 +26,20 @@ public class CaptureCommandTests(Xunit.Abstractions.ITestOutputHelper output)
         Assert.Contains("nosuchif9", stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Capture_InvalidBpf_FailsClearly_QuotingTheFilter()
+    [Theory]
+    [InlineData(CliProcess.Dll)]
+    [InlineData(CliProcess.Native)]
+    public void Capture_InvalidBpf_FailsClearly_QuotingTheFilter(string binary)
     {
-        var (code, _, stderr) = CliProcess.Run("capture", "-i", "lo", "--bpf", "tcp port banana", "--no-store", "--duration", "1");
+        var (code, _, stderr) = CliProcess.RunWith(binary, "capture", "-i", "lo", "--bpf", "tcp port banana", "--no-store", "--duration", "1");
         Assert.Equal(1, code);
         Assert.Contains("tcp port banana", stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public async Task Capture_OnAVethPair_ReportsTheTrafficAndTheInterfaceCounters()
+    [Theory]
+    [InlineData(CliProcess.Dll)]
+    [InlineData(CliProcess.Native)]
+    public async Task Capture_OnAVethPair_ReportsTheTrafficAndTheInterfaceCounters(string binary)
     {
         using var veth = VethNamespace.TryCreate(out string why);
         if (veth is null)
@@ -47,7 +51,7 @@ public class CaptureCommandTests(Xunit.Abstractions.ITestOutputHelper output)
         string dir = Path.Combine(Path.GetTempPath(), "otsensor-capture-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var run = Task.Run(() => CliProcess.Run("capture", "-i", veth.CaptureInterface, "--duration", "10", "--json", "--no-store",
+            var run = Task.Run(() => CliProcess.RunWith(binary, "capture", "-i", veth.CaptureInterface, "--duration", "10", "--json", "--no-store",
                 "--write-pcap", dir));
             // The process needs a moment to start; send the capture a few times while it runs.
             long sent = 0;

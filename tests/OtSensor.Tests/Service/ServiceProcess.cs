@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
+using OtSensor.Tests.Cli;
 
 namespace OtSensor.Tests.Service;
 
@@ -19,18 +20,12 @@ internal sealed partial class ServiceProcess : IDisposable
         p.BeginErrorReadLine();
     }
 
-    public static ServiceProcess Start(params string[] args)
+    public static ServiceProcess Start(params string[] args) => StartWith(CliProcess.Dll, args);
+
+    /// <summary>Starts the chosen binary (<see cref="CliProcess.Dll"/> or <see cref="CliProcess.Native"/>).</summary>
+    public static ServiceProcess StartWith(string binary, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "otsensor.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
+        var p = Process.Start(CliProcess.StartInfo(binary, args))!;
         p.StandardInput.Close();
         return new ServiceProcess(p);
     }

@@ -18,14 +18,16 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         Directory.Delete(_dir, recursive: true);
     }
 
-    [Fact]
-    public void Run_InvalidConfig_FailsFastWithExit2AndTheKey()
+    [Theory]
+    [InlineData(CliProcess.Dll)]
+    [InlineData(CliProcess.Native)]
+    public void Run_InvalidConfig_FailsFastWithExit2AndTheKey(string binary)
     {
         string cfg = Path.Combine(_dir, "bad.yaml");
         string store = Path.Combine(_dir, "data", "s.db");
         File.WriteAllText(cfg, $"interfaces: [lo]\nstore: {store}\nretention:\n  max_alert: 5\n");
         var sw = Stopwatch.StartNew();
-        var (code, stdout, stderr) = CliProcess.Run("run", "--config", cfg);
+        var (code, stdout, stderr) = CliProcess.RunWith(binary, "run", "--config", cfg);
         Assert.Equal(2, code);
         Assert.Equal($"otsensor run: invalid configuration: {cfg}: line 4: 'retention.max_alert': unknown key", stderr.Trim());
         Assert.Equal("", stdout);
@@ -43,12 +45,14 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         Assert.Contains($"{cfg}: 'interfaces[0].name': no interface 'otsnope0' on this machine", stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Run_Check_ValidatesWithoutStarting()
+    [Theory]
+    [InlineData(CliProcess.Dll)]
+    [InlineData(CliProcess.Native)]
+    public void Run_Check_ValidatesWithoutStarting(string binary)
     {
         string cfg = Path.Combine(_dir, "c.json");
         File.WriteAllText(cfg, $$"""{ "interfaces": ["lo"], "store": "{{Path.Combine(_dir, "s.db")}}" }""");
-        var (code, stdout, _) = CliProcess.Run("run", "--config", cfg, "--check");
+        var (code, stdout, _) = CliProcess.RunWith(binary, "run", "--config", cfg, "--check");
         Assert.Equal(0, code);
         Assert.Contains("configuration is valid", stdout, StringComparison.Ordinal);
     }
@@ -63,8 +67,10 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
         Assert.Contains($"otsensor status: no status socket at '{sock}'", stderr, StringComparison.Ordinal);
     }
 
-    [Fact]
-    public void Run_LiveOnVeth_SurvivesSigtermAndRestart_StoreKeepsAssetsAndAlerts()
+    [Theory]
+    [InlineData(CliProcess.Dll)]
+    [InlineData(CliProcess.Native)]
+    public void Run_LiveOnVeth_SurvivesSigtermAndRestart_StoreKeepsAssetsAndAlerts(string binary)
     {
         using var veth = OtSensor.Tests.Pipeline.Live.VethNamespace.TryCreate(out string why);
         if (veth is null)
@@ -97,14 +103,14 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
 
         // First run: capture the replayed attack, then SIGTERM.
         ServiceStatusSnapshot status;
-        using (var svc = ServiceProcess.Start("run", "--config", cfg))
+        using (var svc = ServiceProcess.StartWith(binary, "run", "--config", cfg))
         {
             WaitForStatus(svc, sock, s => s.Interfaces.Count == 1);
             veth.Replay(pcap, pps: 2000);
             // Every replayed packet is captured and analysed (the store is written when the pipeline flushes).
             status = WaitForStatus(svc, sock, s => s.Packets >= sent && s.ProcessedPackets >= sent);
             Assert.Equal(0, status.ApplicationDropped + status.KernelDropped);
-            var (code, json, _) = CliProcess.Run("status", "--socket", sock, "--json");
+            var (code, json, _) = CliProcess.RunWith(binary, "status", "--socket", sock, "--json");
             Assert.Equal(0, code);
             Assert.Contains("\"interfaces\"", json, StringComparison.Ordinal);
             Assert.Equal(0, svc.Terminate(TimeSpan.FromSeconds(25)));
@@ -122,7 +128,7 @@ public sealed class ServiceProcessTests(ITestOutputHelper output) : IDisposable
 
         // Restart on the same store: everything from before is still there, and nothing is forwarded twice.
         long delivered = File.ReadAllLines(siem).Length;
-        using (var svc = ServiceProcess.Start("run", "--config", cfg))
+        using (var svc = ServiceProcess.StartWith(binary, "run", "--config", cfg))
         {
             var again = WaitForStatus(svc, sock, s => s.Interfaces.Count == 1);
             Assert.Equal(assets, again.Assets);
