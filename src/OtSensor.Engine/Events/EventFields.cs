@@ -122,16 +122,23 @@ public ref struct EventFieldReader
     public readonly long Int => Value.Length == 8 ? BinaryPrimitives.ReadInt64LittleEndian(Value) : 0;
     public readonly bool Bool => Value.Length == 1 && Value[0] != 0;
 
+    /// <summary>
+    /// The next field, or false at the end of the blob (or at a header or value cut short). The analysis stage reads
+    /// every event's blob field by field, so this is written without bounds checks beyond the two length tests.
+    /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     public bool Read()
     {
-        if (_blob.Length - _position < 4) return false;
-        var h = _blob.Slice(_position, 4);
-        int len = BinaryPrimitives.ReadUInt16LittleEndian(h[2..]);
-        if (_blob.Length - _position - 4 < len) return false;
-        Field = h[0];
-        Kind = (EventFieldKind)h[1];
-        Value = _blob.Slice(_position + 4, len);
-        _position += 4 + len;
+        int pos = _position;
+        int left = _blob.Length - pos;
+        if (left < 4) return false;
+        ref byte h = ref System.Runtime.CompilerServices.Unsafe.Add(ref System.Runtime.InteropServices.MemoryMarshal.GetReference(_blob), pos);
+        int len = System.Runtime.CompilerServices.Unsafe.Add(ref h, 2) | (System.Runtime.CompilerServices.Unsafe.Add(ref h, 3) << 8);
+        if (left - 4 < len) return false;
+        Field = h;
+        Kind = (EventFieldKind)System.Runtime.CompilerServices.Unsafe.Add(ref h, 1);
+        Value = System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref System.Runtime.CompilerServices.Unsafe.Add(ref h, 4), len);
+        _position = pos + 4 + len;
         return true;
     }
 

@@ -21,7 +21,9 @@ public sealed class MqttReport
     private readonly long[] _refusals = new long[256];
     private readonly Dictionary<string, long> _published = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _subscribed = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string ClientId, IpAddr Broker, ushort Port), MqttClientInfo> _clients = new();
+    // Clients by broker, then client id (looked up by the id's characters: a CONNECT of a known client makes no string).
+    private readonly Dictionary<(IpAddr Broker, ushort Port), Dictionary<string, MqttClientInfo>> _clientsByBroker = new();
+    private int _clientCount;
     private readonly List<MqttClientInfo> _clientList = [];
 
     public long Transactions { get; private set; }
@@ -76,84 +78,130 @@ public sealed class MqttReport
         for (ulong m = tx.Anomalies; m != 0; m &= m - 1) _anomalies[System.Numerics.BitOperations.TrailingZeroCount(m)]++;
         if (MqttAnomalies.Has(tx.Anomalies, MqttAnomaly.UnexpectedResponse)) UnexpectedResponses++;
         var blob = buffer.Slice(entry.RequestOffset, entry.RequestLength);
-        if (tx.HasRequest && !tx.HasResponse && ExpectsResponse(blob)) Unanswered++;
-        CountPackets(blob);
-        if (!EventFieldReader.TryFind(blob, MqttFields.Type, out _, out var type)) return;
-        if (type.SequenceEqual("connect"u8)) OnConnect(entry, blob);
-        else if (type.SequenceEqual("publish"u8)) Count(_published, Text(blob, MqttFields.Topic));
+        // One pass over the blob: the wire packets folded into the event are counted, and the first top-level
+        // occurrence of each field the summary needs is kept (what EventFieldReader.TryFind would find).
+        var f = new Fields();
+        var r = new EventFieldReader(blob);
+        int depth = 0;
+        bool inPackets = false, packetsDone = false;
+        while (r.Read())
+        {
+            var kind = r.Kind;
+            if (kind is EventFieldKind.EndArray or EventFieldKind.EndObject)
+            {
+                depth--;
+                if (depth == 0 && inPackets)
+                {
+                    inPackets = false;
+                    packetsDone = true;
+                }
+                continue;
+            }
+            if (depth == 0) f.Take(r.Field, kind, r.Value);
+            if (kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject)
+            {
+                if (depth == 0 && !packetsDone && r.Field == MqttFields.Packets && kind == EventFieldKind.BeginArray) inPackets = true;
+                depth++;
+            }
+            else if (inPackets && depth == 1 && kind == EventFieldKind.Int)
+            {
+                _packets[r.Int & 0xF]++;
+            }
+        }
+
+        if (!f.HasType) return;
+        var type = f.Type;
+        if (tx.HasRequest && !tx.HasResponse && ExpectsResponse(type, f)) Unanswered++;
+        if (type.SequenceEqual("connect"u8)) OnConnect(entry, f);
+        else if (type.SequenceEqual("publish"u8))
+        {
+            if (f.TopicKind == EventFieldKind.String) Count(_published, f.Topic);
+        }
         else if (type.SequenceEqual("subscribe"u8)) CountFilters(blob);
     }
 
-    /// <summary>CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ and PUBLISH with QoS 1/2 expect an acknowledgement.</summary>
-    private static bool ExpectsResponse(ReadOnlySpan<byte> blob)
+    /// <summary>The first top-level occurrence of each field the summary reads (kind 0: not present).</summary>
+    private ref struct Fields
     {
-        if (!EventFieldReader.TryFind(blob, MqttFields.Type, out _, out var type)) return false;
+        public bool HasType;
+        public ReadOnlySpan<byte> Type;
+        public EventFieldKind QosKind, TopicKind, ClientIdKind, UsernameKind, VersionKind, ReasonCodeKind;
+        public bool HasResponseType;
+        public ReadOnlySpan<byte> Qos, Topic, ClientId, Username, Version, ReasonCode;
+
+        [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+        public void Take(byte field, EventFieldKind kind, ReadOnlySpan<byte> value)
+        {
+            switch (field)
+            {
+                case MqttFields.Type when !HasType: HasType = true; Type = value; break;
+                case MqttFields.Qos when QosKind == 0: QosKind = kind; Qos = value; break;
+                case MqttFields.Topic when TopicKind == 0: TopicKind = kind; Topic = value; break;
+                case MqttFields.ClientId when ClientIdKind == 0: ClientIdKind = kind; ClientId = value; break;
+                case MqttFields.Username when UsernameKind == 0: UsernameKind = kind; Username = value; break;
+                case MqttFields.Version when VersionKind == 0: VersionKind = kind; Version = value; break;
+                case MqttFields.ResponseType: HasResponseType = true; break;
+                case MqttFields.ReasonCode when ReasonCodeKind == 0: ReasonCodeKind = kind; ReasonCode = value; break;
+            }
+        }
+    }
+
+    /// <summary>CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ and PUBLISH with QoS 1/2 expect an acknowledgement.</summary>
+    private static bool ExpectsResponse(ReadOnlySpan<byte> type, in Fields f)
+    {
         if (type.SequenceEqual("publish"u8))
         {
-            return EventFieldReader.TryFind(blob, MqttFields.Qos, out var k, out var v) && k == EventFieldKind.Int && v.Length == 8 && BitConverter.ToInt64(v) > 0;
+            return f.QosKind == EventFieldKind.Int && f.Qos.Length == 8 && BitConverter.ToInt64(f.Qos) > 0;
         }
 
         return type.SequenceEqual("connect"u8) || type.SequenceEqual("subscribe"u8) || type.SequenceEqual("unsubscribe"u8) || type.SequenceEqual("pingreq"u8);
     }
 
-    private void CountPackets(ReadOnlySpan<byte> blob)
-    {
-        var r = new EventFieldReader(blob);
-        int depth = 0;
-        bool inPackets = false;
-        while (r.Read())
-        {
-            if (r.Kind is EventFieldKind.BeginArray or EventFieldKind.BeginObject)
-            {
-                if (depth == 0 && r.Field == MqttFields.Packets && r.Kind == EventFieldKind.BeginArray) inPackets = true;
-                depth++;
-            }
-            else if (r.Kind is EventFieldKind.EndArray or EventFieldKind.EndObject)
-            {
-                depth--;
-                if (depth == 0 && inPackets) return;
-            }
-            else if (inPackets && depth == 1 && r.Kind == EventFieldKind.Int)
-            {
-                _packets[r.Int & 0xF]++;
-            }
-        }
-    }
-
     private void CountFilters(ReadOnlySpan<byte> blob)
     {
-        foreach (var filter in MqttTopicFilters.Of(blob)) Count(_subscribed, Decode(filter));
+        foreach (var filter in MqttTopicFilters.Of(blob)) Count(_subscribed, filter);
     }
 
-    private void OnConnect(in EventEntry entry, ReadOnlySpan<byte> blob)
+    private void OnConnect(in EventEntry entry, in Fields f)
     {
-        string clientId = Text(blob, MqttFields.ClientId) ?? string.Empty;
-        var key = (clientId, entry.Flow.ServerIp, entry.Flow.ServerPort);
-        if (!_clients.TryGetValue(key, out var c))
+        var broker = (entry.Flow.ServerIp, entry.Flow.ServerPort);
+        if (!_clientsByBroker.TryGetValue(broker, out var byId))
         {
-            if (_clients.Count >= MaxDistinct)
+            byId = new Dictionary<string, MqttClientInfo>(StringComparer.Ordinal);
+            _clientsByBroker.Add(broker, byId);
+        }
+
+        Span<char> chars = stackalloc char[256];
+        var clientId = f.ClientIdKind == EventFieldKind.String ? Chars(f.ClientId, ref chars) : default;
+        if (!byId.GetAlternateLookup<ReadOnlySpan<char>>().TryGetValue(clientId, out var c))
+        {
+            if (_clientCount >= MaxDistinct)
             {
                 DroppedDistinct++;
                 return;
             }
 
-            c = new MqttClientInfo(clientId, entry.Flow.ServerIp, entry.Flow.ServerPort);
-            _clients.Add(key, c);
+            c = new MqttClientInfo(clientId.ToString(), entry.Flow.ServerIp, entry.Flow.ServerPort);
+            byId.Add(c.ClientId, c);
+            _clientCount++;
             _clientList.Add(c);
         }
 
         c.Connects++;
         c.AddClientIp(entry.Flow.ClientIp);
-        if (Text(blob, MqttFields.Username) is { } user) c.Username = user;
-        if (EventFieldReader.TryFind(blob, MqttFields.Version, out var k, out var v) && k == EventFieldKind.Int && v.Length == 8)
+        if (f.UsernameKind == EventFieldKind.String)
         {
-            c.Version = (int)BitConverter.ToInt64(v);
+            var user = Chars(f.Username, ref chars);
+            if (c.Username is null || !user.SequenceEqual(c.Username)) c.Username = user.ToString();
+        }
+        if (f.VersionKind == EventFieldKind.Int && f.Version.Length == 8)
+        {
+            c.Version = (int)BitConverter.ToInt64(f.Version);
         }
 
-        if (EventFieldReader.TryFind(blob, MqttFields.ResponseType, out _, out _)
-            && EventFieldReader.TryFind(blob, MqttFields.ReasonCode, out k, out v) && k == EventFieldKind.Int && v.Length == 8)
+        if (f.HasResponseType && f.ReasonCodeKind == EventFieldKind.Int && f.ReasonCode.Length == 8)
         {
-            long code = BitConverter.ToInt64(v);
+            long code = BitConverter.ToInt64(f.ReasonCode);
             if (code != 0)
             {
                 _refusals[code & 0xFF]++;
@@ -162,18 +210,25 @@ public sealed class MqttReport
         }
     }
 
-    private void Count(Dictionary<string, long> map, string? key)
+    /// <summary>UTF-8 wire text as characters (invalid sequences replaced, as <see cref="Encoding.GetString(byte[])"/> does), in <paramref name="buffer"/> when it fits.</summary>
+    private static ReadOnlySpan<char> Chars(ReadOnlySpan<byte> utf8, ref Span<char> buffer)
     {
-        if (key is null) return;
-        if (map.TryGetValue(key, out long n)) map[key] = n + 1;
-        else if (map.Count < MaxDistinct) map[key] = 1;
-        else DroppedDistinct++;
+        if (Encoding.UTF8.GetMaxCharCount(utf8.Length) > buffer.Length) buffer = new char[Encoding.UTF8.GetMaxCharCount(utf8.Length)];
+        int n = Encoding.UTF8.GetChars(utf8, buffer);
+        return buffer[..n];
     }
 
-    private static string? Text(ReadOnlySpan<byte> blob, byte field)
-        => EventFieldReader.TryFind(blob, field, out var kind, out var value) && kind == EventFieldKind.String ? Decode(value) : null;
-
-    private static string Decode(ReadOnlySpan<byte> utf8) => Encoding.UTF8.GetString(utf8);
+    /// <summary>Counts a topic given as UTF-8 without making a string unless it is new.</summary>
+    private void Count(Dictionary<string, long> map, ReadOnlySpan<byte> utf8)
+    {
+        Span<char> chars = stackalloc char[256];
+        var key = Chars(utf8, ref chars);
+        var lookup = map.GetAlternateLookup<ReadOnlySpan<char>>();
+        ref long count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(lookup, key);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref count)) count++;
+        else if (map.Count < MaxDistinct) map[key.ToString()] = 1;
+        else DroppedDistinct++;
+    }
 
     public void WriteText(TextWriter w)
     {
@@ -202,7 +257,7 @@ public sealed class MqttReport
             w.WriteLine(string.Create(ci, $"    {MqttAnomalies.Info((MqttAnomaly)a).Id,-40} {_anomalies[a],9:N0}"));
         }
 
-        w.WriteLine(string.Create(ci, $"  clients ({_clients.Count}):"));
+        w.WriteLine(string.Create(ci, $"  clients ({_clientCount}):"));
         foreach (var c in Clients)
         {
             w.WriteLine(string.Create(ci, $"    {Escape(c.ClientId)} user={Escape(c.Username ?? "-")} v{c.Version} broker {c.Broker}:{c.Port} connects {c.Connects} refusals {c.Refusals}"));
