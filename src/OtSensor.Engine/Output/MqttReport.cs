@@ -21,10 +21,18 @@ public sealed class MqttReport
     private readonly long[] _refusals = new long[256];
     private readonly Dictionary<string, long> _published = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _subscribed = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> _publishedLookup;
+    private readonly Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> _subscribedLookup;
     // Clients by broker, then client id (looked up by the id's characters: a CONNECT of a known client makes no string).
     private readonly Dictionary<(IpAddr Broker, ushort Port), Dictionary<string, MqttClientInfo>> _clientsByBroker = new();
     private int _clientCount;
     private readonly List<MqttClientInfo> _clientList = [];
+
+    public MqttReport()
+    {
+        _publishedLookup = _published.GetAlternateLookup<ReadOnlySpan<char>>();
+        _subscribedLookup = _subscribed.GetAlternateLookup<ReadOnlySpan<char>>();
+    }
 
     public long Transactions { get; private set; }
     public long Unanswered { get; private set; }
@@ -162,6 +170,7 @@ public sealed class MqttReport
         foreach (var filter in MqttTopicFilters.Of(blob)) Count(_subscribed, filter);
     }
 
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void OnConnect(in EventEntry entry, in Fields f)
     {
         var broker = (entry.Flow.ServerIp, entry.Flow.ServerPort);
@@ -219,11 +228,12 @@ public sealed class MqttReport
     }
 
     /// <summary>Counts a topic given as UTF-8 without making a string unless it is new.</summary>
+    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void Count(Dictionary<string, long> map, ReadOnlySpan<byte> utf8)
     {
         Span<char> chars = stackalloc char[256];
         var key = Chars(utf8, ref chars);
-        var lookup = map.GetAlternateLookup<ReadOnlySpan<char>>();
+        var lookup = ReferenceEquals(map, _published) ? _publishedLookup : _subscribedLookup;
         ref long count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(lookup, key);
         if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref count)) count++;
         else if (map.Count < MaxDistinct) map[key.ToString()] = 1;

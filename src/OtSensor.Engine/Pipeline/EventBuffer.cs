@@ -71,12 +71,19 @@ public sealed class EventBuffer
 
     public ReadOnlySpan<byte> Slice(int offset, int length) => _arena.AsSpan(offset, length);
 
+    /// <summary>The next entry, cleared.</summary>
     public ref EventEntry Add()
     {
-        if (Count == _entries.Length) Array.Resize(ref _entries, _entries.Length * 2);
-        ref var e = ref _entries[Count++];
+        ref var e = ref AddUnset();
         e = default;
         return ref e;
+    }
+
+    /// <summary>The next entry as an earlier batch left it: the caller sets every field (<see cref="WorkerSink"/> does).</summary>
+    internal ref EventEntry AddUnset()
+    {
+        if (Count == _entries.Length) Array.Resize(ref _entries, _entries.Length * 2);
+        return ref _entries[Count++];
     }
 
     public int Store(ReadOnlySpan<byte> bytes)

@@ -49,7 +49,8 @@ public sealed class CoapSession : IFlowDissector
     private readonly IEventSink _sink;
     private readonly CoapOptions _options;
     private readonly List<Exchange> _open = [];
-    private readonly Stack<Exchange> _freeExchanges = new();
+    /// <summary>One finished exchange kept for the next (most flows have one exchange open at a time).</summary>
+    private Exchange? _spare;
     private readonly List<Relation> _relations = [];
     private readonly List<Transfer> _transfers = [];
     /// <summary>
@@ -245,13 +246,10 @@ public sealed class CoapSession : IFlowDissector
 
         _transfers.Clear();
         _relations.Clear();
-        while (_freeExchanges.Count > 0)
+        if (_spare is { Blob.Length: > 0 })
         {
-            var ex = _freeExchanges.Pop();
-            if (ex.Blob.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(ex.Blob);
-            }
+            ArrayPool<byte>.Shared.Return(_spare.Blob);
+            _spare.Blob = [];
         }
 
         Array.Clear(_recent);
@@ -761,7 +759,8 @@ public sealed class CoapSession : IFlowDissector
 
     private Exchange Rent()
     {
-        var ex = _freeExchanges.Count > 0 ? _freeExchanges.Pop() : new Exchange();
+        var ex = _spare ?? new Exchange();
+        _spare = null;
         if (ex.Blob.Length == 0)
         {
             ex.Blob = ArrayPool<byte>.Shared.Rent(BlobCapacity);
@@ -890,7 +889,7 @@ public sealed class CoapSession : IFlowDissector
         // Blobs go back to the pool at once: an idle flow keeps no buffer.
         ArrayPool<byte>.Shared.Return(ex.Blob);
         ex.Blob = [];
-        _freeExchanges.Push(ex);
+        _spare ??= ex;
     }
 
     private Exchange? FindByMid(Direction requestDir, ushort mid, bool requestOpen)
