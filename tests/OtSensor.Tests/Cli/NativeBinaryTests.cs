@@ -111,6 +111,34 @@ public sealed partial class NativeBinaryTests : IDisposable
         Assert.Equal(dll.Stderr, native.Stderr);
     }
 
+    [Theory]
+    [InlineData("--help")]
+    [InlineData("replay", "--help")]
+    [InlineData("capture", "--help")]
+    [InlineData("assets", "--help")]
+    [InlineData("links", "--help")]
+    [InlineData("map", "--help")]
+    [InlineData("alerts", "--help")]
+    [InlineData("rules", "--help")]
+    [InlineData("baseline", "--help")]
+    [InlineData("baseline", "export", "--help")]
+    [InlineData("alert-pcap", "--help")]
+    [InlineData("forward", "--help")]
+    [InlineData("changes", "--help")]
+    [InlineData("siem-test", "--help")]
+    [InlineData("interfaces", "--help")]
+    [InlineData("run", "--help")]
+    [InlineData("status", "--help")]
+    public void Help_IsTheSame(params string[] args)
+    {
+        var dll = CliProcess.RunWith(CliProcess.Dll, args);
+        var native = CliProcess.RunWith(CliProcess.Native, args);
+        Assert.Equal(0, dll.ExitCode);
+        Assert.Equal(dll.ExitCode, native.ExitCode);
+        Assert.Equal(dll.Stdout, native.Stdout);
+        Assert.Contains("Usage:", native.Stdout, StringComparison.Ordinal);
+    }
+
     [Fact]
     public void TruncatedCapture_SameRecoveredPacketsAndError()
     {
