@@ -110,6 +110,27 @@ public static class MqttFields
     public static string Name(byte id) => Names[id];
 
     /// <summary>Lower-case name of a packet type as written in <c>type</c> / <c>response_type</c>.</summary>
+    /// <summary><see cref="PacketTypeName"/> as UTF-8 (what the event blobs hold).</summary>
+    public static ReadOnlySpan<byte> PacketTypeNameUtf8(MqttPacketType type) => type switch
+    {
+        MqttPacketType.Connect => "connect"u8,
+        MqttPacketType.ConnAck => "connack"u8,
+        MqttPacketType.Publish => "publish"u8,
+        MqttPacketType.PubAck => "puback"u8,
+        MqttPacketType.PubRec => "pubrec"u8,
+        MqttPacketType.PubRel => "pubrel"u8,
+        MqttPacketType.PubComp => "pubcomp"u8,
+        MqttPacketType.Subscribe => "subscribe"u8,
+        MqttPacketType.SubAck => "suback"u8,
+        MqttPacketType.Unsubscribe => "unsubscribe"u8,
+        MqttPacketType.UnsubAck => "unsuback"u8,
+        MqttPacketType.PingReq => "pingreq"u8,
+        MqttPacketType.PingResp => "pingresp"u8,
+        MqttPacketType.Disconnect => "disconnect"u8,
+        MqttPacketType.Auth => "auth"u8,
+        _ => "reserved"u8,
+    };
+
     public static string PacketTypeName(MqttPacketType type) => type switch
     {
         MqttPacketType.Connect => "connect",

@@ -812,7 +812,7 @@ public sealed class MqttSession : IFlowDissector
         }
 
         var w = new EventFieldWriter(blob[len..]);
-        w.WriteAscii(MqttFields.ResponseType, "connack");
+        w.WriteString(MqttFields.ResponseType, "connack"u8);
         if (status == MqttReadStatus.Ok)
         {
             w.WriteBool(MqttFields.SessionPresent, ack.SessionPresent);
@@ -1128,7 +1128,7 @@ public sealed class MqttSession : IFlowDissector
 
     private void WriteResponseFields(ref EventFieldWriter w, MqttPacketType type, MqttGeneric g)
     {
-        w.WriteAscii(MqttFields.ResponseType, MqttFields.PacketTypeName(type));
+        w.WriteString(MqttFields.ResponseType, MqttFields.PacketTypeNameUtf8(type));
         if (type == MqttPacketType.SubAck)
         {
             w.BeginArray(MqttFields.GrantedQos);
@@ -1297,7 +1297,7 @@ public sealed class MqttSession : IFlowDissector
         var w = new EventFieldWriter(blob[len..]);
         if (p.HasResponse)
         {
-            w.WriteAscii(MqttFields.ResponseType, MqttFields.PacketTypeName((MqttPacketType)((p.PacketTypes >> (4 * (p.PacketCount - 1))) & 0xF)));
+            w.WriteString(MqttFields.ResponseType, MqttFields.PacketTypeNameUtf8((MqttPacketType)((p.PacketTypes >> (4 * (p.PacketCount - 1))) & 0xF)));
         }
 
         FinishAndEmit(flow, ref p, ref w, len);
@@ -1339,8 +1339,8 @@ public sealed class MqttSession : IFlowDissector
     /// <summary>type, direction and (except for CONNECT, which writes the version it declares) the version in use.</summary>
     private void WriteCommon(ref EventFieldWriter w, MqttPacketType type, Direction direction)
     {
-        w.WriteAscii(MqttFields.Type, MqttFields.PacketTypeName(type));
-        w.WriteAscii(MqttFields.Direction, direction == Direction.ToServer ? "to_server" : "to_client");
+        w.WriteString(MqttFields.Type, MqttFields.PacketTypeNameUtf8(type));
+        w.WriteString(MqttFields.Direction, direction == Direction.ToServer ? "to_server"u8 : "to_client"u8);
         if (type != MqttPacketType.Connect)
         {
             w.WriteInt(MqttFields.Version, DecodeVersion);
