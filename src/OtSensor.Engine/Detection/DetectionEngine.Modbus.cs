@@ -20,9 +20,10 @@ public sealed partial class DetectionEngine
         public int IllegalFunction;
         public long AddrStart;
         public int IllegalAddress;
-        public readonly HashSet<int> Blocks = [];
+        // Sized for a poll cycle's blocks: a new pair's set does not grow by steps.
+        public readonly HashSet<int> Blocks = new(16);
         public long UnitStart;
-        public readonly ulong[] Units = new ulong[4];
+        public Bits256 Units;
         public long BusyStart;
         public int Busy;
         public long FloodStart;
@@ -34,15 +35,18 @@ public sealed partial class DetectionEngine
     /// client/server pair counters and which codes on the flow's service are already fully in the baseline. Only a
     /// cache: clearing it changes no result.
     /// </summary>
-    private sealed class FlowCache(ServiceKey service)
+    private sealed class FlowCache(long flowId, ServiceKey service)
     {
+        public readonly long FlowId = flowId;
         public readonly ServiceKey Service = service;
         public ModbusPair? Pair;
         public int PairGeneration;
         public bool KnownWithoutCode;
-        public readonly ulong[] KnownCodes = new ulong[4]; // codes 0-255
+        /// <summary>The flow's assets, link and service are in the baseline (learning adds them once per flow, not once per new code).</summary>
+        public bool KnownEndpoints;
+        public Bits256 KnownCodes; // codes 0-255
         /// <summary>Units (0-255) whose (client, server, unit) writer is already in the baseline.</summary>
-        public readonly ulong[] KnownWriters = new ulong[4];
+        public Bits256 KnownWriters;
         /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
         public PollPair? Polls;
         public bool PollsResolved;
@@ -63,6 +67,13 @@ public sealed partial class DetectionEngine
         public int Key;
         public bool InTable;
         public ValueRange Acc;
+    }
+
+    /// <summary>256 bits inline (no array object per flow or pair).</summary>
+    [InlineArray(4)]
+    private struct Bits256
+    {
+        private ulong _e0;
     }
 
     private const int RegCacheBits = 14;
@@ -180,28 +191,21 @@ public sealed partial class DetectionEngine
 
     private static long PollSlotKey(byte fc, byte unit, int address) => ((long)fc << 40) | ((long)unit << 32) | (uint)address;
 
-    private readonly Dictionary<long, FlowCache> _flowCache = [];
-    private FlowCache? _lastFlowCache;
-    private long _lastFlowCacheId;
+    /// <summary>
+    /// The flow caches, direct-mapped by flow id: a flow finds its cache with one multiply and one compare. A flow
+    /// whose slot another flow took starts a new cache (only a cache: the same results, some lookups again).
+    /// </summary>
+    private const int FlowCacheBits = 13;
+    private readonly FlowCache?[] _flowCache = new FlowCache?[1 << FlowCacheBits];
     private int _pairGeneration;
 
     private FlowCache CacheOf(in FlowEndpoints flow, in ServiceKey svc)
     {
-        var c = _lastFlowCache;
-        if (c is not null && _lastFlowCacheId == flow.FlowId && c.Service == svc) return c;
-        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_flowCache, flow.FlowId);
-        if (!Unsafe.IsNullRef(ref slot) && slot.Service == svc)
-        {
-            c = slot;
-        }
-        else
-        {
-            if (_flowCache.Count >= _options.MaxTrackers) _flowCache.Clear();
-            c = new FlowCache(svc);
-            _flowCache[flow.FlowId] = c;
-        }
-        _lastFlowCache = c;
-        _lastFlowCacheId = flow.FlowId;
+        int i = (int)(((ulong)flow.FlowId * 0x9E3779B97F4A7C15UL) >> (64 - FlowCacheBits));
+        var c = _flowCache[i];
+        if (c is not null && c.FlowId == flow.FlowId && c.Service == svc) return c;
+        c = new FlowCache(flow.FlowId, svc);
+        _flowCache[i] = c;
         return c;
     }
 
@@ -414,7 +418,7 @@ public sealed partial class DetectionEngine
         if (ts - p.UnitStart > w)
         {
             p.UnitStart = ts;
-            Array.Clear(p.Units);
+            p.Units = default;
         }
         if (hasReq) p.Units[unit >> 6] |= 1UL << (unit & 63);
         int units = 0;
@@ -485,10 +489,15 @@ public sealed partial class DetectionEngine
         if (Learning)
         {
             if (b.ItemCount >= BaselineModel.MaxItems) return;
-            if (!flow.ClientIp.IsZero) b.Assets.TryAdd(flow.ClientIp, flow.ClientMac);
-            if (!flow.ServerIp.IsZero) b.Assets.TryAdd(flow.ServerIp, flow.ServerMac);
-            b.Links.Add(new PairKey(flow.ClientIp, flow.ServerIp));
-            b.Services.Add(svc);
+            // The tables only grow: once this flow added its assets, link and service, adding them again changes nothing.
+            if (!cache.KnownEndpoints)
+            {
+                if (!flow.ClientIp.IsZero) b.Assets.TryAdd(flow.ClientIp, flow.ClientMac);
+                if (!flow.ServerIp.IsZero) b.Assets.TryAdd(flow.ServerIp, flow.ServerMac);
+                b.Links.Add(new PairKey(flow.ClientIp, flow.ServerIp));
+                b.Services.Add(svc);
+                cache.KnownEndpoints = true;
+            }
             if (hasCode) b.Codes.Add(ck);
             SetKnown(cache, code, hasCode);
             return;
