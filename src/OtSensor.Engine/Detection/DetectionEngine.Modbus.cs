@@ -53,20 +53,34 @@ public sealed partial class DetectionEngine
     }
 
     /// <summary>
-    /// One register's values learned since the last <see cref="FlushLearning"/>, in a direct-mapped cache of
-    /// registers (server, unit, address; read or written) in front of <see cref="BaselineModel.Read"/> /
-    /// <see cref="BaselineModel.Written"/>: a repeated poll updates the cache instead of hashing each register into a
-    /// large table. A register is put in the table (or found missing from a full one, for good: tables only grow)
-    /// when it enters the cache, exactly as without it; the values of later hits are merged at a flush, so the
+    /// The values learned since the last <see cref="FlushLearning"/> of one block of <see cref="RegBlockSize"/>
+    /// consecutive registers (server, unit, aligned address block; read or written), in a direct-mapped cache of
+    /// blocks in front of <see cref="BaselineModel.Read"/> / <see cref="BaselineModel.Written"/>: a repeated poll
+    /// finds its block once and updates each register's range in it, instead of hashing each register into a large
+    /// table. A register is put in the table (or found missing from a full one, for good: tables only grow) when it
+    /// enters its block, exactly as without the cache; the values of later hits are merged at a flush, so the
     /// table's keys and ranges are the same.
     /// </summary>
-    private struct RegSlot
+    private struct RegBlock
     {
         public IpAddr Server;
-        /// <summary>(written &lt;&lt; 24 | unit &lt;&lt; 16 | address) + 1; 0: empty.</summary>
+        /// <summary>(written &lt;&lt; 24 | unit &lt;&lt; 16 | block's first address) + 1; 0: empty.</summary>
         public int Key;
-        public bool InTable;
-        public ValueRange Acc;
+        /// <summary>Bit i: register i of the block entered it (it was looked up in the table).</summary>
+        public byte Seen;
+        /// <summary>Bit i: register i is in the table (else the table was full: it never will be).</summary>
+        public byte InTable;
+        /// <summary>Bit i: <see cref="Acc"/>[i] holds values not merged yet (exactly the non-empty ones).</summary>
+        public byte Dirty;
+        public Ranges8 Acc;
+    }
+
+    private const int RegBlockSize = 8;
+
+    [InlineArray(RegBlockSize)]
+    private struct Ranges8
+    {
+        private ValueRange _e0;
     }
 
     /// <summary>256 bits inline (no array object per flow or pair).</summary>
@@ -76,8 +90,8 @@ public sealed partial class DetectionEngine
         private ulong _e0;
     }
 
-    private const int RegCacheBits = 14;
-    private readonly RegSlot[] _regCache = new RegSlot[1 << RegCacheBits];
+    private const int RegCacheBits = 11;
+    private readonly RegBlock[] _regCache = new RegBlock[1 << RegCacheBits];
     private bool _regCacheDirty;
     /// <summary>Dirty poll slots kept before they are merged (bounds the memory of a long live run).</summary>
     private const int MaxDirtyPolls = 8192;
@@ -92,7 +106,7 @@ public sealed partial class DetectionEngine
             for (int i = 0; i < cache.Length; i++)
             {
                 ref var slot = ref cache[i];
-                if (slot.Acc.Samples != 0) MergeRegister(ref slot);
+                if (slot.Dirty != 0) MergeBlock(ref slot);
                 if (dropCache) slot = default;
             }
             _regCacheDirty = false;
@@ -106,12 +120,18 @@ public sealed partial class DetectionEngine
         _dirtyPolls.Clear();
     }
 
-    private void MergeRegister(ref RegSlot slot)
+    private void MergeBlock(ref RegBlock slot)
     {
-        var table = (slot.Key - 1) >> 24 != 0 ? _baseline.Written : _baseline.Read;
-        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)((slot.Key - 1) >> 16), (ushort)(slot.Key - 1)));
-        if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc);
-        slot.Acc = default;
+        int key = slot.Key - 1;
+        var table = key >> 24 != 0 ? _baseline.Written : _baseline.Read;
+        for (int m = slot.Dirty; m != 0; m &= m - 1)
+        {
+            int k = System.Numerics.BitOperations.TrailingZeroCount(m);
+            ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)(key >> 16), (ushort)(key + k)));
+            if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc[k]);
+            slot.Acc[k] = default;
+        }
+        slot.Dirty = 0;
     }
 
     /// <summary>Learns register values (the same as <see cref="Learn"/> on each register, merged later).</summary>
@@ -120,34 +140,55 @@ public sealed partial class DetectionEngine
         var cache = _regCache;
         var table = written ? _baseline.Written : _baseline.Read;
         ulong ipHash = (server.Hi ^ server.Lo) * 0x9E3779B97F4A7C15UL;
-        for (int i = 0; i < values.Length; i++)
+        int prefix = (written ? 1 : 0) << 24 | unit << 16;
+        int i = 0;
+        while (i < values.Length)
         {
-            ushort address = (ushort)(start + i);
-            int key = ((written ? 1 : 0) << 24 | unit << 16 | address) + 1;
+            // One block at a time: the registers of this event in the block of the next one.
+            int first = (ushort)(start + i) & ~(RegBlockSize - 1);
+            int key = (prefix | first) + 1;
             int idx = (int)(((ipHash ^ (uint)key) * 0x9E3779B97F4A7C15UL) >> (64 - RegCacheBits));
             ref var slot = ref cache[idx];
-            if (slot.Key == key && slot.Server == server)
+            bool mine = slot.Key == key && slot.Server == server;
+            if (!mine && slot.Dirty == 0)
             {
-                if (slot.InTable)
-                {
-                    slot.Acc.Add(values[i]);
-                    _regCacheDirty = true;
-                }
-                continue;
+                // A slot holding values not merged yet keeps them (merging now would cost lookups, and when more
+                // blocks are polled than the cache holds, every block would pay them): this block's registers are
+                // then learned straight in the table, as without the cache. A clean slot is taken over.
+                slot.Server = server;
+                slot.Key = key;
+                slot.Seen = 0;
+                slot.InTable = 0;
+                mine = true;
             }
-            var rk = new RegisterKey(server, unit, address);
-            ref var r = ref table.Count < BaselineModel.MaxItems
-                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
-                : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
-            bool inTable = !Unsafe.IsNullRef(ref r);
-            if (inTable) r.Add(values[i]);
-            // A slot holding values not merged yet keeps them (merging now would cost a second lookup, and when
-            // more registers are polled than the cache holds, every register would pay it): this register is then
-            // learned straight in the table, as without the cache.
-            if (slot.Acc.Samples != 0) continue;
-            slot.Server = server;
-            slot.Key = key;
-            slot.InTable = inTable;
+            int end = Math.Min(values.Length, i + RegBlockSize - ((ushort)(start + i) - first));
+            for (; i < end; i++)
+            {
+                ushort address = (ushort)(start + i);
+                int k = address - first;
+                int bit = 1 << k;
+                if (mine && (slot.Seen & bit) != 0)
+                {
+                    if ((slot.InTable & bit) != 0)
+                    {
+                        slot.Acc[k].Add(values[i]);
+                        slot.Dirty |= (byte)bit;
+                        _regCacheDirty = true;
+                    }
+                    continue;
+                }
+                var rk = new RegisterKey(server, unit, address);
+                ref var r = ref table.Count < BaselineModel.MaxItems
+                    ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
+                    : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
+                bool inTable = !Unsafe.IsNullRef(ref r);
+                if (inTable) r.Add(values[i]);
+                if (mine)
+                {
+                    slot.Seen |= (byte)bit;
+                    if (inTable) slot.InTable |= (byte)bit;
+                }
+            }
         }
     }
 
