@@ -36,6 +36,7 @@ public sealed partial class DetectionEngine
         private readonly IpAddr[] _servers = new IpAddr[1 << Bits];
         private readonly int[] _codes = new int[1 << Bits];
         private readonly byte[]?[] _bytes = new byte[]?[1 << Bits];
+        private readonly int[] _lengths = new int[1 << Bits];
 
         private static int Index(IpAddr server, int code, ReadOnlySpan<byte> bytes)
         {
@@ -51,14 +52,16 @@ public sealed partial class DetectionEngine
         {
             index = Index(server, code, bytes);
             var b = _bytes[index];
-            return b is not null && _codes[index] == code && _servers[index] == server && bytes.SequenceEqual(b);
+            return b is not null && _codes[index] == code && _servers[index] == server && bytes.SequenceEqual(b.AsSpan(0, _lengths[index]));
         }
 
         public void Add(int index, IpAddr server, int code, ReadOnlySpan<byte> bytes)
         {
             var b = _bytes[index];
-            if (b is null || b.Length != bytes.Length) _bytes[index] = b = new byte[bytes.Length];
+            // A slot's buffer is reused while it is large enough: replacing a key allocates nothing.
+            if (b is null || b.Length < bytes.Length) _bytes[index] = b = new byte[Math.Max(bytes.Length, 32)];
             bytes.CopyTo(b);
+            _lengths[index] = bytes.Length;
             _servers[index] = server;
             _codes[index] = code;
         }
@@ -67,6 +70,8 @@ public sealed partial class DetectionEngine
     }
 
     private readonly KnownKeys _knownTopics = new();
+    /// <summary>MQTT clients (server, client id and user bytes; code: the client id's length) known to be in <see cref="BaselineModel.MqttClients"/>.</summary>
+    private readonly KnownKeys _knownClients = new();
     private readonly KnownKeys _knownResources = new();
 
     private readonly Dictionary<PairKey, WindowCounter> _mqttRefusals = [];
@@ -94,6 +99,37 @@ public sealed partial class DetectionEngine
             c.OtherBytes = 0;
         }
         return c;
+    }
+
+    /// <summary>The bytes of a string field (false, and empty: absent or not a string, which <see cref="Text"/> makes null).</summary>
+    private static bool TextBytes(ReadOnlySpan<byte> blob, byte field, out ReadOnlySpan<byte> value)
+    {
+        if (EventFieldReader.TryFind(blob, field, out var kind, out value) && kind == EventFieldKind.String) return true;
+        value = default;
+        return false;
+    }
+
+    /// <summary>
+    /// <paramref name="head"/>|<paramref name="a"/>[|<paramref name="b"/>] with the byte parts decoded as UTF-8: the
+    /// same text as interpolating their <see cref="Encoding.GetString(ReadOnlySpan{byte})"/>, without the part strings.
+    /// </summary>
+    private static string Joined(string head, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, bool two)
+    {
+        int n = head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
+        char[]? rented = n > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(n) : null;
+        Span<char> buf = rented ?? stackalloc char[512];
+        head.CopyTo(buf);
+        int at = head.Length;
+        buf[at++] = '|';
+        at += Encoding.UTF8.GetChars(a, buf[at..]);
+        if (two)
+        {
+            buf[at++] = '|';
+            at += Encoding.UTF8.GetChars(b, buf[at..]);
+        }
+        var text = new string(buf[..at]);
+        if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        return text;
     }
 
     private static string? Text(ReadOnlySpan<byte> blob, byte field)
@@ -159,21 +195,25 @@ public sealed partial class DetectionEngine
     private void MqttConnect(in EventEntry e, ReadOnlySpan<byte> blob, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        string? user = Text(blob, MqttFields.Username);
+        // The texts only for a new alert (repeats aggregate without them).
+        bool hasUser = TextBytes(blob, MqttFields.Username, out var userBytes);
         bool password = Bool(blob, MqttFields.PasswordPresent);
-        string clientId = Text(blob, MqttFields.ClientId) ?? "";
+        TextBytes(blob, MqttFields.ClientId, out var clientIdBytes);
         bool answered = EventFieldReader.TryFind(blob, MqttFields.ResponseType, out _, out _);
         long code = answered ? Int(blob, MqttFields.ReasonCode) ?? -1 : -1;
 
-        if (user is null && answered && code == 0 && !Handled("mqtt_anonymous_connect", flow.ClientIp, flow.ServerIp, ts, out var t1))
+        if (!hasUser && answered && code == 0 && !Handled("mqtt_anonymous_connect", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
+            string clientId = Encoding.UTF8.GetString(clientIdBytes);
             Create(t1, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"MQTT broker {Ip(flow.ServerIp)} accepted an anonymous connection from {Ip(flow.ClientIp)} (client id '{Sanitize(clientId)}')",
                 Ev(("client_id", clientId), ("reason_code", code)));
         }
-        if ((user is not null || password) && flow.Protocol == ProtocolId.Mqtt
+        if ((hasUser || password) && flow.Protocol == ProtocolId.Mqtt
             && !Handled("mqtt_cleartext_credentials", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
+            string clientId = Encoding.UTF8.GetString(clientIdBytes);
+            string? user = hasUser ? Encoding.UTF8.GetString(userBytes) : null;
             Create(t2, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"MQTT credentials in clear text from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} (user '{Sanitize(user ?? "")}')",
                 Ev(("client_id", clientId), ("username", user), ("password_present", password ? "true" : "false")));
@@ -184,6 +224,8 @@ public sealed partial class DetectionEngine
             c.Count++;
             if (c.Count >= Threshold(s_mqttAuthBruteforce) && !Handled("mqtt_auth_bruteforce", flow.ClientIp, flow.ServerIp, ts, out var t3))
             {
+                string clientId = Encoding.UTF8.GetString(clientIdBytes);
+                string? user = hasUser ? Encoding.UTF8.GetString(userBytes) : null;
                 Create(t3, Client(in flow), Server(in flow), "mqtt", ts, packet,
                     $"MQTT authentication brute force: {c.Count} refused CONNECTs from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
                     Ev(("refused_connects", c.Count), ("last_reason_code", code), ("last_username", user), ("client_id", clientId)));
@@ -234,19 +276,39 @@ public sealed partial class DetectionEngine
         var b = _baseline;
         if (type == MqttPacketType.Connect)
         {
-            string clientId = Text(blob, MqttFields.ClientId) ?? "";
-            string user = Text(blob, MqttFields.Username) ?? "";
-            string key = $"{Ip(flow.ServerIp)}|{clientId}|{user}";
-            if (Learning)
+            // Absent client id / user: empty, as in the key's text. A client already known builds no string.
+            TextBytes(blob, MqttFields.ClientId, out var clientIdBytes);
+            TextBytes(blob, MqttFields.Username, out var userBytes);
+            int both = clientIdBytes.Length + userBytes.Length;
+            byte[]? rented = both > 256 ? System.Buffers.ArrayPool<byte>.Shared.Rent(both) : null;
+            Span<byte> joined = (rented ?? stackalloc byte[256])[..both];
+            clientIdBytes.CopyTo(joined);
+            userBytes.CopyTo(joined[clientIdBytes.Length..]);
+            if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
             {
-                if (b.ItemCount < BaselineModel.MaxItems) b.MqttClients.Add(key);
+                string key = Joined(Ip(flow.ServerIp), clientIdBytes, userBytes, two: true);
+                if (Learning)
+                {
+                    if (b.ItemCount < BaselineModel.MaxItems)
+                    {
+                        b.MqttClients.Add(key);
+                        _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
+                    }
+                }
+                else if (Protecting && b.MqttClients.Contains(key))
+                {
+                    _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
+                }
+                else if (Protecting && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
+                {
+                    string clientId = Encoding.UTF8.GetString(clientIdBytes);
+                    string user = Encoding.UTF8.GetString(userBytes);
+                    Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                        $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
+                        Ev(("client_id", clientId), ("username", user)));
+                }
             }
-            else if (Protecting && !b.MqttClients.Contains(key) && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
-            {
-                Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
-                    Ev(("client_id", clientId), ("username", user)));
-            }
+            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
         }
         else if (type == MqttPacketType.Publish)
         {
@@ -281,8 +343,7 @@ public sealed partial class DetectionEngine
     {
         if (Mode == BaselineMode.Off || _knownTopics.Contains(flow.ServerIp, 0, topicBytes, out int known)) return;
         var b = _baseline;
-        string topic = Encoding.UTF8.GetString(topicBytes);
-        string key = $"{Ip(flow.ServerIp)}|{topic}";
+        string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
         if (Learning)
         {
             if (b.ItemCount < BaselineModel.MaxItems)
@@ -297,6 +358,7 @@ public sealed partial class DetectionEngine
         }
         else if (Protecting && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
         {
+            string topic = Encoding.UTF8.GetString(topicBytes);
             Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"New MQTT topic '{Sanitize(topic)}' ({how}) by {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}", Ev(("topic", topic), ("operation", how)));
         }

@@ -115,6 +115,7 @@ public sealed partial class DetectionEngine
         {
             _knownTopics.Clear();
             _knownResources.Clear();
+            _knownClients.Clear();
         }
         foreach (var slot in _dirtyPolls) FlushPoll(slot);
         _dirtyPolls.Clear();
