@@ -117,7 +117,7 @@ public sealed partial class DetectionEngine
     {
         int n = head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
         char[]? rented = n > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(n) : null;
-        Span<char> buf = rented ?? stackalloc char[512];
+        Span<char> buf = rented ?? stackalloc char[n];
         head.CopyTo(buf);
         int at = head.Length;
         buf[at++] = '|';
@@ -281,7 +281,7 @@ public sealed partial class DetectionEngine
             TextBytes(blob, MqttFields.Username, out var userBytes);
             int both = clientIdBytes.Length + userBytes.Length;
             byte[]? rented = both > 256 ? System.Buffers.ArrayPool<byte>.Shared.Rent(both) : null;
-            Span<byte> joined = (rented ?? stackalloc byte[256])[..both];
+            Span<byte> joined = rented is not null ? rented.AsSpan(0, both) : stackalloc byte[both];
             clientIdBytes.CopyTo(joined);
             userBytes.CopyTo(joined[clientIdBytes.Length..]);
             if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
