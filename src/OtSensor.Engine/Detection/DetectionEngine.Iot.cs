@@ -177,10 +177,7 @@ public sealed partial class DetectionEngine
                     double max = Threshold(s_mqttOversizePayload);
                     if (len > max && !Handled("mqtt_oversize_payload", fromClient ? flow.ClientIp : flow.ServerIp, fromClient ? flow.ServerIp : flow.ClientIp, ts, out var t))
                     {
-                        string? topic = Text(blob, MqttFields.Topic);
-                        Create(t, fromClient ? Client(in flow) : Server(in flow), fromClient ? Server(in flow) : Client(in flow), "mqtt", ts, packet,
-                            $"MQTT PUBLISH with a {len}-byte payload (limit {max}) on topic '{Sanitize(topic ?? "")}'",
-                            Ev(("payload_len", len), ("limit", max), ("topic", topic)));
+                        OversizePublishAlert(t, in flow, blob, fromClient, len, max, ts, packet);
                     }
                     break;
                 }
@@ -190,6 +187,15 @@ public sealed partial class DetectionEngine
         if (Learning) StartLearning(ts);
         Common(in flow, type, ts, packet, type != 0 && fromClient);
         MqttBaseline(in e, blob, (MqttPacketType)type, ts, packet);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void OversizePublishAlert(AlertType t, in FlowEndpoints flow, ReadOnlySpan<byte> blob, bool fromClient, long len, double max, long ts, long packet)
+    {
+        string? topic = Text(blob, MqttFields.Topic);
+        Create(t, fromClient ? Client(in flow) : Server(in flow), fromClient ? Server(in flow) : Client(in flow), "mqtt", ts, packet,
+            $"MQTT PUBLISH with a {len}-byte payload (limit {max}) on topic '{Sanitize(topic ?? "")}'",
+            Ev(("payload_len", len), ("limit", max), ("topic", topic)));
     }
 
     private void MqttConnect(in EventEntry e, ReadOnlySpan<byte> blob, long ts, long packet)
@@ -273,42 +279,9 @@ public sealed partial class DetectionEngine
     private void MqttBaseline(in EventEntry e, ReadOnlySpan<byte> blob, MqttPacketType type, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var b = _baseline;
         if (type == MqttPacketType.Connect)
         {
-            // Absent client id / user: empty, as in the key's text. A client already known builds no string.
-            TextBytes(blob, MqttFields.ClientId, out var clientIdBytes);
-            TextBytes(blob, MqttFields.Username, out var userBytes);
-            int both = clientIdBytes.Length + userBytes.Length;
-            byte[]? rented = both > 256 ? System.Buffers.ArrayPool<byte>.Shared.Rent(both) : null;
-            Span<byte> joined = rented is not null ? rented.AsSpan(0, both) : stackalloc byte[both];
-            clientIdBytes.CopyTo(joined);
-            userBytes.CopyTo(joined[clientIdBytes.Length..]);
-            if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
-            {
-                string key = Joined(Ip(flow.ServerIp), clientIdBytes, userBytes, two: true);
-                if (Learning)
-                {
-                    if (b.ItemCount < BaselineModel.MaxItems)
-                    {
-                        b.MqttClients.Add(key);
-                        _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
-                    }
-                }
-                else if (Protecting && b.MqttClients.Contains(key))
-                {
-                    _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
-                }
-                else if (Protecting && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
-                {
-                    string clientId = Encoding.UTF8.GetString(clientIdBytes);
-                    string user = Encoding.UTF8.GetString(userBytes);
-                    Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                        $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
-                        Ev(("client_id", clientId), ("username", user)));
-                }
-            }
-            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            MqttClientBaseline(in flow, blob, ts, packet);
         }
         else if (type == MqttPacketType.Publish)
         {
@@ -339,9 +312,55 @@ public sealed partial class DetectionEngine
         }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void MqttClientBaseline(in FlowEndpoints flow, ReadOnlySpan<byte> blob, long ts, long packet)
+    {
+        var b = _baseline;
+        // Absent client id / user: empty, as in the key's text. A client already known builds no string.
+        TextBytes(blob, MqttFields.ClientId, out var clientIdBytes);
+        TextBytes(blob, MqttFields.Username, out var userBytes);
+        int both = clientIdBytes.Length + userBytes.Length;
+        byte[]? rented = both > 256 ? System.Buffers.ArrayPool<byte>.Shared.Rent(both) : null;
+        Span<byte> joined = rented is not null ? rented.AsSpan(0, both) : stackalloc byte[both];
+        clientIdBytes.CopyTo(joined);
+        userBytes.CopyTo(joined[clientIdBytes.Length..]);
+        if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
+        {
+            string key = Joined(Ip(flow.ServerIp), clientIdBytes, userBytes, two: true);
+            if (Learning)
+            {
+                if (b.ItemCount < BaselineModel.MaxItems)
+                {
+                    b.MqttClients.Add(key);
+                    _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
+                }
+            }
+            else if (Protecting && b.MqttClients.Contains(key))
+            {
+                _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
+            }
+            else if (Protecting && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                string clientId = Encoding.UTF8.GetString(clientIdBytes);
+                string user = Encoding.UTF8.GetString(userBytes);
+                Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
+                    Ev(("client_id", clientId), ("username", user)));
+            }
+        }
+        if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+    }
+
+    // As in the Modbus paths: the frequent case (a known key) does not pay for the stack frame of building texts.
     private void Topic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, long ts, long packet)
     {
         if (Mode == BaselineMode.Off || _knownTopics.Contains(flow.ServerIp, 0, topicBytes, out int known)) return;
+        NewTopic(in flow, topicBytes, how, known, ts, packet);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void NewTopic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, int known, long ts, long packet)
+    {
         var b = _baseline;
         string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
         if (Learning)
@@ -423,22 +442,16 @@ public sealed partial class DetectionEngine
             }
         }
         bool hasReq = tx.HasRequest && method > 0;
-        // The path as text only when an alert or a new baseline resource needs it.
-        string? pathString = null;
-        string PathText(ReadOnlySpan<byte> p) => pathString ??= p.IsEmpty ? "/" : Encoding.UTF8.GetString(p);
 
         if (hasReq && method == 1 && path.SequenceEqual("/.well-known/core"u8)
             && !Handled("coap_resource_discovery", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
-            Create(t1, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", PathText(path))));
+            CoapDiscoveryAlert(t1, in flow, path, ts, packet);
         }
         if (hasReq && method is 2 or 3 or 4 or 6 or 7 && !oscore && flow.Protocol == ProtocolId.Coap
             && !Handled("coap_unauthenticated_state_change", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
-            Create(t2, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP {CoapMethodName(method)} {Sanitize(PathText(path))} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
-                Ev(("method", CoapMethodName(method)), ("uri_path", PathText(path))));
+            CoapStateChangeAlert(t2, in flow, method, path, ts, packet);
         }
 
         // Amplification: response bytes far above request bytes between two hosts, or unsolicited responses.
@@ -461,11 +474,7 @@ public sealed partial class DetectionEngine
             }
             if ((amplified || unsolicitedCount >= Math.Max(2, ratio)) && !Handled("coap_amplification", flow.ServerIp, flow.ClientIp, ts, out var t3))
             {
-                Create(t3, Server(in flow), Client(in flow), "coap", ts, packet,
-                    unsolicitedCount >= ratio
-                        ? $"CoAP amplification: {Ip(flow.ServerIp)} sent {unsolicitedCount} responses to {Ip(flow.ClientIp)}, which never asked"
-                        : $"CoAP amplification: {Ip(flow.ServerIp)} sent {c.Bytes} bytes of responses to {Ip(flow.ClientIp)} for {c.OtherBytes} bytes of requests",
-                    Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? PathText(path) : null)));
+                CoapAmplificationAlert(t3, in flow, c, unsolicitedCount, ratio, hasReq, path, ts, packet);
             }
         }
 
@@ -473,7 +482,43 @@ public sealed partial class DetectionEngine
         if (Learning) StartLearning(ts);
         Common(in flow, method, ts, packet, hasReq);
         if (!hasReq || _knownResources.Contains(flow.ServerIp, method, path, out int known)) return;
-        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{PathText(path)}";
+        NewCoapResource(in flow, method, path, known, ts, packet);
+    }
+
+    /// <summary>A CoAP path as text (the empty path is "/").</summary>
+    private static string PathText(ReadOnlySpan<byte> p) => p.IsEmpty ? "/" : Encoding.UTF8.GetString(p);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CoapDiscoveryAlert(AlertType t, in FlowEndpoints flow, ReadOnlySpan<byte> path, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "coap", ts, packet,
+            $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", PathText(path))));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CoapStateChangeAlert(AlertType t, in FlowEndpoints flow, int method, ReadOnlySpan<byte> path, long ts, long packet)
+    {
+        string pathText = PathText(path);
+        Create(t, Client(in flow), Server(in flow), "coap", ts, packet,
+            $"CoAP {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
+            Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CoapAmplificationAlert(AlertType t, in FlowEndpoints flow, WindowCounter c, long unsolicitedCount, double ratio, bool hasReq, ReadOnlySpan<byte> path, long ts, long packet)
+    {
+        Create(t, Server(in flow), Client(in flow), "coap", ts, packet,
+            unsolicitedCount >= ratio
+                ? $"CoAP amplification: {Ip(flow.ServerIp)} sent {unsolicitedCount} responses to {Ip(flow.ClientIp)}, which never asked"
+                : $"CoAP amplification: {Ip(flow.ServerIp)} sent {c.Bytes} bytes of responses to {Ip(flow.ClientIp)} for {c.OtherBytes} bytes of requests",
+            Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? PathText(path) : null)));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void NewCoapResource(in FlowEndpoints flow, int method, ReadOnlySpan<byte> path, int known, long ts, long packet)
+    {
+        string pathText = PathText(path);
+        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
         if (Learning)
         {
             if (_baseline.ItemCount < BaselineModel.MaxItems)
@@ -489,8 +534,8 @@ public sealed partial class DetectionEngine
         else if (Protecting && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
         {
             Create(t4, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"New CoAP request {CoapMethodName(method)} {Sanitize(PathText(path))} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
-                Ev(("method", CoapMethodName(method)), ("uri_path", PathText(path))));
+                $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
+                Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
         }
     }
 
