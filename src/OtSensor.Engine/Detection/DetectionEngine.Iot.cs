@@ -36,6 +36,7 @@ public sealed partial class DetectionEngine
         private readonly IpAddr[] _servers = new IpAddr[1 << Bits];
         private readonly int[] _codes = new int[1 << Bits];
         private readonly byte[]?[] _bytes = new byte[]?[1 << Bits];
+        private readonly int[] _lengths = new int[1 << Bits];
 
         private static int Index(IpAddr server, int code, ReadOnlySpan<byte> bytes)
         {
@@ -51,14 +52,16 @@ public sealed partial class DetectionEngine
         {
             index = Index(server, code, bytes);
             var b = _bytes[index];
-            return b is not null && _codes[index] == code && _servers[index] == server && bytes.SequenceEqual(b);
+            return b is not null && _codes[index] == code && _servers[index] == server && bytes.SequenceEqual(b.AsSpan(0, _lengths[index]));
         }
 
         public void Add(int index, IpAddr server, int code, ReadOnlySpan<byte> bytes)
         {
             var b = _bytes[index];
-            if (b is null || b.Length != bytes.Length) _bytes[index] = b = new byte[bytes.Length];
+            // A slot's buffer is reused while it is large enough: replacing a key allocates nothing.
+            if (b is null || b.Length < bytes.Length) _bytes[index] = b = new byte[Math.Max(bytes.Length, 32)];
             bytes.CopyTo(b);
+            _lengths[index] = bytes.Length;
             _servers[index] = server;
             _codes[index] = code;
         }
@@ -67,6 +70,8 @@ public sealed partial class DetectionEngine
     }
 
     private readonly KnownKeys _knownTopics = new();
+    /// <summary>MQTT clients (server, client id and user bytes; code: the client id's length) known to be in <see cref="BaselineModel.MqttClients"/>.</summary>
+    private readonly KnownKeys _knownClients = new();
     private readonly KnownKeys _knownResources = new();
 
     private readonly Dictionary<PairKey, WindowCounter> _mqttRefusals = [];
@@ -94,6 +99,37 @@ public sealed partial class DetectionEngine
             c.OtherBytes = 0;
         }
         return c;
+    }
+
+    /// <summary>The bytes of a string field (false, and empty: absent or not a string, which <see cref="Text"/> makes null).</summary>
+    private static bool TextBytes(ReadOnlySpan<byte> blob, byte field, out ReadOnlySpan<byte> value)
+    {
+        if (EventFieldReader.TryFind(blob, field, out var kind, out value) && kind == EventFieldKind.String) return true;
+        value = default;
+        return false;
+    }
+
+    /// <summary>
+    /// <paramref name="head"/>|<paramref name="a"/>[|<paramref name="b"/>] with the byte parts decoded as UTF-8: the
+    /// same text as interpolating their <see cref="Encoding.GetString(ReadOnlySpan{byte})"/>, without the part strings.
+    /// </summary>
+    private static string Joined(string head, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, bool two)
+    {
+        int n = head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
+        char[]? rented = n > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(n) : null;
+        Span<char> buf = rented ?? stackalloc char[n];
+        head.CopyTo(buf);
+        int at = head.Length;
+        buf[at++] = '|';
+        at += Encoding.UTF8.GetChars(a, buf[at..]);
+        if (two)
+        {
+            buf[at++] = '|';
+            at += Encoding.UTF8.GetChars(b, buf[at..]);
+        }
+        var text = new string(buf[..at]);
+        if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
+        return text;
     }
 
     private static string? Text(ReadOnlySpan<byte> blob, byte field)
@@ -141,10 +177,7 @@ public sealed partial class DetectionEngine
                     double max = Threshold(s_mqttOversizePayload);
                     if (len > max && !Handled("mqtt_oversize_payload", fromClient ? flow.ClientIp : flow.ServerIp, fromClient ? flow.ServerIp : flow.ClientIp, ts, out var t))
                     {
-                        string? topic = Text(blob, MqttFields.Topic);
-                        Create(t, fromClient ? Client(in flow) : Server(in flow), fromClient ? Server(in flow) : Client(in flow), "mqtt", ts, packet,
-                            $"MQTT PUBLISH with a {len}-byte payload (limit {max}) on topic '{Sanitize(topic ?? "")}'",
-                            Ev(("payload_len", len), ("limit", max), ("topic", topic)));
+                        OversizePublishAlert(t, in flow, blob, fromClient, len, max, ts, packet);
                     }
                     break;
                 }
@@ -156,24 +189,37 @@ public sealed partial class DetectionEngine
         MqttBaseline(in e, blob, (MqttPacketType)type, ts, packet);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void OversizePublishAlert(AlertType t, in FlowEndpoints flow, ReadOnlySpan<byte> blob, bool fromClient, long len, double max, long ts, long packet)
+    {
+        string? topic = Text(blob, MqttFields.Topic);
+        Create(t, fromClient ? Client(in flow) : Server(in flow), fromClient ? Server(in flow) : Client(in flow), "mqtt", ts, packet,
+            $"MQTT PUBLISH with a {len}-byte payload (limit {max}) on topic '{Sanitize(topic ?? "")}'",
+            Ev(("payload_len", len), ("limit", max), ("topic", topic)));
+    }
+
     private void MqttConnect(in EventEntry e, ReadOnlySpan<byte> blob, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        string? user = Text(blob, MqttFields.Username);
+        // The texts only for a new alert (repeats aggregate without them).
+        bool hasUser = TextBytes(blob, MqttFields.Username, out var userBytes);
         bool password = Bool(blob, MqttFields.PasswordPresent);
-        string clientId = Text(blob, MqttFields.ClientId) ?? "";
+        TextBytes(blob, MqttFields.ClientId, out var clientIdBytes);
         bool answered = EventFieldReader.TryFind(blob, MqttFields.ResponseType, out _, out _);
         long code = answered ? Int(blob, MqttFields.ReasonCode) ?? -1 : -1;
 
-        if (user is null && answered && code == 0 && !Handled("mqtt_anonymous_connect", flow.ClientIp, flow.ServerIp, ts, out var t1))
+        if (!hasUser && answered && code == 0 && !Handled("mqtt_anonymous_connect", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
+            string clientId = Encoding.UTF8.GetString(clientIdBytes);
             Create(t1, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"MQTT broker {Ip(flow.ServerIp)} accepted an anonymous connection from {Ip(flow.ClientIp)} (client id '{Sanitize(clientId)}')",
                 Ev(("client_id", clientId), ("reason_code", code)));
         }
-        if ((user is not null || password) && flow.Protocol == ProtocolId.Mqtt
+        if ((hasUser || password) && flow.Protocol == ProtocolId.Mqtt
             && !Handled("mqtt_cleartext_credentials", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
+            string clientId = Encoding.UTF8.GetString(clientIdBytes);
+            string? user = hasUser ? Encoding.UTF8.GetString(userBytes) : null;
             Create(t2, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"MQTT credentials in clear text from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} (user '{Sanitize(user ?? "")}')",
                 Ev(("client_id", clientId), ("username", user), ("password_present", password ? "true" : "false")));
@@ -184,6 +230,8 @@ public sealed partial class DetectionEngine
             c.Count++;
             if (c.Count >= Threshold(s_mqttAuthBruteforce) && !Handled("mqtt_auth_bruteforce", flow.ClientIp, flow.ServerIp, ts, out var t3))
             {
+                string clientId = Encoding.UTF8.GetString(clientIdBytes);
+                string? user = hasUser ? Encoding.UTF8.GetString(userBytes) : null;
                 Create(t3, Client(in flow), Server(in flow), "mqtt", ts, packet,
                     $"MQTT authentication brute force: {c.Count} refused CONNECTs from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
                     Ev(("refused_connects", c.Count), ("last_reason_code", code), ("last_username", user), ("client_id", clientId)));
@@ -231,22 +279,9 @@ public sealed partial class DetectionEngine
     private void MqttBaseline(in EventEntry e, ReadOnlySpan<byte> blob, MqttPacketType type, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
-        var b = _baseline;
         if (type == MqttPacketType.Connect)
         {
-            string clientId = Text(blob, MqttFields.ClientId) ?? "";
-            string user = Text(blob, MqttFields.Username) ?? "";
-            string key = $"{Ip(flow.ServerIp)}|{clientId}|{user}";
-            if (Learning)
-            {
-                if (b.ItemCount < BaselineModel.MaxItems) b.MqttClients.Add(key);
-            }
-            else if (Protecting && !b.MqttClients.Contains(key) && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
-            {
-                Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
-                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
-                    Ev(("client_id", clientId), ("username", user)));
-            }
+            MqttClientBaseline(in flow, blob, ts, packet);
         }
         else if (type == MqttPacketType.Publish)
         {
@@ -277,12 +312,57 @@ public sealed partial class DetectionEngine
         }
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void MqttClientBaseline(in FlowEndpoints flow, ReadOnlySpan<byte> blob, long ts, long packet)
+    {
+        var b = _baseline;
+        // Absent client id / user: empty, as in the key's text. A client already known builds no string.
+        TextBytes(blob, MqttFields.ClientId, out var clientIdBytes);
+        TextBytes(blob, MqttFields.Username, out var userBytes);
+        int both = clientIdBytes.Length + userBytes.Length;
+        byte[]? rented = both > 256 ? System.Buffers.ArrayPool<byte>.Shared.Rent(both) : null;
+        Span<byte> joined = rented is not null ? rented.AsSpan(0, both) : stackalloc byte[both];
+        clientIdBytes.CopyTo(joined);
+        userBytes.CopyTo(joined[clientIdBytes.Length..]);
+        if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
+        {
+            string key = Joined(Ip(flow.ServerIp), clientIdBytes, userBytes, two: true);
+            if (Learning)
+            {
+                if (b.ItemCount < BaselineModel.MaxItems)
+                {
+                    b.MqttClients.Add(key);
+                    _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
+                }
+            }
+            else if (Protecting && b.MqttClients.Contains(key))
+            {
+                _knownClients.Add(known, flow.ServerIp, clientIdBytes.Length, joined);
+            }
+            else if (Protecting && !Handled("mqtt_new_client", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                string clientId = Encoding.UTF8.GetString(clientIdBytes);
+                string user = Encoding.UTF8.GetString(userBytes);
+                Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
+                    $"New MQTT client '{Sanitize(clientId)}' (user '{Sanitize(user)}') from {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}",
+                    Ev(("client_id", clientId), ("username", user)));
+            }
+        }
+        if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+    }
+
+    // As in the Modbus paths: the frequent case (a known key) does not pay for the stack frame of building texts.
     private void Topic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, long ts, long packet)
     {
         if (Mode == BaselineMode.Off || _knownTopics.Contains(flow.ServerIp, 0, topicBytes, out int known)) return;
+        NewTopic(in flow, topicBytes, how, known, ts, packet);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void NewTopic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, int known, long ts, long packet)
+    {
         var b = _baseline;
-        string topic = Encoding.UTF8.GetString(topicBytes);
-        string key = $"{Ip(flow.ServerIp)}|{topic}";
+        string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
         if (Learning)
         {
             if (b.ItemCount < BaselineModel.MaxItems)
@@ -297,6 +377,7 @@ public sealed partial class DetectionEngine
         }
         else if (Protecting && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
         {
+            string topic = Encoding.UTF8.GetString(topicBytes);
             Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
                 $"New MQTT topic '{Sanitize(topic)}' ({how}) by {Ip(flow.ClientIp)} on broker {Ip(flow.ServerIp)}", Ev(("topic", topic), ("operation", how)));
         }
@@ -361,22 +442,16 @@ public sealed partial class DetectionEngine
             }
         }
         bool hasReq = tx.HasRequest && method > 0;
-        // The path as text only when an alert or a new baseline resource needs it.
-        string? pathString = null;
-        string PathText(ReadOnlySpan<byte> p) => pathString ??= p.IsEmpty ? "/" : Encoding.UTF8.GetString(p);
 
         if (hasReq && method == 1 && path.SequenceEqual("/.well-known/core"u8)
             && !Handled("coap_resource_discovery", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
-            Create(t1, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", PathText(path))));
+            CoapDiscoveryAlert(t1, in flow, path, ts, packet);
         }
         if (hasReq && method is 2 or 3 or 4 or 6 or 7 && !oscore && flow.Protocol == ProtocolId.Coap
             && !Handled("coap_unauthenticated_state_change", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
-            Create(t2, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"CoAP {CoapMethodName(method)} {Sanitize(PathText(path))} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
-                Ev(("method", CoapMethodName(method)), ("uri_path", PathText(path))));
+            CoapStateChangeAlert(t2, in flow, method, path, ts, packet);
         }
 
         // Amplification: response bytes far above request bytes between two hosts, or unsolicited responses.
@@ -399,11 +474,7 @@ public sealed partial class DetectionEngine
             }
             if ((amplified || unsolicitedCount >= Math.Max(2, ratio)) && !Handled("coap_amplification", flow.ServerIp, flow.ClientIp, ts, out var t3))
             {
-                Create(t3, Server(in flow), Client(in flow), "coap", ts, packet,
-                    unsolicitedCount >= ratio
-                        ? $"CoAP amplification: {Ip(flow.ServerIp)} sent {unsolicitedCount} responses to {Ip(flow.ClientIp)}, which never asked"
-                        : $"CoAP amplification: {Ip(flow.ServerIp)} sent {c.Bytes} bytes of responses to {Ip(flow.ClientIp)} for {c.OtherBytes} bytes of requests",
-                    Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? PathText(path) : null)));
+                CoapAmplificationAlert(t3, in flow, c, unsolicitedCount, ratio, hasReq, path, ts, packet);
             }
         }
 
@@ -411,7 +482,43 @@ public sealed partial class DetectionEngine
         if (Learning) StartLearning(ts);
         Common(in flow, method, ts, packet, hasReq);
         if (!hasReq || _knownResources.Contains(flow.ServerIp, method, path, out int known)) return;
-        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{PathText(path)}";
+        NewCoapResource(in flow, method, path, known, ts, packet);
+    }
+
+    /// <summary>A CoAP path as text (the empty path is "/").</summary>
+    private static string PathText(ReadOnlySpan<byte> p) => p.IsEmpty ? "/" : Encoding.UTF8.GetString(p);
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CoapDiscoveryAlert(AlertType t, in FlowEndpoints flow, ReadOnlySpan<byte> path, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "coap", ts, packet,
+            $"CoAP resource discovery: {Ip(flow.ClientIp)} listed the resources of {Ip(flow.ServerIp)} (GET /.well-known/core)", Ev(("method", "GET"), ("uri_path", PathText(path))));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CoapStateChangeAlert(AlertType t, in FlowEndpoints flow, int method, ReadOnlySpan<byte> path, long ts, long packet)
+    {
+        string pathText = PathText(path);
+        Create(t, Client(in flow), Server(in flow), "coap", ts, packet,
+            $"CoAP {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)} without OSCORE or DTLS",
+            Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void CoapAmplificationAlert(AlertType t, in FlowEndpoints flow, WindowCounter c, long unsolicitedCount, double ratio, bool hasReq, ReadOnlySpan<byte> path, long ts, long packet)
+    {
+        Create(t, Server(in flow), Client(in flow), "coap", ts, packet,
+            unsolicitedCount >= ratio
+                ? $"CoAP amplification: {Ip(flow.ServerIp)} sent {unsolicitedCount} responses to {Ip(flow.ClientIp)}, which never asked"
+                : $"CoAP amplification: {Ip(flow.ServerIp)} sent {c.Bytes} bytes of responses to {Ip(flow.ClientIp)} for {c.OtherBytes} bytes of requests",
+            Ev(("response_bytes", c.Bytes), ("request_bytes", c.OtherBytes), ("unsolicited_responses", unsolicitedCount), ("uri_path", hasReq ? PathText(path) : null)));
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void NewCoapResource(in FlowEndpoints flow, int method, ReadOnlySpan<byte> path, int known, long ts, long packet)
+    {
+        string pathText = PathText(path);
+        string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
         if (Learning)
         {
             if (_baseline.ItemCount < BaselineModel.MaxItems)
@@ -427,8 +534,8 @@ public sealed partial class DetectionEngine
         else if (Protecting && !Handled("coap_new_resource", flow.ClientIp, flow.ServerIp, ts, out var t4))
         {
             Create(t4, Client(in flow), Server(in flow), "coap", ts, packet,
-                $"New CoAP request {CoapMethodName(method)} {Sanitize(PathText(path))} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
-                Ev(("method", CoapMethodName(method)), ("uri_path", PathText(path))));
+                $"New CoAP request {CoapMethodName(method)} {Sanitize(pathText)} from {Ip(flow.ClientIp)} to {Ip(flow.ServerIp)}",
+                Ev(("method", CoapMethodName(method)), ("uri_path", pathText)));
         }
     }
 

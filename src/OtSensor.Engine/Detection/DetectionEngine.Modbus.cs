@@ -20,9 +20,10 @@ public sealed partial class DetectionEngine
         public int IllegalFunction;
         public long AddrStart;
         public int IllegalAddress;
-        public readonly HashSet<int> Blocks = [];
+        // Sized for a poll cycle's blocks: a new pair's set does not grow by steps.
+        public readonly HashSet<int> Blocks = new(16);
         public long UnitStart;
-        public readonly ulong[] Units = new ulong[4];
+        public Bits256 Units;
         public long BusyStart;
         public int Busy;
         public long FloodStart;
@@ -34,39 +35,63 @@ public sealed partial class DetectionEngine
     /// client/server pair counters and which codes on the flow's service are already fully in the baseline. Only a
     /// cache: clearing it changes no result.
     /// </summary>
-    private sealed class FlowCache(ServiceKey service)
+    private sealed class FlowCache(long flowId, ServiceKey service)
     {
+        public readonly long FlowId = flowId;
         public readonly ServiceKey Service = service;
         public ModbusPair? Pair;
         public int PairGeneration;
         public bool KnownWithoutCode;
-        public readonly ulong[] KnownCodes = new ulong[4]; // codes 0-255
+        /// <summary>The flow's assets, link and service are in the baseline (learning adds them once per flow, not once per new code).</summary>
+        public bool KnownEndpoints;
+        public Bits256 KnownCodes; // codes 0-255
         /// <summary>Units (0-255) whose (client, server, unit) writer is already in the baseline.</summary>
-        public readonly ulong[] KnownWriters = new ulong[4];
+        public Bits256 KnownWriters;
         /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
         public PollPair? Polls;
         public bool PollsResolved;
     }
 
     /// <summary>
-    /// One register's values learned since the last <see cref="FlushLearning"/>, in a direct-mapped cache of
-    /// registers (server, unit, address; read or written) in front of <see cref="BaselineModel.Read"/> /
-    /// <see cref="BaselineModel.Written"/>: a repeated poll updates the cache instead of hashing each register into a
-    /// large table. A register is put in the table (or found missing from a full one, for good: tables only grow)
-    /// when it enters the cache, exactly as without it; the values of later hits are merged at a flush, so the
+    /// The values learned since the last <see cref="FlushLearning"/> of one block of <see cref="RegBlockSize"/>
+    /// consecutive registers (server, unit, aligned address block; read or written), in a direct-mapped cache of
+    /// blocks in front of <see cref="BaselineModel.Read"/> / <see cref="BaselineModel.Written"/>: a repeated poll
+    /// finds its block once and updates each register's range in it, instead of hashing each register into a large
+    /// table. A register is put in the table (or found missing from a full one, for good: tables only grow) when it
+    /// enters its block, exactly as without the cache; the values of later hits are merged at a flush, so the
     /// table's keys and ranges are the same.
     /// </summary>
-    private struct RegSlot
+    private struct RegBlock
     {
         public IpAddr Server;
-        /// <summary>(written &lt;&lt; 24 | unit &lt;&lt; 16 | address) + 1; 0: empty.</summary>
+        /// <summary>(written &lt;&lt; 24 | unit &lt;&lt; 16 | block's first address) + 1; 0: empty.</summary>
         public int Key;
-        public bool InTable;
-        public ValueRange Acc;
+        /// <summary>Bit i: register i of the block entered it (it was looked up in the table).</summary>
+        public byte Seen;
+        /// <summary>Bit i: register i is in the table (else the table was full: it never will be).</summary>
+        public byte InTable;
+        /// <summary>Bit i: <see cref="Acc"/>[i] holds values not merged yet (exactly the non-empty ones).</summary>
+        public byte Dirty;
+        public Ranges8 Acc;
     }
 
-    private const int RegCacheBits = 14;
-    private readonly RegSlot[] _regCache = new RegSlot[1 << RegCacheBits];
+    private const int RegBlockSize = 8;
+
+    [InlineArray(RegBlockSize)]
+    private struct Ranges8
+    {
+        private ValueRange _e0;
+    }
+
+    /// <summary>256 bits inline (no array object per flow or pair).</summary>
+    [InlineArray(4)]
+    private struct Bits256
+    {
+        private ulong _e0;
+    }
+
+    private const int RegCacheBits = 11;
+    private readonly RegBlock[] _regCache = new RegBlock[1 << RegCacheBits];
     private bool _regCacheDirty;
     /// <summary>Dirty poll slots kept before they are merged (bounds the memory of a long live run).</summary>
     private const int MaxDirtyPolls = 8192;
@@ -81,7 +106,7 @@ public sealed partial class DetectionEngine
             for (int i = 0; i < cache.Length; i++)
             {
                 ref var slot = ref cache[i];
-                if (slot.Acc.Samples != 0) MergeRegister(ref slot);
+                if (slot.Dirty != 0) MergeBlock(ref slot);
                 if (dropCache) slot = default;
             }
             _regCacheDirty = false;
@@ -90,17 +115,24 @@ public sealed partial class DetectionEngine
         {
             _knownTopics.Clear();
             _knownResources.Clear();
+            _knownClients.Clear();
         }
         foreach (var slot in _dirtyPolls) FlushPoll(slot);
         _dirtyPolls.Clear();
     }
 
-    private void MergeRegister(ref RegSlot slot)
+    private void MergeBlock(ref RegBlock slot)
     {
-        var table = (slot.Key - 1) >> 24 != 0 ? _baseline.Written : _baseline.Read;
-        ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)((slot.Key - 1) >> 16), (ushort)(slot.Key - 1)));
-        if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc);
-        slot.Acc = default;
+        int key = slot.Key - 1;
+        var table = key >> 24 != 0 ? _baseline.Written : _baseline.Read;
+        for (int m = slot.Dirty; m != 0; m &= m - 1)
+        {
+            int k = System.Numerics.BitOperations.TrailingZeroCount(m);
+            ref var r = ref CollectionsMarshal.GetValueRefOrNullRef(table, new RegisterKey(slot.Server, (byte)(key >> 16), (ushort)(key + k)));
+            if (!Unsafe.IsNullRef(ref r)) r.Add(in slot.Acc[k]);
+            slot.Acc[k] = default;
+        }
+        slot.Dirty = 0;
     }
 
     /// <summary>Learns register values (the same as <see cref="Learn"/> on each register, merged later).</summary>
@@ -109,34 +141,55 @@ public sealed partial class DetectionEngine
         var cache = _regCache;
         var table = written ? _baseline.Written : _baseline.Read;
         ulong ipHash = (server.Hi ^ server.Lo) * 0x9E3779B97F4A7C15UL;
-        for (int i = 0; i < values.Length; i++)
+        int prefix = (written ? 1 : 0) << 24 | unit << 16;
+        int i = 0;
+        while (i < values.Length)
         {
-            ushort address = (ushort)(start + i);
-            int key = ((written ? 1 : 0) << 24 | unit << 16 | address) + 1;
+            // One block at a time: the registers of this event in the block of the next one.
+            int first = (ushort)(start + i) & ~(RegBlockSize - 1);
+            int key = (prefix | first) + 1;
             int idx = (int)(((ipHash ^ (uint)key) * 0x9E3779B97F4A7C15UL) >> (64 - RegCacheBits));
             ref var slot = ref cache[idx];
-            if (slot.Key == key && slot.Server == server)
+            bool mine = slot.Key == key && slot.Server == server;
+            if (!mine && slot.Dirty == 0)
             {
-                if (slot.InTable)
-                {
-                    slot.Acc.Add(values[i]);
-                    _regCacheDirty = true;
-                }
-                continue;
+                // A slot holding values not merged yet keeps them (merging now would cost lookups, and when more
+                // blocks are polled than the cache holds, every block would pay them): this block's registers are
+                // then learned straight in the table, as without the cache. A clean slot is taken over.
+                slot.Server = server;
+                slot.Key = key;
+                slot.Seen = 0;
+                slot.InTable = 0;
+                mine = true;
             }
-            var rk = new RegisterKey(server, unit, address);
-            ref var r = ref table.Count < BaselineModel.MaxItems
-                ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
-                : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
-            bool inTable = !Unsafe.IsNullRef(ref r);
-            if (inTable) r.Add(values[i]);
-            // A slot holding values not merged yet keeps them (merging now would cost a second lookup, and when
-            // more registers are polled than the cache holds, every register would pay it): this register is then
-            // learned straight in the table, as without the cache.
-            if (slot.Acc.Samples != 0) continue;
-            slot.Server = server;
-            slot.Key = key;
-            slot.InTable = inTable;
+            int end = Math.Min(values.Length, i + RegBlockSize - ((ushort)(start + i) - first));
+            for (; i < end; i++)
+            {
+                ushort address = (ushort)(start + i);
+                int k = address - first;
+                int bit = 1 << k;
+                if (mine && (slot.Seen & bit) != 0)
+                {
+                    if ((slot.InTable & bit) != 0)
+                    {
+                        slot.Acc[k].Add(values[i]);
+                        slot.Dirty |= (byte)bit;
+                        _regCacheDirty = true;
+                    }
+                    continue;
+                }
+                var rk = new RegisterKey(server, unit, address);
+                ref var r = ref table.Count < BaselineModel.MaxItems
+                    ? ref CollectionsMarshal.GetValueRefOrAddDefault(table, rk, out _)
+                    : ref CollectionsMarshal.GetValueRefOrNullRef(table, rk);
+                bool inTable = !Unsafe.IsNullRef(ref r);
+                if (inTable) r.Add(values[i]);
+                if (mine)
+                {
+                    slot.Seen |= (byte)bit;
+                    if (inTable) slot.InTable |= (byte)bit;
+                }
+            }
         }
     }
 
@@ -180,28 +233,21 @@ public sealed partial class DetectionEngine
 
     private static long PollSlotKey(byte fc, byte unit, int address) => ((long)fc << 40) | ((long)unit << 32) | (uint)address;
 
-    private readonly Dictionary<long, FlowCache> _flowCache = [];
-    private FlowCache? _lastFlowCache;
-    private long _lastFlowCacheId;
+    /// <summary>
+    /// The flow caches, direct-mapped by flow id: a flow finds its cache with one multiply and one compare. A flow
+    /// whose slot another flow took starts a new cache (only a cache: the same results, some lookups again).
+    /// </summary>
+    private const int FlowCacheBits = 13;
+    private readonly FlowCache?[] _flowCache = new FlowCache?[1 << FlowCacheBits];
     private int _pairGeneration;
 
     private FlowCache CacheOf(in FlowEndpoints flow, in ServiceKey svc)
     {
-        var c = _lastFlowCache;
-        if (c is not null && _lastFlowCacheId == flow.FlowId && c.Service == svc) return c;
-        ref var slot = ref CollectionsMarshal.GetValueRefOrNullRef(_flowCache, flow.FlowId);
-        if (!Unsafe.IsNullRef(ref slot) && slot.Service == svc)
-        {
-            c = slot;
-        }
-        else
-        {
-            if (_flowCache.Count >= _options.MaxTrackers) _flowCache.Clear();
-            c = new FlowCache(svc);
-            _flowCache[flow.FlowId] = c;
-        }
-        _lastFlowCache = c;
-        _lastFlowCacheId = flow.FlowId;
+        int i = (int)(((ulong)flow.FlowId * 0x9E3779B97F4A7C15UL) >> (64 - FlowCacheBits));
+        var c = _flowCache[i];
+        if (c is not null && c.FlowId == flow.FlowId && c.Service == svc) return c;
+        c = new FlowCache(flow.FlowId, svc);
+        _flowCache[i] = c;
         return c;
     }
 
@@ -289,6 +335,8 @@ public sealed partial class DetectionEngine
         ModbusBaseline(in e, ref f, cache, fc, unit, reqTs, ts, packet);
     }
 
+    // The per-transaction methods keep the alerts' messages and evidence in separate methods: building them needs
+    // large stack temporaries (interpolation handlers, evidence tuples) that every call would otherwise clear.
     private void Signatures(in EventEntry e, ref ModbusTransactionFields f, ReadOnlySpan<byte> req, byte fc, byte unit, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
@@ -301,34 +349,43 @@ public sealed partial class DetectionEngine
                 10 or 20 => "modbus_diag_clear_counters",
                 _ => "modbus_diagnostics_other",
             };
-            if (!Handled(type, flow.ClientIp, flow.ServerIp, ts, out var t))
-            {
-                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"{t.Name}: client {Ip(flow.ClientIp)} sent FC 8 sub-function {sub} to unit {unit} of {Ip(flow.ServerIp)}",
-                    Ev(("unit", unit), ("function", 8), ("sub_function", sub), ("answered", f.HasResponse ? "true" : "false")));
-            }
+            if (!Handled(type, flow.ClientIp, flow.ServerIp, ts, out var t)) DiagnosticsAlert(t, in flow, ref f, sub, unit, ts, packet);
         }
 
         if (IsProgramTransfer(fc, req, out string? what))
         {
-            if (!Handled("modbus_program_download", flow.ClientIp, flow.ServerIp, ts, out var t))
-            {
-                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus program/firmware transfer ({what}) from {Ip(flow.ClientIp)} to unit {unit} of {Ip(flow.ServerIp)}",
-                    Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("operation", what),
-                        ("umas_function", fc == 90 && req.Length >= 10 ? req[9] : null)));
-            }
+            if (!Handled("modbus_program_download", flow.ClientIp, flow.ServerIp, ts, out var t)) ProgramTransferAlert(t, in flow, ref f, req, what, fc, unit, ts, packet);
         }
 
         if (unit == 0 && IsWrite(fc))
         {
-            if (!Handled("modbus_broadcast_write", flow.ClientIp, flow.ServerIp, ts, out var t))
-            {
-                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus broadcast write: {f.FunctionName} to unit 0 of {Ip(flow.ServerIp)} from {Ip(flow.ClientIp)}",
-                    Ev(("unit", 0), ("function", fc), ("function_name", f.FunctionName), ("address", f.Address), ("quantity", f.Quantity)));
-            }
+            if (!Handled("modbus_broadcast_write", flow.ClientIp, flow.ServerIp, ts, out var t)) BroadcastWriteAlert(t, in flow, ref f, fc, ts, packet);
         }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DiagnosticsAlert(AlertType t, in FlowEndpoints flow, ref ModbusTransactionFields f, int sub, byte unit, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"{t.Name}: client {Ip(flow.ClientIp)} sent FC 8 sub-function {sub} to unit {unit} of {Ip(flow.ServerIp)}",
+            Ev(("unit", unit), ("function", 8), ("sub_function", sub), ("answered", f.HasResponse ? "true" : "false")));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ProgramTransferAlert(AlertType t, in FlowEndpoints flow, ref ModbusTransactionFields f, ReadOnlySpan<byte> req, string? what, byte fc, byte unit, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"Modbus program/firmware transfer ({what}) from {Ip(flow.ClientIp)} to unit {unit} of {Ip(flow.ServerIp)}",
+            Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("operation", what),
+                ("umas_function", fc == 90 && req.Length >= 10 ? req[9] : null)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void BroadcastWriteAlert(AlertType t, in FlowEndpoints flow, ref ModbusTransactionFields f, byte fc, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"Modbus broadcast write: {f.FunctionName} to unit 0 of {Ip(flow.ServerIp)} from {Ip(flow.ClientIp)}",
+            Ev(("unit", 0), ("function", fc), ("function_name", f.FunctionName), ("address", f.Address), ("quantity", f.Quantity)));
     }
 
     /// <summary>UMAS (FC 90) program download/upload and PLC start/stop, FC 0x7D/0x7E firmware functions, FC 21 file record write.</summary>
@@ -386,9 +443,7 @@ public sealed partial class DetectionEngine
         int distinct = System.Numerics.BitOperations.PopCount(p.FcsLow) + System.Numerics.BitOperations.PopCount(p.FcsHigh);
         if (distinct >= th && p.IllegalFunction >= th / 2 && !Handled("modbus_function_code_scan", flow.ClientIp, flow.ServerIp, ts, out var t1))
         {
-            Create(t1, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus function code scan: {Ip(flow.ClientIp)} tried {distinct} function codes on {Ip(flow.ServerIp)} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
-                Ev(("distinct_function_codes", distinct), ("illegal_function_exceptions", p.IllegalFunction), ("unit", unit)));
+            FunctionCodeScanAlert(t1, in flow, p, distinct, unit, ts, packet);
         }
 
         // Points scan: ILLEGAL_DATA_ADDRESS answers, or many distinct 100-address blocks read.
@@ -404,9 +459,7 @@ public sealed partial class DetectionEngine
         th = Threshold(s_modbusPointsScan);
         if ((p.IllegalAddress >= th || p.Blocks.Count >= th * 3) && !Handled("modbus_points_scan", flow.ClientIp, flow.ServerIp, ts, out var t2))
         {
-            Create(t2, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus points scan: {Ip(flow.ClientIp)} swept addresses of {Ip(flow.ServerIp)} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
-                Ev(("illegal_data_address_exceptions", p.IllegalAddress), ("address_blocks", p.Blocks.Count), ("unit", unit), ("last_address", f.Address), ("function", fc)));
+            PointsScanAlert(t2, in flow, ref f, p, fc, unit, ts, packet);
         }
 
         // Unit id scan.
@@ -414,7 +467,7 @@ public sealed partial class DetectionEngine
         if (ts - p.UnitStart > w)
         {
             p.UnitStart = ts;
-            Array.Clear(p.Units);
+            p.Units = default;
         }
         if (hasReq) p.Units[unit >> 6] |= 1UL << (unit & 63);
         int units = 0;
@@ -422,9 +475,7 @@ public sealed partial class DetectionEngine
         th = Threshold(s_modbusUnitIdScan);
         if (units >= th && !Handled("modbus_unit_id_scan", flow.ClientIp, flow.ServerIp, ts, out var t3))
         {
-            Create(t3, Client(in flow), Server(in flow), "modbus", ts, packet,
-                $"Modbus unit id scan: {Ip(flow.ClientIp)} addressed {units} unit ids behind {Ip(flow.ServerIp)}",
-                Ev(("distinct_unit_ids", units), ("last_unit", unit)));
+            UnitIdScanAlert(t3, in flow, units, unit, ts, packet);
         }
 
         // Exception burst: ACKNOWLEDGE (5) / SLAVE_DEVICE_BUSY (6).
@@ -440,9 +491,7 @@ public sealed partial class DetectionEngine
             th = Threshold(s_modbusExceptionBurst);
             if (p.Busy >= th && !Handled("modbus_exception_burst", flow.ServerIp, flow.ClientIp, ts, out var t4))
             {
-                Create(t4, Server(in flow), Client(in flow), "modbus", ts, packet,
-                    $"Modbus exception burst: {Ip(flow.ServerIp)} answered {p.Busy} busy/acknowledge exceptions to {Ip(flow.ClientIp)}",
-                    Ev(("exceptions", p.Busy), ("last_exception_code", f.ExceptionCode), ("unit", unit)));
+                ExceptionBurstAlert(t4, in flow, ref f, p, unit, ts, packet);
             }
         }
 
@@ -459,11 +508,49 @@ public sealed partial class DetectionEngine
             th = Threshold(s_modbusRequestFlood);
             if (p.Requests >= th && !Handled("modbus_request_flood", flow.ClientIp, flow.ServerIp, ts, out var t5))
             {
-                Create(t5, Client(in flow), Server(in flow), "modbus", ts, packet,
-                    $"Modbus request flood: {Ip(flow.ClientIp)} sent {p.Requests} requests to {Ip(flow.ServerIp)} within {w / 1e9:0.###} s",
-                    Ev(("requests", p.Requests), ("window_seconds", w / 1e9), ("unit", unit), ("function", fc)));
+                RequestFloodAlert(t5, in flow, p, w, fc, unit, ts, packet);
             }
         }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FunctionCodeScanAlert(AlertType t, in FlowEndpoints flow, ModbusPair p, int distinct, byte unit, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"Modbus function code scan: {Ip(flow.ClientIp)} tried {distinct} function codes on {Ip(flow.ServerIp)} ({p.IllegalFunction} ILLEGAL_FUNCTION)",
+            Ev(("distinct_function_codes", distinct), ("illegal_function_exceptions", p.IllegalFunction), ("unit", unit)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PointsScanAlert(AlertType t, in FlowEndpoints flow, ref ModbusTransactionFields f, ModbusPair p, byte fc, byte unit, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"Modbus points scan: {Ip(flow.ClientIp)} swept addresses of {Ip(flow.ServerIp)} ({p.IllegalAddress} ILLEGAL_DATA_ADDRESS, {p.Blocks.Count} address blocks)",
+            Ev(("illegal_data_address_exceptions", p.IllegalAddress), ("address_blocks", p.Blocks.Count), ("unit", unit), ("last_address", f.Address), ("function", fc)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void UnitIdScanAlert(AlertType t, in FlowEndpoints flow, int units, byte unit, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"Modbus unit id scan: {Ip(flow.ClientIp)} addressed {units} unit ids behind {Ip(flow.ServerIp)}",
+            Ev(("distinct_unit_ids", units), ("last_unit", unit)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ExceptionBurstAlert(AlertType t, in FlowEndpoints flow, ref ModbusTransactionFields f, ModbusPair p, byte unit, long ts, long packet)
+    {
+        Create(t, Server(in flow), Client(in flow), "modbus", ts, packet,
+            $"Modbus exception burst: {Ip(flow.ServerIp)} answered {p.Busy} busy/acknowledge exceptions to {Ip(flow.ClientIp)}",
+            Ev(("exceptions", p.Busy), ("last_exception_code", f.ExceptionCode), ("unit", unit)));
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void RequestFloodAlert(AlertType t, in FlowEndpoints flow, ModbusPair p, long w, byte fc, byte unit, long ts, long packet)
+    {
+        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+            $"Modbus request flood: {Ip(flow.ClientIp)} sent {p.Requests} requests to {Ip(flow.ServerIp)} within {w / 1e9:0.###} s",
+            Ev(("requests", p.Requests), ("window_seconds", w / 1e9), ("unit", unit), ("function", fc)));
     }
 
     // ------------------------------------------------------------------ baseline (all protocols + Modbus specifics)
@@ -480,15 +567,26 @@ public sealed partial class DetectionEngine
         // The same poll repeats: once its assets, link, service and code are all in the baseline, learning adds
         // nothing and protection raises nothing (the tables only grow), so the flow's cache skips the five lookups.
         if (IsKnown(cache, code, hasCode)) return;
+        CommonNew(in flow, in svc, cache, code, ts, packet, hasCode);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CommonNew(in FlowEndpoints flow, in ServiceKey svc, FlowCache cache, int code, long ts, long packet, bool hasCode)
+    {
         var b = _baseline;
         var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
         if (Learning)
         {
             if (b.ItemCount >= BaselineModel.MaxItems) return;
-            if (!flow.ClientIp.IsZero) b.Assets.TryAdd(flow.ClientIp, flow.ClientMac);
-            if (!flow.ServerIp.IsZero) b.Assets.TryAdd(flow.ServerIp, flow.ServerMac);
-            b.Links.Add(new PairKey(flow.ClientIp, flow.ServerIp));
-            b.Services.Add(svc);
+            // The tables only grow: once this flow added its assets, link and service, adding them again changes nothing.
+            if (!cache.KnownEndpoints)
+            {
+                if (!flow.ClientIp.IsZero) b.Assets.TryAdd(flow.ClientIp, flow.ClientMac);
+                if (!flow.ServerIp.IsZero) b.Assets.TryAdd(flow.ServerIp, flow.ServerMac);
+                b.Links.Add(new PairKey(flow.ClientIp, flow.ServerIp));
+                b.Services.Add(svc);
+                cache.KnownEndpoints = true;
+            }
             if (hasCode) b.Codes.Add(ck);
             SetKnown(cache, code, hasCode);
             return;
@@ -500,6 +598,15 @@ public sealed partial class DetectionEngine
             SetKnown(cache, code, hasCode);
             return;
         }
+        CommonAlerts(in flow, in svc, code, ts, packet, hasCode);
+    }
+
+    /// <summary>Protecting: raises the first thing of the event that is not in the baseline.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void CommonAlerts(in FlowEndpoints flow, in ServiceKey svc, int code, long ts, long packet, bool hasCode)
+    {
+        var b = _baseline;
+        var ck = new CodeKey(flow.ClientIp, flow.ServerIp, flow.Protocol, code);
         string proto = ProtoName(flow.Protocol);
         bool newAsset = false;
         if (!flow.ClientIp.IsZero && !b.Assets.ContainsKey(flow.ClientIp))
@@ -567,6 +674,7 @@ public sealed partial class DetectionEngine
 
     private const int MaxValuesPerEvent = 32;
 
+    [SkipLocalsInit] // values: only the part each event writes is read
     private void ModbusBaseline(in EventEntry e, ref ModbusTransactionFields f, FlowCache cache, byte fc, byte unit, long reqTs, long ts, long packet)
     {
         ref readonly var flow = ref e.Flow;
@@ -619,19 +727,9 @@ public sealed partial class DetectionEngine
                     }
                 }
             }
-            else if (Protecting && PolledStats(new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address), out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
+            else if (Protecting)
             {
-                double factor = Math.Max(1.5, Threshold(s_pollingCycleDeviation));
-                if (interval < ps.MinNs / factor || interval > ps.MaxNs * factor)
-                {
-                    if (!Handled("polling_cycle_deviation", flow.ClientIp, flow.ServerIp, ts, out var t))
-                    {
-                        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                            string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
-                            Ev(("function", fc), ("unit", unit), ("address", f.Address), ("interval_ms", interval / 1e6), ("learned_min_ms", ps.MinNs / 1e6),
-                                ("learned_max_ms", ps.MaxNs / 1e6), ("learned_mean_ms", ps.MeanNs / 1e6)));
-                    }
-                }
+                PollDeviation(in flow, ref f, fc, unit, address, interval, ts, packet);
             }
         }
         if (slot is not null)
@@ -685,46 +783,7 @@ public sealed partial class DetectionEngine
             }
             else if (Protecting)
             {
-                FlushLearningIfPending();
-                if (!b.Writers.Contains(wk))
-                {
-                    if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
-                    {
-                        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                            $"Modbus write by {Ip(flow.ClientIp)}, which never wrote to unit {unit} of {Ip(flow.ServerIp)}: {f.FunctionName} address {start}",
-                            Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("address", start), ("quantity", f.Quantity ?? n)));
-                    }
-                }
-                else
-                {
-                    int count = fc == 22 ? 1 : n;
-                    for (int i = 0; i < count; i++)
-                    {
-                        var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(start + i));
-                        if (!b.Written.TryGetValue(rk, out var range))
-                        {
-                            if (!Handled("modbus_write_new_range", flow.ClientIp, flow.ServerIp, ts, out var t))
-                            {
-                                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                                    $"Modbus write to address {start + i} of unit {unit} of {Ip(flow.ServerIp)}, never written while learning ({f.FunctionName})",
-                                    Ev(("unit", unit), ("function", fc), ("address", start + i), ("write_start", start), ("quantity", count)));
-                            }
-                            break;
-                        }
-                        if (fc == 22 || range.Samples == 0) continue;
-                        int margin = (int)Threshold(s_modbusWriteValueOutOfRange);
-                        if (values[i] < range.Min - margin || values[i] > range.Max + margin)
-                        {
-                            if (!Handled("modbus_write_value_out_of_range", flow.ClientIp, flow.ServerIp, ts, out var t))
-                            {
-                                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
-                                    $"Modbus write of {values[i]} to unit {unit} address {start + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
-                                    Ev(("unit", unit), ("function", fc), ("address", start + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
-                            }
-                            break;
-                        }
-                    }
-                }
+                ProtectWrite(in flow, ref f, wk, fc, unit, start, values[..n], ts, packet);
             }
         }
 
@@ -737,23 +796,98 @@ public sealed partial class DetectionEngine
                 LearnRegisters(written: false, flow.ServerIp, unit, ra, values[..n]);
                 return;
             }
-            if (Protecting) FlushLearningIfPending();
-            for (int i = 0; i < n; i++)
+            if (Protecting) ProtectRead(in flow, fc, unit, ra, values[..n], ts, packet);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void PollDeviation(in FlowEndpoints flow, ref ModbusTransactionFields f, byte fc, byte unit, int address, long interval, long ts, long packet)
+    {
+        if (PolledStats(new PollKey(flow.ClientIp, flow.ServerIp, ProtocolId.Modbus, fc, unit, address), out var ps) && ps.Intervals >= 5 && ps.MaxNs <= 3 * Math.Max(1, ps.MinNs))
+        {
+            double factor = Math.Max(1.5, Threshold(s_pollingCycleDeviation));
+            if (interval < ps.MinNs / factor || interval > ps.MaxNs * factor)
             {
-                var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(ra + i));
-                if (Protecting && b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
+                if (!Handled("polling_cycle_deviation", flow.ClientIp, flow.ServerIp, ts, out var t))
                 {
-                    int margin = Math.Max((int)Threshold(s_processValueOutOfRange), (range.Max - range.Min) / 10);
-                    if (values[i] < range.Min - margin || values[i] > range.Max + margin)
+                    Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                        string.Create(CultureInfo.InvariantCulture, $"Polling cycle deviation {Ip(flow.ClientIp)} → {Ip(flow.ServerIp)} FC {fc} unit {unit}: {interval / 1e6:0.###} ms, learned {ps.MinNs / 1e6:0.###}-{ps.MaxNs / 1e6:0.###} ms (mean {ps.MeanNs / 1e6:0.###} ms)"),
+                        Ev(("function", fc), ("unit", unit), ("address", f.Address), ("interval_ms", interval / 1e6), ("learned_min_ms", ps.MinNs / 1e6),
+                            ("learned_max_ms", ps.MaxNs / 1e6), ("learned_mean_ms", ps.MeanNs / 1e6)));
+                }
+            }
+        }
+    }
+
+    /// <summary>Protecting: a write by an unknown master, to an address never written, or of a value out of the learned range.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ProtectWrite(in FlowEndpoints flow, ref ModbusTransactionFields f, WriterKey wk, byte fc, byte unit, int start, scoped ReadOnlySpan<int> values, long ts, long packet)
+    {
+        var b = _baseline;
+        int n = values.Length;
+        FlushLearningIfPending();
+        if (!b.Writers.Contains(wk))
+        {
+            if (!Handled("modbus_write_unauthorized_master", flow.ClientIp, flow.ServerIp, ts, out var t))
+            {
+                Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                    $"Modbus write by {Ip(flow.ClientIp)}, which never wrote to unit {unit} of {Ip(flow.ServerIp)}: {f.FunctionName} address {start}",
+                    Ev(("unit", unit), ("function", fc), ("function_name", f.FunctionName), ("address", start), ("quantity", f.Quantity ?? n)));
+            }
+        }
+        else
+        {
+            int count = fc == 22 ? 1 : n;
+            for (int i = 0; i < count; i++)
+            {
+                var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(start + i));
+                if (!b.Written.TryGetValue(rk, out var range))
+                {
+                    if (!Handled("modbus_write_new_range", flow.ClientIp, flow.ServerIp, ts, out var t))
                     {
-                        if (!Handled("process_value_out_of_range", flow.ServerIp, flow.ClientIp, ts, out var t))
-                        {
-                            Create(t, Server(in flow), Client(in flow), "modbus", ts, packet,
-                                $"Process value {values[i]} at unit {unit} holding register {ra + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
-                                Ev(("unit", unit), ("function", fc), ("address", ra + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
-                        }
-                        break;
+                        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                            $"Modbus write to address {start + i} of unit {unit} of {Ip(flow.ServerIp)}, never written while learning ({f.FunctionName})",
+                            Ev(("unit", unit), ("function", fc), ("address", start + i), ("write_start", start), ("quantity", count)));
                     }
+                    break;
+                }
+                if (fc == 22 || range.Samples == 0) continue;
+                int margin = (int)Threshold(s_modbusWriteValueOutOfRange);
+                if (values[i] < range.Min - margin || values[i] > range.Max + margin)
+                {
+                    if (!Handled("modbus_write_value_out_of_range", flow.ClientIp, flow.ServerIp, ts, out var t))
+                    {
+                        Create(t, Client(in flow), Server(in flow), "modbus", ts, packet,
+                            $"Modbus write of {values[i]} to unit {unit} address {start + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
+                            Ev(("unit", unit), ("function", fc), ("address", start + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    /// <summary>Protecting: a holding register value read out of its learned range.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ProtectRead(in FlowEndpoints flow, byte fc, byte unit, int ra, ReadOnlySpan<int> values, long ts, long packet)
+    {
+        var b = _baseline;
+        FlushLearningIfPending();
+        for (int i = 0; i < values.Length; i++)
+        {
+            var rk = new RegisterKey(flow.ServerIp, unit, (ushort)(ra + i));
+            if (b.Read.TryGetValue(rk, out var range) && range.Samples >= 5)
+            {
+                int margin = Math.Max((int)Threshold(s_processValueOutOfRange), (range.Max - range.Min) / 10);
+                if (values[i] < range.Min - margin || values[i] > range.Max + margin)
+                {
+                    if (!Handled("process_value_out_of_range", flow.ServerIp, flow.ClientIp, ts, out var t))
+                    {
+                        Create(t, Server(in flow), Client(in flow), "modbus", ts, packet,
+                            $"Process value {values[i]} at unit {unit} holding register {ra + i} of {Ip(flow.ServerIp)}: outside the learned range {range.Min}..{range.Max}",
+                            Ev(("unit", unit), ("function", fc), ("address", ra + i), ("value", values[i]), ("learned_min", range.Min), ("learned_max", range.Max)));
+                    }
+                    break;
                 }
             }
         }

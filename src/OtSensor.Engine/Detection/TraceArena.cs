@@ -1,54 +1,84 @@
 namespace OtSensor.Detection;
 
 /// <summary>
-/// The pcap traces of the last <see cref="Capacity"/> alerts, in one circular byte buffer instead of one array per
-/// alert (used when no store takes the traces): once the buffer has grown to what the kept traces need, an alert's
-/// trace allocates nothing. The buffer grows (never shrinks) when the kept traces need more room, so the last
-/// <see cref="Capacity"/> traces are always kept whatever their sizes. Alert ids must be added in increasing order.
+/// The pcap traces of the last <see cref="Capacity"/> alerts, packed one after the other into chunks of a fixed size
+/// instead of one array per alert (used when no store takes the traces): once there are enough chunks for the kept
+/// traces, an alert's trace allocates nothing. A chunk is reused when its last trace is dropped; a trace larger than a
+/// chunk gets a chunk of its own. The last <see cref="Capacity"/> traces are always kept whatever their sizes, and
+/// growing never copies the traces already kept (no buffer twice as large, so no large allocations while alerts
+/// accumulate). Alert ids must be added in increasing order.
 /// </summary>
 internal sealed class TraceArena
 {
     private readonly long[] _ids;
-    private readonly long[] _starts; // absolute byte positions
+    private readonly int[] _chunkOf;
+    private readonly int[] _offsets;
     private readonly int[] _lengths;
     private int _first;
     private int _count;
-    private byte[] _buffer;
-    private long _head; // absolute position of the next write
+    private readonly int _chunkBytes;
+    private readonly List<byte[]?> _chunks = [];
+    private readonly List<int> _live = [];      // traces kept per chunk
+    private readonly Stack<int> _freeChunks = new(); // standard chunks with no trace (reused)
+    private readonly Stack<int> _freeIndexes = new(); // indexes of released oversized chunks
+    private int _current = -1; // the chunk being filled
+    private int _used;         // bytes used in it
+    private long _bufferBytes;
 
-    public TraceArena(int capacity, int initialBytes = 64 << 10)
+    public TraceArena(int capacity, int initialBytes = 256 << 10)
     {
         _ids = new long[capacity];
-        _starts = new long[capacity];
+        _chunkOf = new int[capacity];
+        _offsets = new int[capacity];
         _lengths = new int[capacity];
-        _buffer = new byte[Math.Max(initialBytes, 1024)];
+        _chunkBytes = Math.Max(initialBytes, 1024);
     }
 
     public int Capacity => _ids.Length;
     public int Count => _count;
-    public int BufferBytes => _buffer.Length;
+
+    /// <summary>Bytes of the chunks currently held.</summary>
+    public int BufferBytes => (int)Math.Min(_bufferBytes, int.MaxValue);
 
     /// <summary>Reserves <paramref name="length"/> bytes for the trace of alert <paramref name="id"/> (dropping the oldest trace when full); the caller writes the trace there.</summary>
     public Span<byte> Add(long id, int length)
     {
         if (_count == _ids.Length)
         {
-            _first = (_first + 1) % _ids.Length;
+            int dropped = _chunkOf[_first];
+            _first = _first + 1 == _ids.Length ? 0 : _first + 1;
             _count--;
+            if (--_live[dropped] == 0 && dropped != _current) Release(dropped);
         }
-        long start = Place(length);
-        if (length > _buffer.Length || (_count > 0 && _starts[_first] < start + length - _buffer.Length))
+        int chunk;
+        int offset;
+        if (length > _chunkBytes)
         {
-            Grow(length);
-            start = Place(length);
+            chunk = NewChunk(length);
+            offset = 0;
         }
-        int slot = (_first + _count) % _ids.Length;
+        else
+        {
+            if (_current < 0 || _used + length > _chunkBytes)
+            {
+                int previous = _current;
+                _current = TakeChunk();
+                _used = 0;
+                if (previous >= 0 && _live[previous] == 0) Release(previous);
+            }
+            chunk = _current;
+            offset = _used;
+            _used += length;
+        }
+        _live[chunk]++;
+        int slot = _first + _count;
+        if (slot >= _ids.Length) slot -= _ids.Length;
         _ids[slot] = id;
-        _starts[slot] = start;
+        _chunkOf[slot] = chunk;
+        _offsets[slot] = offset;
         _lengths[slot] = length;
         _count++;
-        _head = start + length;
-        return _buffer.AsSpan((int)(start % _buffer.Length), length);
+        return _chunks[chunk].AsSpan(offset, length);
     }
 
     /// <summary>A copy of the trace of alert <paramref name="id"/>, or null when it is not (or no longer) kept.</summary>
@@ -60,36 +90,42 @@ internal sealed class TraceArena
             int mid = (lo + hi) >>> 1;
             int slot = (_first + mid) % _ids.Length;
             long v = _ids[slot];
-            if (v == id) return _buffer.AsSpan((int)(_starts[slot] % _buffer.Length), _lengths[slot]).ToArray();
+            if (v == id) return _chunks[_chunkOf[slot]].AsSpan(_offsets[slot], _lengths[slot]).ToArray();
             if (v < id) lo = mid + 1;
             else hi = mid - 1;
         }
         return null;
     }
 
-    // Traces are stored contiguously: one that would cross the end of the buffer starts at its beginning.
-    private long Place(int length)
+    private int TakeChunk() => _freeChunks.Count > 0 ? _freeChunks.Pop() : NewChunk(_chunkBytes);
+
+    private int NewChunk(int bytes)
     {
-        int pos = (int)(_head % _buffer.Length);
-        return pos + length > _buffer.Length ? _head + (_buffer.Length - pos) : _head;
+        var chunk = new byte[bytes];
+        _bufferBytes += bytes;
+        if (_freeIndexes.Count > 0)
+        {
+            int i = _freeIndexes.Pop();
+            _chunks[i] = chunk;
+            _live[i] = 0;
+            return i;
+        }
+        _chunks.Add(chunk);
+        _live.Add(0);
+        return _chunks.Count - 1;
     }
 
-    private void Grow(int length)
+    /// <summary>A chunk with no trace left: a standard one is kept for reuse, an oversized one is let go.</summary>
+    private void Release(int chunk)
     {
-        long live = 0;
-        for (int k = 0; k < _count; k++) live += _lengths[(_first + k) % _ids.Length];
-        long need = live + length;
-        long size = Math.Max((long)_buffer.Length * 2, need * 2);
-        var next = new byte[(int)Math.Min(size, Array.MaxLength)];
-        long at = 0;
-        for (int k = 0; k < _count; k++)
+        var c = _chunks[chunk]!;
+        if (c.Length == _chunkBytes)
         {
-            int slot = (_first + k) % _ids.Length;
-            _buffer.AsSpan((int)(_starts[slot] % _buffer.Length), _lengths[slot]).CopyTo(next.AsSpan((int)at));
-            _starts[slot] = at;
-            at += _lengths[slot];
+            _freeChunks.Push(chunk);
+            return;
         }
-        _buffer = next;
-        _head = at;
+        _bufferBytes -= c.Length;
+        _chunks[chunk] = null;
+        _freeIndexes.Push(chunk);
     }
 }

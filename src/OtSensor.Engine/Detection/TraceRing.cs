@@ -12,6 +12,12 @@ namespace OtSensor.Detection;
 /// <see cref="IEventConsumer.OnPackets"/> with one copy per frame and no allocation; searched only when an alert is
 /// created. Frames between the same two addresses are chained (newest first, per hash bucket of the unordered
 /// address pair), so collecting a flow's trace visits only that pair's frames, not every recent frame.
+/// <para>
+/// Only the last <see cref="MaxScan"/> frames are ever searched, so only they are kept: the configured byte and frame
+/// bounds decide which of them are still valid (the same positions as a ring of that size, counted, not stored), while
+/// their bytes live in a small buffer that grows to what those frames need. The ring stays in the caches instead of
+/// streaming every frame through megabytes of memory.
+/// </para>
 /// </summary>
 public sealed class TraceRing
 {
@@ -19,7 +25,8 @@ public sealed class TraceRing
     {
         public long PacketNumber;
         public long TimestampNs;
-        public long DataStart; // absolute byte position
+        public long DataStart; // absolute byte position in the configured ring (decides validity)
+        public long PhysStart; // absolute byte position in _phys
         public long PrevInBucket; // sequence number of the previous frame of the same address-pair bucket, -1 none
         public int Length;
         public int OriginalLength;
@@ -32,23 +39,27 @@ public sealed class TraceRing
     }
 
     private const int BucketBits = 12;
+    private const int InitialPhysBytes = 1 << 18;
     private const int SnapLength = 262144;
 
-    private readonly byte[] _data;
-    private readonly Entry[] _entries;
+    private readonly int _bytes; // the configured byte bound
+    private byte[] _phys;        // the bytes of the kept frames (power-of-two size)
+    private long _physWritten;   // absolute bytes written to _phys
+    private readonly Entry[] _entries; // the last min(frames, MaxScan) frames
     private readonly long[] _heads = new long[1 << BucketBits]; // newest sequence number per bucket, -1 none
     private readonly List<int> _picked = [];
     private LinkType _pickedLink;
     private long _written; // absolute bytes written
     private long _count;   // frames written
-    private int _at;       // _written % _data.Length
+    private int _at;       // _written % _bytes
     private int _slot;     // _count % _entries.Length
     private readonly int _maxFrame;
 
     public TraceRing(int bytes, int frames)
     {
-        _data = new byte[bytes];
-        _entries = new Entry[frames];
+        _bytes = bytes;
+        _phys = new byte[Math.Min(InitialPhysBytes, (int)Math.Min(System.Numerics.BitOperations.RoundUpToPowerOf2((uint)bytes), 1u << 30))];
+        _entries = new Entry[Math.Min(frames, MaxScan)];
         _maxFrame = Math.Min(bytes / 4, 65535);
         Array.Fill(_heads, -1L);
     }
@@ -67,17 +78,20 @@ public sealed class TraceRing
         // Positions advance incrementally (_at = _written % bytes, _slot = _count % frames): no division per frame.
         int len = Math.Min(frame.Length, _maxFrame);
         int at = _at;
-        if (at + len > _data.Length)
+        if (at + len > _bytes)
         {
-            _written += _data.Length - at; // wrap: frames are stored contiguously
+            _written += _bytes - at; // wrap: frames are stored contiguously
             at = 0;
         }
-        frame[..len].CopyTo(_data.AsSpan(at));
+        long physStart = PlacePhys(len);
+        if (!PhysKept(physStart + len, _written + len)) physStart = GrowPhys(len, _written + len);
+        frame[..len].CopyTo(_phys.AsSpan((int)(physStart & (_phys.Length - 1)), len));
         ref var e = ref _entries[_slot];
         int bucket = Bucket(d.SrcIp, d.DstIp);
         e.PacketNumber = slot.PacketNumber;
         e.TimestampNs = slot.TimestampNs;
         e.DataStart = _written;
+        e.PhysStart = physStart;
         e.PrevInBucket = _heads[bucket];
         e.Length = len;
         e.OriginalLength = slot.OriginalLength;
@@ -90,11 +104,80 @@ public sealed class TraceRing
         _heads[bucket] = _count;
         _written += len;
         _at = at + len;
+        _physWritten = physStart + len;
         _count++;
         _slot = _slot + 1 == _entries.Length ? 0 : _slot + 1;
     }
 
-    private bool Valid(in Entry e) => e.DataStart >= _written - _data.Length && e.Length >= 0;
+    /// <summary>Where the next frame of <paramref name="len"/> bytes goes in <see cref="_phys"/> (contiguous: one that would cross the end starts at the beginning).</summary>
+    private long PlacePhys(int len)
+    {
+        int pos = (int)(_physWritten & (_phys.Length - 1));
+        return pos + len > _phys.Length ? _physWritten + (_phys.Length - pos) : _physWritten;
+    }
+
+    /// <summary>
+    /// True when writing up to <paramref name="physEnd"/> keeps the bytes of every frame that stays searchable and
+    /// valid once the next frame is added (<paramref name="writtenAfter"/>: the configured ring's position then). Frames
+    /// are overwritten oldest first, so only the oldest such frame needs to be looked at.
+    /// </summary>
+    private bool PhysKept(long physEnd, long writtenAfter)
+    {
+        int n = WindowAfterAdd(out int idx);
+        for (int k = 0; k < n; k++)
+        {
+            ref readonly var e = ref _entries[idx];
+            if (e.DataStart >= writtenAfter - _bytes) return e.PhysStart >= physEnd - _phys.Length;
+            idx = idx + 1 == _entries.Length ? 0 : idx + 1;
+        }
+        return true;
+    }
+
+    /// <summary>The number of frames already kept that stay in the search window once the next one is added, and the slot of the oldest.</summary>
+    private int WindowAfterAdd(out int oldestSlot)
+    {
+        if (_count + 1 > _entries.Length)
+        {
+            oldestSlot = _slot + 1 == _entries.Length ? 0 : _slot + 1;
+            return _entries.Length - 1;
+        }
+        oldestSlot = 0;
+        return (int)_count;
+    }
+
+    /// <summary>Moves the frames that stay valid into a buffer large enough for them and a frame of <paramref name="len"/> bytes; returns the frame's position.</summary>
+    private long GrowPhys(int len, long writtenAfter)
+    {
+        int n = WindowAfterAdd(out int first);
+        long live = len;
+        int idx = first;
+        for (int k = 0; k < n; k++)
+        {
+            ref readonly var e = ref _entries[idx];
+            if (e.DataStart >= writtenAfter - _bytes) live += e.Length;
+            idx = idx + 1 == _entries.Length ? 0 : idx + 1;
+        }
+        long size = Math.Max((long)_phys.Length * 2, (long)System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)(live * 2)));
+        var next = new byte[(int)Math.Min(size, 1L << 30)];
+        long at = 0;
+        idx = first;
+        for (int k = 0; k < n; k++)
+        {
+            ref var e = ref _entries[idx];
+            if (e.DataStart >= writtenAfter - _bytes)
+            {
+                _phys.AsSpan((int)(e.PhysStart & (_phys.Length - 1)), e.Length).CopyTo(next.AsSpan((int)at));
+                e.PhysStart = at;
+                at += e.Length;
+            }
+            idx = idx + 1 == _entries.Length ? 0 : idx + 1;
+        }
+        _phys = next;
+        _physWritten = at;
+        return at;
+    }
+
+    private bool Valid(in Entry e) => e.DataStart >= _written - _bytes && e.Length >= 0;
 
     /// <summary>Frames looked at, newest first, when collecting an alert's trace.</summary>
     public const int MaxScan = 2048;
@@ -190,7 +273,7 @@ public sealed class TraceRing
             BinaryPrimitives.WriteInt32LittleEndian(h[8..], cap);
             BinaryPrimitives.WriteInt32LittleEndian(h[12..], orig);
             at += 16;
-            _data.AsSpan((int)(e.DataStart % _data.Length), cap).CopyTo(span[at..]);
+            _phys.AsSpan((int)(e.PhysStart & (_phys.Length - 1)), cap).CopyTo(span[at..]);
             at += cap;
             packets.Add(e.PacketNumber);
         }

@@ -102,4 +102,63 @@ public class TraceRingTests
         Assert.Null(ring.Collect(200, IpAddr.FromV4(0x0A000001), 502, IpAddr.FromV4(0x0A000002), 40000, hostOnly: false, 16, packets));
         Assert.Empty(packets);
     }
+    /// <summary>
+    /// The frames kept are those of a ring of the configured size (each frame stored contiguously, one that would
+    /// cross the end starting at the beginning), whatever buffer the ring keeps their bytes in: large frames make it
+    /// grow, a small byte bound drops the oldest frames of the window.
+    /// </summary>
+    [Theory]
+    [InlineData(1 << 16, 4096, 60, 3000)]
+    [InlineData(1 << 23, 32768, 300, 1600)]
+    [InlineData(1 << 20, 1000, 60, 9000)]
+    public void Collect_KeepsTheFramesOfARingOfTheConfiguredSize(int bytes, int frames, int minLen, int maxLen)
+    {
+        var rng = new Random(bytes ^ frames);
+        var ring = new TraceRing(bytes, frames);
+        int maxFrame = Math.Min(bytes / 4, 65535);
+        var all = new List<(PacketSlot Slot, DecodedPacket D, byte[] Frame, long Start)>();
+        long written = 0;
+        int at = 0;
+        int checkedPcaps = 0;
+        for (long n = 1; n <= 5000; n++)
+        {
+            uint client = 0x0A000000u + (uint)rng.Next(4);
+            var f = rng.Next(2) == 0 ? Frame(n, client, 40000, 0x0A010001, 502, rng.Next(minLen, maxLen)) : Frame(n, 0x0A010001, 502, client, 40000, rng.Next(minLen, maxLen));
+            ring.Add(in f.Slot, in f.D, f.Frame);
+            int len = Math.Min(f.Frame.Length, maxFrame);
+            if (at + len > bytes)
+            {
+                written += bytes - at;
+                at = 0;
+            }
+            all.Add((f.Slot, f.D, f.Frame, written));
+            written += len;
+            at += len;
+            if (n % 37 != 0) continue;
+            var packets = new List<long>();
+            var pcap = ring.Collect(n, f.D.SrcIp, 0, f.D.DstIp, 0, hostOnly: false, 16, packets);
+            var expected = new List<(PacketSlot Slot, byte[] Frame)>();
+            for (int i = all.Count - 1; i >= Math.Max(0, all.Count - Math.Min(frames, TraceRing.MaxScan)) && expected.Count < 16; i--)
+            {
+                var (s, d, fr, start) = all[i];
+                if (start < written - bytes) break;
+                if ((d.SrcIp == f.D.SrcIp && d.DstIp == f.D.DstIp) || (d.SrcIp == f.D.DstIp && d.DstIp == f.D.SrcIp)) expected.Add((s, fr));
+            }
+            expected.Reverse();
+            Assert.Equal(expected.Select(e => e.Slot.PacketNumber), packets);
+            if (expected.Count == 0)
+            {
+                Assert.Null(pcap);
+                continue;
+            }
+            using var ms = new MemoryStream();
+            using (var w = new PcapWriter(ms, LinkType.Ethernet, nanosecond: true, leaveOpen: true))
+            {
+                foreach (var (s, fr) in expected) w.WritePacket(s.TimestampNs, fr.AsSpan(0, Math.Min(fr.Length, maxFrame)), s.OriginalLength);
+            }
+            Assert.Equal(ms.ToArray(), pcap);
+            checkedPcaps++;
+        }
+        Assert.True(checkedPcaps > 100, $"only {checkedPcaps} traces checked");
+    }
 }
