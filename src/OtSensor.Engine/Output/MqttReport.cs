@@ -170,7 +170,6 @@ public sealed class MqttReport
         foreach (var filter in MqttTopicFilters.Of(blob)) Count(_subscribed, filter);
     }
 
-    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void OnConnect(in EventEntry entry, in Fields f)
     {
         var broker = (entry.Flow.ServerIp, entry.Flow.ServerPort);
@@ -228,7 +227,6 @@ public sealed class MqttReport
     }
 
     /// <summary>Counts a topic given as UTF-8 without making a string unless it is new.</summary>
-    [System.Runtime.CompilerServices.SkipLocalsInit]
     private void Count(Dictionary<string, long> map, ReadOnlySpan<byte> utf8)
     {
         Span<char> chars = stackalloc char[256];

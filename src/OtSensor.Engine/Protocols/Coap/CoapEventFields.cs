@@ -11,8 +11,6 @@ public static class CoapEventFields
     /// Writes <paramref name="m"/> as the request side (plain names) or the response side (<c>response_*</c> names,
     /// <c>code</c>, location and cache options). <paramref name="withToken"/> writes the token (once per event).
     /// </summary>
-    // The path and query buffers are read only up to what was written into them: no need to zero 2 KiB per message.
-    [System.Runtime.CompilerServices.SkipLocalsInit]
     public static void Write(ref EventFieldWriter w, scoped in CoapMessage m, bool response, bool withToken, int prefixBytes)
     {
         var h = m.Header;
