@@ -35,7 +35,8 @@ public sealed class InventoryOptions
 /// </summary>
 public sealed class AssetInventory : IEventConsumer
 {
-    private const int CacheSize = 16384;
+    private const int CacheBits = 14;
+    private const int CacheSize = 1 << CacheBits;
     private readonly InventoryOptions _options;
     private readonly Dictionary<(MacAddress, IpAddr), EndpointState> _endpoints = [];
     private readonly Dictionary<MacAddress, MacState> _macs = [];
@@ -196,9 +197,7 @@ public sealed class AssetInventory : IEventConsumer
         var dst = d.DstIp;
         var srcMac = d.SrcMac.IsMulticast ? default : d.SrcMac;
         var dstMac = d.DstMac.IsMulticast ? default : d.DstMac;
-        uint h = (uint)(src.Lo ^ (src.Lo >> 32) ^ (dst.Lo * 31) ^ (dst.Hi >> 7) ^ src.Hi) ^ ((uint)sp << 16 | dp) ^ (uint)srcMac.Value;
-        h ^= h >> 13;
-        ref var e = ref _cache[h & (CacheSize - 1)];
+        ref var e = ref _cache[CacheIndex(src, dst, sp, dp, srcMac)];
         if (!(e.Valid && e.Src == src && e.Dst == dst && e.SPort == sp && e.DPort == dp && e.Transport == transport && e.SrcMac == srcMac && e.DstMac == dstMac))
         {
             e.Valid = true;
@@ -243,6 +242,20 @@ public sealed class AssetInventory : IEventConsumer
             link.Dirty = true;
             if (link.Service is { } svc && ts > svc.LastSeenNs) svc.LastSeenNs = ts;
         }
+    }
+
+    /// <summary>
+    /// The packet cache slot of a (source, destination, ports, source MAC): every bit of every field mixed in, so flows
+    /// whose addresses differ only in high bits (10.x.y.1 pairs, one client port) do not share slots and evict each
+    /// other on every packet (a miss costs two endpoint lookups and a link resolution).
+    /// </summary>
+    private static int CacheIndex(IpAddr src, IpAddr dst, ushort sp, ushort dp, MacAddress srcMac)
+    {
+        const ulong K = 0x9E3779B97F4A7C15UL;
+        ulong x = (src.Lo * K) ^ src.Hi ^ ((dst.Lo ^ (dst.Hi * K)) * 0xC2B2AE3D27D4EB4FUL) ^ (((ulong)sp << 16 | dp) * 0x165667B19E3779F9UL) ^ srcMac.Value;
+        x ^= x >> 31;
+        x *= K;
+        return (int)(x >> (64 - CacheBits));
     }
 
     private LinkState? ResolveLink(ref CacheEntry e, long ts, long frame, out bool toServer)
