@@ -812,7 +812,7 @@ public sealed class AssetInventory : IEventConsumer
             // The pipeline is over and the cores are free: the view is built on another core while the raw state is
             // serialised here and then upserted by the writer (which waits for the view only after that). Both only
             // read the state; the materialiser does not read the dirty flags cleared below.
-            batch = new StoreBatch { SnapshotTask = Task.Run(Snapshot) };
+            batch = new StoreBatch { Final = true, SnapshotTask = Task.Run(Snapshot) };
             SerializeDirty(batch);
         }
         else
