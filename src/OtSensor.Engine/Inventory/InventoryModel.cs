@@ -215,7 +215,29 @@ public sealed class RangeSet
 
     public void AddAll(RangeSet other)
     {
-        foreach (var x in other.Ranges) Add(x[0], x[1]);
+        var src = other.Ranges;
+        if (Ranges.Count == 0 && IsNormalized(src))
+        {
+            // Adding sorted, separated ranges one by one to an empty set appends each as it is: copy them at once.
+            var r = Ranges;
+            r.Capacity = src.Count;
+            foreach (var x in src) r.Add([x[0], x[1]]);
+            return;
+        }
+        foreach (var x in src) Add(x[0], x[1]);
+    }
+
+    /// <summary>Pairs, each first &lt;= last, sorted, neither overlapping nor adjacent, within the bound: what <see cref="Add"/> keeps.</summary>
+    private static bool IsNormalized(List<int[]> ranges)
+    {
+        if (ranges.Count > MaxRanges) return false;
+        long previousLast = long.MinValue;
+        foreach (var x in ranges)
+        {
+            if (x.Length != 2 || x[0] > x[1] || x[0] <= previousLast + 1) return false;
+            previousLast = x[1];
+        }
+        return true;
     }
 }
 

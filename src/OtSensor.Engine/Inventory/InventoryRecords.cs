@@ -371,12 +371,34 @@ public static class InventoryMaterializer
             }
         }
 
-        private void AddOperation(string op, long n)
+        /// <summary>Function code counts of the record being made, added to its sorted map at once (<see cref="AddFunctions"/>).</summary>
+        [ThreadStatic] private static List<KeyValuePair<int, long>>? t_functions;
+
+        private static void AddOperation(LinkRecord r, List<KeyValuePair<int, long>> functions, string op, long n)
         {
-            var r = Record;
             if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
-                r.ModbusFunctions[fc] = r.ModbusFunctions.GetValueOrDefault(fc) + n;
+                functions.Add(new(fc, n));
             else r.Operations[op] = r.Operations.GetValueOrDefault(op) + n;
+        }
+
+        /// <summary>
+        /// The function code counts in ascending code order, a code's counts summed: one insertion each into the sorted
+        /// map instead of a lookup and an insertion per operation (the map holds the same sums either way).
+        /// </summary>
+        private static void AddFunctions(LinkRecord r, List<KeyValuePair<int, long>> functions)
+        {
+            if (functions.Count > 1) functions.Sort(static (x, y) => x.Key.CompareTo(y.Key));
+            var map = r.ModbusFunctions;
+            bool fresh = map.Count == 0; // then every (merged) code is new to it
+            for (int i = 0; i < functions.Count;)
+            {
+                int fc = functions[i].Key;
+                long sum = 0;
+                for (; i < functions.Count && functions[i].Key == fc; i++) sum += functions[i].Value;
+                if (fresh || !map.TryGetValue(fc, out long known)) map.Add(fc, sum);
+                else map[fc] = known + sum;
+            }
+            functions.Clear();
         }
 
         private void AddRanges(string key, RangeSet set)
@@ -401,10 +423,12 @@ public static class InventoryMaterializer
             // Times are compared at microsecond precision, as the formatted text was.
             if (_first > 0) r.FirstSeen = Time(_first);
             if (_last > 0) r.LastSeen = Time(_last);
+            var functions = t_functions ??= [];
+            functions.Clear();
             if (_single is { } l)
             {
                 // One endpoint link: its own operations and ranges (each range set copied, as merging into an empty one does).
-                foreach (var (op, n) in l.Operations) AddOperation(op, n);
+                foreach (var (op, n) in l.Operations) AddOperation(r, functions, op, n);
                 foreach (var (key, set) in l.ModbusRanges)
                 {
                     var copy = new RangeSet();
@@ -414,9 +438,10 @@ public static class InventoryMaterializer
             }
             else if (_operations is not null)
             {
-                foreach (var (op, n) in _operations) AddOperation(op, n);
+                foreach (var (op, n) in _operations) AddOperation(r, functions, op, n);
                 foreach (var (key, set) in _ranges!) AddRanges(key, set);
             }
+            AddFunctions(r, functions);
             r.ModbusRanges.Sort(static (a, b) =>
             {
                 int c = a.Unit.CompareTo(b.Unit);
