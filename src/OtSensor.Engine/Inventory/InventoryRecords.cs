@@ -371,14 +371,32 @@ public static class InventoryMaterializer
             }
         }
 
-        /// <summary>Function code counts of the record being made, added to its sorted map at once (<see cref="AddFunctions"/>).</summary>
+        /// <summary>Function code and other operation counts of the record being made, added to its sorted maps at once (<see cref="AddFunctions"/>).</summary>
         [ThreadStatic] private static List<KeyValuePair<int, long>>? t_functions;
+        [ThreadStatic] private static List<KeyValuePair<string, long>>? t_operations;
 
-        private static void AddOperation(LinkRecord r, List<KeyValuePair<int, long>> functions, string op, long n)
+        private static void AddOperation(List<KeyValuePair<int, long>> functions, List<KeyValuePair<string, long>> operations, string op, long n)
         {
             if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
                 functions.Add(new(fc, n));
-            else r.Operations[op] = r.Operations.GetValueOrDefault(op) + n;
+            else operations.Add(new(op, n));
+        }
+
+        /// <summary>As <see cref="AddFunctions"/>, for the other operations (ordinal order, as the record's map sorts them).</summary>
+        private static void AddOperations(LinkRecord r, List<KeyValuePair<string, long>> operations)
+        {
+            if (operations.Count > 1) operations.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
+            var map = r.Operations;
+            bool fresh = map.Count == 0;
+            for (int i = 0; i < operations.Count;)
+            {
+                string op = operations[i].Key;
+                long sum = 0;
+                for (; i < operations.Count && string.Equals(operations[i].Key, op, StringComparison.Ordinal); i++) sum += operations[i].Value;
+                if (fresh || !map.TryGetValue(op, out long known)) map.Add(op, sum);
+                else map[op] = known + sum;
+            }
+            operations.Clear();
         }
 
         /// <summary>
@@ -424,11 +442,13 @@ public static class InventoryMaterializer
             if (_first > 0) r.FirstSeen = Time(_first);
             if (_last > 0) r.LastSeen = Time(_last);
             var functions = t_functions ??= [];
+            var operations = t_operations ??= [];
             functions.Clear();
+            operations.Clear();
             if (_single is { } l)
             {
                 // One endpoint link: its own operations and ranges (each range set copied, as merging into an empty one does).
-                foreach (var (op, n) in l.Operations) AddOperation(r, functions, op, n);
+                foreach (var (op, n) in l.Operations) AddOperation(functions, operations, op, n);
                 foreach (var (key, set) in l.ModbusRanges)
                 {
                     var copy = new RangeSet();
@@ -438,10 +458,11 @@ public static class InventoryMaterializer
             }
             else if (_operations is not null)
             {
-                foreach (var (op, n) in _operations) AddOperation(r, functions, op, n);
+                foreach (var (op, n) in _operations) AddOperation(functions, operations, op, n);
                 foreach (var (key, set) in _ranges!) AddRanges(key, set);
             }
             AddFunctions(r, functions);
+            AddOperations(r, operations);
             r.ModbusRanges.Sort(static (a, b) =>
             {
                 int c = a.Unit.CompareTo(b.Unit);
