@@ -532,13 +532,13 @@ public sealed class AssetInventory : IEventConsumer
             if (fromClient) AddMqttPublisher(client, broker);
             else AddMqttSubscriber(client, broker);
             if (link is not null && EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.Topic, out _, out var topic))
-                AddMqttTopic(link, Text(topic), publish: fromClient);
+                CountTopic(link, topic, publish: fromClient);
         }
         else if (type.SequenceEqual("subscribe"u8))
         {
             AddMqttSubscriber(client, broker);
             if (link is null) return;
-            foreach (var filter in Protocols.Mqtt.MqttTopicFilters.Of(blob)) AddMqttTopic(link, Text(filter), publish: false);
+            foreach (var filter in Protocols.Mqtt.MqttTopicFilters.Of(blob)) CountTopic(link, filter, publish: false);
         }
         else
         {
@@ -618,6 +618,26 @@ public sealed class AssetInventory : IEventConsumer
         ApplyPortRoles(client, broker, "mqtt");
         client.Roles |= AssetRoles.MqttSubscriber;
         client.Dirty = true;
+    }
+
+    /// <summary>
+    /// As <see cref="AddMqttTopic"/> with the topic off the wire (UTF-8): the operation key is made in a stack buffer (the
+    /// same text: at most 256 bytes decoded, control characters replaced) and looked up as it is, so a topic the link
+    /// already counts costs no string.
+    /// </summary>
+    private static void CountTopic(LinkState link, ReadOnlySpan<byte> utf8, bool publish)
+    {
+        ReadOnlySpan<char> prefix = publish ? "publish:" : "subscribe:";
+        if (utf8.Length > 256) utf8 = utf8[..256];
+        Span<char> key = stackalloc char[10 + 256];
+        prefix.CopyTo(key);
+        // A UTF-8 sequence never decodes to more chars than it has bytes (invalid bytes each become one U+FFFD).
+        int n = Encoding.UTF8.GetChars(utf8, key[prefix.Length..]);
+        var text = key.Slice(prefix.Length, n);
+        for (int i = 0; i < text.Length; i++)
+            if (char.IsControl(text[i])) text[i] = '?';
+        link.CountOperation(key[..(prefix.Length + n)]);
+        link.Dirty = true;
     }
 
     /// <summary>A topic a client published or subscribed to, counted on the link as an operation "topic:NAME" (bounded).</summary>

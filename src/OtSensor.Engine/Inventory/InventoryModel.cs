@@ -349,6 +349,18 @@ public sealed class LinkState
         if (ts > LastSeenNs) LastSeenNs = ts;
     }
 
+    /// <summary>As <see cref="CountOperation(string, long)"/>, the key as characters: a string is made only for a new key.</summary>
+    internal void CountOperation(ReadOnlySpan<char> op)
+    {
+        if (!_operations.TryGetAlternateLookup<ReadOnlySpan<char>>(out var lookup))
+        {
+            CountOperation(op.ToString());
+            return;
+        }
+        if (lookup.TryGetValue(op, out long c)) lookup[op] = c + 1;
+        else if (_operations.Count < MaxOperations) _operations[op.ToString()] = 1;
+    }
+
     public void CountOperation(string op, long n = 1)
     {
         if (_operations.TryGetValue(op, out long c)) _operations[op] = c + n;
