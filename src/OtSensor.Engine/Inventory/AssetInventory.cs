@@ -554,9 +554,15 @@ public sealed class AssetInventory : IEventConsumer
             AddCoapResource(client, server, Text(path), new FactSource("coap request", frame, ts));
         if (link is not null && EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Method, out _, out var method))
         {
-            string op = EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Code, out _, out var code)
-                ? Text(method) + " " + Text(code) : Text(method);
-            CountOperation(link, op);
+            // CountOperation(link, Text(method) + " " + Text(code)) (or the method alone), the key made in a stack buffer.
+            Span<char> key = stackalloc char[256 + 1 + 256];
+            int n = Encoding.UTF8.GetChars(method.Length > 256 ? method[..256] : method, key);
+            if (EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Code, out _, out var code))
+            {
+                key[n++] = ' ';
+                n += Encoding.UTF8.GetChars(code.Length > 256 ? code[..256] : code, key[n..]);
+            }
+            CountCleaned(link, key[..n]);
         }
         if (EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Resources, out _, out _))
         {
@@ -637,6 +643,16 @@ public sealed class AssetInventory : IEventConsumer
         for (int i = 0; i < text.Length; i++)
             if (char.IsControl(text[i])) text[i] = '?';
         link.CountOperation(key[..(prefix.Length + n)]);
+        link.Dirty = true;
+    }
+
+    /// <summary>As <see cref="CountOperation"/>: the text cleaned in place (at most 256 characters, control characters replaced).</summary>
+    private static void CountCleaned(LinkState link, Span<char> text)
+    {
+        if (text.Length > 256) text = text[..256];
+        for (int i = 0; i < text.Length; i++)
+            if (char.IsControl(text[i])) text[i] = '?';
+        link.CountOperation(text);
         link.Dirty = true;
     }
 
