@@ -35,7 +35,8 @@ public sealed class InventoryOptions
 /// </summary>
 public sealed class AssetInventory : IEventConsumer
 {
-    private const int CacheSize = 16384;
+    private const int CacheBits = 14;
+    private const int CacheSize = 1 << CacheBits;
     private readonly InventoryOptions _options;
     private readonly Dictionary<(MacAddress, IpAddr), EndpointState> _endpoints = [];
     private readonly Dictionary<MacAddress, MacState> _macs = [];
@@ -196,9 +197,7 @@ public sealed class AssetInventory : IEventConsumer
         var dst = d.DstIp;
         var srcMac = d.SrcMac.IsMulticast ? default : d.SrcMac;
         var dstMac = d.DstMac.IsMulticast ? default : d.DstMac;
-        uint h = (uint)(src.Lo ^ (src.Lo >> 32) ^ (dst.Lo * 31) ^ (dst.Hi >> 7) ^ src.Hi) ^ ((uint)sp << 16 | dp) ^ (uint)srcMac.Value;
-        h ^= h >> 13;
-        ref var e = ref _cache[h & (CacheSize - 1)];
+        ref var e = ref _cache[CacheIndex(src, dst, sp, dp, srcMac)];
         if (!(e.Valid && e.Src == src && e.Dst == dst && e.SPort == sp && e.DPort == dp && e.Transport == transport && e.SrcMac == srcMac && e.DstMac == dstMac))
         {
             e.Valid = true;
@@ -243,6 +242,20 @@ public sealed class AssetInventory : IEventConsumer
             link.Dirty = true;
             if (link.Service is { } svc && ts > svc.LastSeenNs) svc.LastSeenNs = ts;
         }
+    }
+
+    /// <summary>
+    /// The packet cache slot of a (source, destination, ports, source MAC): every bit of every field mixed in, so flows
+    /// whose addresses differ only in high bits (10.x.y.1 pairs, one client port) do not share slots and evict each
+    /// other on every packet (a miss costs two endpoint lookups and a link resolution).
+    /// </summary>
+    private static int CacheIndex(IpAddr src, IpAddr dst, ushort sp, ushort dp, MacAddress srcMac)
+    {
+        const ulong K = 0x9E3779B97F4A7C15UL;
+        ulong x = (src.Lo * K) ^ src.Hi ^ ((dst.Lo ^ (dst.Hi * K)) * 0xC2B2AE3D27D4EB4FUL) ^ (((ulong)sp << 16 | dp) * 0x165667B19E3779F9UL) ^ srcMac.Value;
+        x ^= x >> 31;
+        x *= K;
+        return (int)(x >> (64 - CacheBits));
     }
 
     private LinkState? ResolveLink(ref CacheEntry e, long ts, long frame, out bool toServer)
@@ -519,13 +532,13 @@ public sealed class AssetInventory : IEventConsumer
             if (fromClient) AddMqttPublisher(client, broker);
             else AddMqttSubscriber(client, broker);
             if (link is not null && EventFieldReader.TryFind(blob, Protocols.Mqtt.MqttFields.Topic, out _, out var topic))
-                AddMqttTopic(link, Text(topic), publish: fromClient);
+                CountTopic(link, topic, publish: fromClient);
         }
         else if (type.SequenceEqual("subscribe"u8))
         {
             AddMqttSubscriber(client, broker);
             if (link is null) return;
-            foreach (var filter in Protocols.Mqtt.MqttTopicFilters.Of(blob)) AddMqttTopic(link, Text(filter), publish: false);
+            foreach (var filter in Protocols.Mqtt.MqttTopicFilters.Of(blob)) CountTopic(link, filter, publish: false);
         }
         else
         {
@@ -541,9 +554,15 @@ public sealed class AssetInventory : IEventConsumer
             AddCoapResource(client, server, Text(path), new FactSource("coap request", frame, ts));
         if (link is not null && EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Method, out _, out var method))
         {
-            string op = EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Code, out _, out var code)
-                ? Text(method) + " " + Text(code) : Text(method);
-            CountOperation(link, op);
+            // CountOperation(link, Text(method) + " " + Text(code)) (or the method alone), the key made in a stack buffer.
+            Span<char> key = stackalloc char[256 + 1 + 256];
+            int n = Encoding.UTF8.GetChars(method.Length > 256 ? method[..256] : method, key);
+            if (EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Code, out _, out var code))
+            {
+                key[n++] = ' ';
+                n += Encoding.UTF8.GetChars(code.Length > 256 ? code[..256] : code, key[n..]);
+            }
+            CountCleaned(link, key[..n]);
         }
         if (EventFieldReader.TryFind(blob, Protocols.Coap.CoapFields.Resources, out _, out _))
         {
@@ -605,6 +624,36 @@ public sealed class AssetInventory : IEventConsumer
         ApplyPortRoles(client, broker, "mqtt");
         client.Roles |= AssetRoles.MqttSubscriber;
         client.Dirty = true;
+    }
+
+    /// <summary>
+    /// As <see cref="AddMqttTopic"/> with the topic off the wire (UTF-8): the operation key is made in a stack buffer (the
+    /// same text: at most 256 bytes decoded, control characters replaced) and looked up as it is, so a topic the link
+    /// already counts costs no string.
+    /// </summary>
+    private static void CountTopic(LinkState link, ReadOnlySpan<byte> utf8, bool publish)
+    {
+        ReadOnlySpan<char> prefix = publish ? "publish:" : "subscribe:";
+        if (utf8.Length > 256) utf8 = utf8[..256];
+        Span<char> key = stackalloc char[10 + 256];
+        prefix.CopyTo(key);
+        // A UTF-8 sequence never decodes to more chars than it has bytes (invalid bytes each become one U+FFFD).
+        int n = Encoding.UTF8.GetChars(utf8, key[prefix.Length..]);
+        var text = key.Slice(prefix.Length, n);
+        for (int i = 0; i < text.Length; i++)
+            if (char.IsControl(text[i])) text[i] = '?';
+        link.CountOperation(key[..(prefix.Length + n)]);
+        link.Dirty = true;
+    }
+
+    /// <summary>As <see cref="CountOperation"/>: the text cleaned in place (at most 256 characters, control characters replaced).</summary>
+    private static void CountCleaned(LinkState link, Span<char> text)
+    {
+        if (text.Length > 256) text = text[..256];
+        for (int i = 0; i < text.Length; i++)
+            if (char.IsControl(text[i])) text[i] = '?';
+        link.CountOperation(text);
+        link.Dirty = true;
     }
 
     /// <summary>A topic a client published or subscribed to, counted on the link as an operation "topic:NAME" (bounded).</summary>
@@ -799,7 +848,7 @@ public sealed class AssetInventory : IEventConsumer
             // The pipeline is over and the cores are free: the view is built on another core while the raw state is
             // serialised here and then upserted by the writer (which waits for the view only after that). Both only
             // read the state; the materialiser does not read the dirty flags cleared below.
-            batch = new StoreBatch { SnapshotTask = Task.Run(Snapshot) };
+            batch = new StoreBatch { Final = true, SnapshotTask = Task.Run(Snapshot) };
             SerializeDirty(batch);
         }
         else

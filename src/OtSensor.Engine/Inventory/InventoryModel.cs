@@ -215,7 +215,29 @@ public sealed class RangeSet
 
     public void AddAll(RangeSet other)
     {
-        foreach (var x in other.Ranges) Add(x[0], x[1]);
+        var src = other.Ranges;
+        if (Ranges.Count == 0 && IsNormalized(src))
+        {
+            // Adding sorted, separated ranges one by one to an empty set appends each as it is: copy them at once.
+            var r = Ranges;
+            r.Capacity = src.Count;
+            foreach (var x in src) r.Add([x[0], x[1]]);
+            return;
+        }
+        foreach (var x in src) Add(x[0], x[1]);
+    }
+
+    /// <summary>Pairs, each first &lt;= last, sorted, neither overlapping nor adjacent, within the bound: what <see cref="Add"/> keeps.</summary>
+    private static bool IsNormalized(List<int[]> ranges)
+    {
+        if (ranges.Count > MaxRanges) return false;
+        long previousLast = long.MinValue;
+        foreach (var x in ranges)
+        {
+            if (x.Length != 2 || x[0] > x[1] || x[0] <= previousLast + 1) return false;
+            previousLast = x[1];
+        }
+        return true;
     }
 }
 
@@ -325,6 +347,18 @@ public sealed class LinkState
     {
         if (FirstSeenNs == 0 || ts < FirstSeenNs) FirstSeenNs = ts;
         if (ts > LastSeenNs) LastSeenNs = ts;
+    }
+
+    /// <summary>As <see cref="CountOperation(string, long)"/>, the key as characters: a string is made only for a new key.</summary>
+    internal void CountOperation(ReadOnlySpan<char> op)
+    {
+        if (!_operations.TryGetAlternateLookup<ReadOnlySpan<char>>(out var lookup))
+        {
+            CountOperation(op.ToString());
+            return;
+        }
+        if (lookup.TryGetValue(op, out long c)) lookup[op] = c + 1;
+        else if (_operations.Count < MaxOperations) _operations[op.ToString()] = 1;
     }
 
     public void CountOperation(string op, long n = 1)

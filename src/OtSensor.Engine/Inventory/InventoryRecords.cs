@@ -310,12 +310,18 @@ public static class InventoryMaterializer
     }
 
     /// <summary>Accumulates the endpoint links that map to one asset link (formatted once, at the end).</summary>
+    /// <remarks>
+    /// Most asset links have one endpoint link: its operations and ranges are then read from it when the record is made,
+    /// without copying them into dictionaries first (what copying gives for one link is the same keys in the same order).
+    /// The dictionaries are made when a second endpoint link is merged.
+    /// </remarks>
     private sealed class LinkBuilder
     {
         private long _first;
         private long _last;
-        private readonly Dictionary<string, long> _operations = new(StringComparer.Ordinal);
-        private readonly Dictionary<string, RangeSet> _ranges = new(StringComparer.Ordinal);
+        private LinkState? _single;
+        private Dictionary<string, long>? _operations;
+        private Dictionary<string, RangeSet>? _ranges;
 
         public LinkBuilder(AssetRecord client, AssetRecord server, LinkState l)
         {
@@ -333,13 +339,30 @@ public static class InventoryMaterializer
             Record.Packets += l.Packets;
             Record.Bytes += l.Bytes;
             Record.Transactions += l.Transactions;
+            if (_operations is null)
+            {
+                if (_single is null)
+                {
+                    _single = l;
+                    return;
+                }
+                _operations = new Dictionary<string, long>(StringComparer.Ordinal);
+                _ranges = new Dictionary<string, RangeSet>(StringComparer.Ordinal);
+                AddDetails(_single);
+                _single = null;
+            }
+            AddDetails(l);
+        }
+
+        private void AddDetails(LinkState l)
+        {
             foreach (var (op, n) in l.Operations)
             {
-                _operations[op] = _operations.GetValueOrDefault(op) + n;
+                _operations![op] = _operations.GetValueOrDefault(op) + n;
             }
             foreach (var (key, set) in l.ModbusRanges)
             {
-                if (!_ranges.TryGetValue(key, out var acc))
+                if (!_ranges!.TryGetValue(key, out var acc))
                 {
                     acc = new RangeSet();
                     _ranges[key] = acc;
@@ -348,32 +371,98 @@ public static class InventoryMaterializer
             }
         }
 
+        /// <summary>Function code and other operation counts of the record being made, added to its sorted maps at once (<see cref="AddFunctions"/>).</summary>
+        [ThreadStatic] private static List<KeyValuePair<int, long>>? t_functions;
+        [ThreadStatic] private static List<KeyValuePair<string, long>>? t_operations;
+
+        private static void AddOperation(List<KeyValuePair<int, long>> functions, List<KeyValuePair<string, long>> operations, string op, long n)
+        {
+            if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
+                functions.Add(new(fc, n));
+            else operations.Add(new(op, n));
+        }
+
+        /// <summary>As <see cref="AddFunctions"/>, for the other operations (ordinal order, as the record's map sorts them).</summary>
+        private static void AddOperations(LinkRecord r, List<KeyValuePair<string, long>> operations)
+        {
+            if (operations.Count > 1) operations.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
+            var map = r.Operations;
+            bool fresh = map.Count == 0;
+            for (int i = 0; i < operations.Count;)
+            {
+                string op = operations[i].Key;
+                long sum = 0;
+                for (; i < operations.Count && string.Equals(operations[i].Key, op, StringComparison.Ordinal); i++) sum += operations[i].Value;
+                if (fresh || !map.TryGetValue(op, out long known)) map.Add(op, sum);
+                else map[op] = known + sum;
+            }
+            operations.Clear();
+        }
+
+        /// <summary>
+        /// The function code counts in ascending code order, a code's counts summed: one insertion each into the sorted
+        /// map instead of a lookup and an insertion per operation (the map holds the same sums either way).
+        /// </summary>
+        private static void AddFunctions(LinkRecord r, List<KeyValuePair<int, long>> functions)
+        {
+            if (functions.Count > 1) functions.Sort(static (x, y) => x.Key.CompareTo(y.Key));
+            var map = r.ModbusFunctions;
+            bool fresh = map.Count == 0; // then every (merged) code is new to it
+            for (int i = 0; i < functions.Count;)
+            {
+                int fc = functions[i].Key;
+                long sum = 0;
+                for (; i < functions.Count && functions[i].Key == fc; i++) sum += functions[i].Value;
+                if (fresh || !map.TryGetValue(fc, out long known)) map.Add(fc, sum);
+                else map[fc] = known + sum;
+            }
+            functions.Clear();
+        }
+
+        private void AddRanges(string key, RangeSet set)
+        {
+            if (RangeKey(key) is not (var unit, var table, var access)) return;
+            var r = Record;
+            RangeRecord? rr = null;
+            foreach (var x in r.ModbusRanges)
+                if (x.Unit == unit && x.Table == table && x.Access == access) { rr = x; break; }
+            if (rr is null)
+            {
+                rr = new RangeRecord { Unit = unit, Table = table, Access = access };
+                r.ModbusRanges.Add(rr);
+            }
+            foreach (var x in rr.Ranges) set.Add(x[0], x[1]);
+            rr.Ranges = set.Ranges;
+        }
+
         public LinkRecord ToRecord()
         {
             var r = Record;
             // Times are compared at microsecond precision, as the formatted text was.
             if (_first > 0) r.FirstSeen = Time(_first);
             if (_last > 0) r.LastSeen = Time(_last);
-            foreach (var (op, n) in _operations)
+            var functions = t_functions ??= [];
+            var operations = t_operations ??= [];
+            functions.Clear();
+            operations.Clear();
+            if (_single is { } l)
             {
-                if (op.Length > 2 && op.StartsWith("fc", StringComparison.Ordinal) && int.TryParse(op.AsSpan(2), NumberStyles.None, CultureInfo.InvariantCulture, out int fc))
-                    r.ModbusFunctions[fc] = r.ModbusFunctions.GetValueOrDefault(fc) + n;
-                else r.Operations[op] = r.Operations.GetValueOrDefault(op) + n;
-            }
-            foreach (var (key, set) in _ranges)
-            {
-                if (RangeKey(key) is not (var unit, var table, var access)) continue;
-                RangeRecord? rr = null;
-                foreach (var x in r.ModbusRanges)
-                    if (x.Unit == unit && x.Table == table && x.Access == access) { rr = x; break; }
-                if (rr is null)
+                // One endpoint link: its own operations and ranges (each range set copied, as merging into an empty one does).
+                foreach (var (op, n) in l.Operations) AddOperation(functions, operations, op, n);
+                foreach (var (key, set) in l.ModbusRanges)
                 {
-                    rr = new RangeRecord { Unit = unit, Table = table, Access = access };
-                    r.ModbusRanges.Add(rr);
+                    var copy = new RangeSet();
+                    copy.AddAll(set);
+                    AddRanges(key, copy);
                 }
-                foreach (var x in rr.Ranges) set.Add(x[0], x[1]);
-                rr.Ranges = set.Ranges;
             }
+            else if (_operations is not null)
+            {
+                foreach (var (op, n) in _operations) AddOperation(functions, operations, op, n);
+                foreach (var (key, set) in _ranges!) AddRanges(key, set);
+            }
+            AddFunctions(r, functions);
+            AddOperations(r, operations);
             r.ModbusRanges.Sort(static (a, b) =>
             {
                 int c = a.Unit.CompareTo(b.Unit);

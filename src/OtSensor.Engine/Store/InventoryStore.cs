@@ -118,6 +118,9 @@ public sealed class StoreBatch
     /// </summary>
     public Task<InventorySnapshot>? SnapshotTask { get; init; }
 
+    /// <summary>The last write of a run (the store checkpoints its WAL in the background after committing it).</summary>
+    public bool Final { get; init; }
+
     private InventorySnapshot? _snapshot;
 }
 
@@ -155,6 +158,9 @@ public sealed class InventoryStore : IDisposable
     private byte[][]? _linkRows;
     /// <summary>Inventory change detection, committed with each write (see InventoryChangeStore.cs).</summary>
     private readonly InventoryChangeRecorder _changes = new();
+
+    /// <summary>The WAL checkpoint started after the last write of a run (see <see cref="StoreBatch.Final"/>), or null.</summary>
+    private Task? _checkpoint;
 
     private InventoryStore(string path, SqliteConnection db, int version)
     {
@@ -269,6 +275,7 @@ public sealed class InventoryStore : IDisposable
 
     private T Run<T>(Func<T> action)
     {
+        WaitForCheckpoint();
         try
         {
             return action();
@@ -430,7 +437,20 @@ public sealed class InventoryStore : IDisposable
                 ins.Run();
             }
         }
+        if (batch.Final)
+        {
+            // The last write of a run: its commit does not copy the WAL into the database (the automatic checkpoint,
+            // ~24 MB and two fsyncs for a large inventory); that is done on another thread while the caller prints its
+            // summary, and waited for before the connection is used again or closed. The commit is in the WAL either
+            // way: a process killed before the checkpoint leaves it there, and the next open recovers it.
+            Exec(_db, "PRAGMA wal_autocheckpoint=0;", tx);
+        }
         tx.Commit();
+        if (batch.Final)
+        {
+            Exec(_db, $"PRAGMA wal_autocheckpoint={DefaultAutoCheckpointPages};");
+            _checkpoint = Task.Run(Checkpoint);
+        }
         _changes.Committed(changes);
         // Remember what is committed (only now: a failed transaction leaves the file, and so the cache, as it was).
         _assetRows ??= new Dictionary<string, byte[]>(StringComparer.Ordinal);
@@ -454,6 +474,32 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Asset rows inserted or updated by <see cref="Write"/> since the store was opened (unchanged rows are skipped).</summary>
     public long AssetRowsWritten { get; private set; }
 
+    /// <summary>SQLite's default automatic checkpoint threshold (WAL pages), restored after a final write.</summary>
+    private const int DefaultAutoCheckpointPages = 1000;
+
+    /// <summary>Copies the WAL into the database, as the automatic checkpoint of a commit would (its failures are ignored alike).</summary>
+    private void Checkpoint()
+    {
+        try
+        {
+            Exec(_db, "PRAGMA wal_checkpoint(PASSIVE);");
+        }
+        catch (SqliteException)
+        {
+            // As for the automatic checkpoint: the commit stands, and the next checkpoint (at the latest when the
+            // connection closes) copies it.
+        }
+    }
+
+    private void WaitForCheckpoint()
+    {
+        if (_checkpoint is { } t)
+        {
+            _checkpoint = null;
+            t.GetAwaiter().GetResult();
+        }
+    }
+
     private void Upsert(string sql, StateRows rows)
     {
         if (rows.Count == 0) return;
@@ -466,7 +512,11 @@ public sealed class InventoryStore : IDisposable
         }
     }
 
-    public void Dispose() => _db.Dispose();
+    public void Dispose()
+    {
+        WaitForCheckpoint();
+        _db.Dispose();
+    }
 }
 
 /// <summary>Writes flushes on a background task so the analysis thread never waits on the disk (except at the end).</summary>
