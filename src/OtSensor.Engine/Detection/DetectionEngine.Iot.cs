@@ -141,12 +141,10 @@ public sealed partial class DetectionEngine
     private static bool Bool(ReadOnlySpan<byte> blob, byte field)
         => EventFieldReader.TryFind(blob, field, out var kind, out var value) && kind == EventFieldKind.Bool && value.Length == 1 && value[0] != 0;
 
-    private static readonly byte[][] s_mqttTypeNames = [.. Enumerable.Range(0, 16).Select(t => Encoding.ASCII.GetBytes(MqttFields.PacketTypeName((MqttPacketType)t)))];
-
     private static int MqttTypeFast(ReadOnlySpan<byte> name)
     {
         for (int t = 1; t < 16; t++)
-            if (name.SequenceEqual(s_mqttTypeNames[t])) return t;
+            if (name.SequenceEqual(MqttFields.PacketTypeNameUtf8((MqttPacketType)t))) return t;
         return 0;
     }
 

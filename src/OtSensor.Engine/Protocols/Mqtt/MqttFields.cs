@@ -109,8 +109,7 @@ public static class MqttFields
     /// <summary>JSON name of a field id (never throws; unknown ids get "field_N").</summary>
     public static string Name(byte id) => Names[id];
 
-    /// <summary>Lower-case name of a packet type as written in <c>type</c> / <c>response_type</c>.</summary>
-    /// <summary><see cref="PacketTypeName"/> as UTF-8 (what the event blobs hold).</summary>
+    /// <summary>Lower-case name of a packet type as written in <c>type</c> / <c>response_type</c>, as UTF-8 (what the event blobs hold).</summary>
     public static ReadOnlySpan<byte> PacketTypeNameUtf8(MqttPacketType type) => type switch
     {
         MqttPacketType.Connect => "connect"u8,
@@ -131,23 +130,9 @@ public static class MqttFields
         _ => "reserved"u8,
     };
 
-    public static string PacketTypeName(MqttPacketType type) => type switch
-    {
-        MqttPacketType.Connect => "connect",
-        MqttPacketType.ConnAck => "connack",
-        MqttPacketType.Publish => "publish",
-        MqttPacketType.PubAck => "puback",
-        MqttPacketType.PubRec => "pubrec",
-        MqttPacketType.PubRel => "pubrel",
-        MqttPacketType.PubComp => "pubcomp",
-        MqttPacketType.Subscribe => "subscribe",
-        MqttPacketType.SubAck => "suback",
-        MqttPacketType.Unsubscribe => "unsubscribe",
-        MqttPacketType.UnsubAck => "unsuback",
-        MqttPacketType.PingReq => "pingreq",
-        MqttPacketType.PingResp => "pingresp",
-        MqttPacketType.Disconnect => "disconnect",
-        MqttPacketType.Auth => "auth",
-        _ => "reserved",
-    };
+    private static readonly string[] s_packetTypeNames =
+        [.. Enumerable.Range(0, 16).Select(t => System.Text.Encoding.ASCII.GetString(PacketTypeNameUtf8((MqttPacketType)t)))];
+
+    /// <summary><see cref="PacketTypeNameUtf8"/> as a string.</summary>
+    public static string PacketTypeName(MqttPacketType type) => (byte)type < 16 ? s_packetTypeNames[(byte)type] : "reserved";
 }
