@@ -90,4 +90,26 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
         }
         return ToIPAddress().ToString();
     }
+
+    /// <summary>Writes <see cref="ToString"/>'s text as UTF-8 into <paramref name="dest"/> (at least 46 bytes); returns its length.</summary>
+    public int FormatUtf8(Span<byte> dest)
+    {
+        if (!IsV4)
+        {
+            ToIPAddress().TryFormat(dest, out int written);
+            return written;
+        }
+
+        uint v = V4;
+        int n = 0;
+        for (int shift = 24; shift >= 0; shift -= 8)
+        {
+            uint octet = (v >> shift) & 0xFF;
+            if (octet >= 100) { dest[n++] = (byte)('0' + octet / 100); octet %= 100; dest[n++] = (byte)('0' + octet / 10); dest[n++] = (byte)('0' + octet % 10); }
+            else if (octet >= 10) { dest[n++] = (byte)('0' + octet / 10); dest[n++] = (byte)('0' + octet % 10); }
+            else dest[n++] = (byte)('0' + octet);
+            if (shift > 0) dest[n++] = (byte)'.';
+        }
+        return n;
+    }
 }

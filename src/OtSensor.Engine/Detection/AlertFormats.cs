@@ -8,47 +8,76 @@ namespace OtSensor.Detection;
 /// <summary>The JSON and CSV forms of alerts (`otsensor alerts`) and of the catalog (`otsensor rules`).</summary>
 public static class AlertFormats
 {
+    // Property names encoded once: a summary or listing writes them for each of thousands of alerts.
+    private static readonly JsonEncodedText IdName = JsonEncodedText.Encode("id");
+    private static readonly JsonEncodedText TypeName = JsonEncodedText.Encode("type");
+    private static readonly JsonEncodedText SignatureIdName = JsonEncodedText.Encode("signature_id");
+    private static readonly JsonEncodedText NameName = JsonEncodedText.Encode("name");
+    private static readonly JsonEncodedText SeverityName = JsonEncodedText.Encode("severity");
+    private static readonly JsonEncodedText CategoryName = JsonEncodedText.Encode("category");
+    private static readonly JsonEncodedText MitreName = JsonEncodedText.Encode("mitre");
+    private static readonly JsonEncodedText FirstSeenName = JsonEncodedText.Encode("first_seen");
+    private static readonly JsonEncodedText LastSeenName = JsonEncodedText.Encode("last_seen");
+    private static readonly JsonEncodedText CountName = JsonEncodedText.Encode("count");
+    private static readonly JsonEncodedText ProtoName = JsonEncodedText.Encode("proto");
+    private static readonly JsonEncodedText SrcAssetName = JsonEncodedText.Encode("src_asset");
+    private static readonly JsonEncodedText SrcIpName = JsonEncodedText.Encode("src_ip");
+    private static readonly JsonEncodedText SrcMacName = JsonEncodedText.Encode("src_mac");
+    private static readonly JsonEncodedText SrcPortName = JsonEncodedText.Encode("src_port");
+    private static readonly JsonEncodedText DstAssetName = JsonEncodedText.Encode("dst_asset");
+    private static readonly JsonEncodedText DstIpName = JsonEncodedText.Encode("dst_ip");
+    private static readonly JsonEncodedText DstMacName = JsonEncodedText.Encode("dst_mac");
+    private static readonly JsonEncodedText DstPortName = JsonEncodedText.Encode("dst_port");
+    private static readonly JsonEncodedText MessageName = JsonEncodedText.Encode("message");
+    private static readonly JsonEncodedText EvidenceName = JsonEncodedText.Encode("evidence");
+    private static readonly JsonEncodedText TracePacketsName = JsonEncodedText.Encode("trace_packets");
+
     public static void WriteJson(Utf8JsonWriter w, Alert a)
     {
+        Span<byte> time = stackalloc byte[PacketTime.Rfc3339Length];
         w.WriteStartObject();
-        w.WriteNumber("id", a.Id);
-        w.WriteString("type", a.Type);
-        w.WriteNumber("signature_id", a.SignatureId);
-        w.WriteString("name", a.Name);
-        w.WriteNumber("severity", a.Severity);
-        w.WriteString("category", a.Category);
-        w.WriteStartArray("mitre");
-        foreach (var m in a.Mitre) w.WriteStringValue(m);
+        w.WriteNumber(IdName, a.Id);
+        w.WriteString(TypeName, a.Type);
+        w.WriteNumber(SignatureIdName, a.SignatureId);
+        w.WriteString(NameName, a.Name);
+        w.WriteNumber(SeverityName, a.Severity);
+        w.WriteString(CategoryName, a.Category);
+        w.WriteStartArray(MitreName);
+        var mitre = a.Mitre;
+        for (int i = 0; i < mitre.Count; i++) w.WriteStringValue(mitre[i]);
         w.WriteEndArray();
-        w.WriteString("first_seen", PacketTime.ToRfc3339(a.FirstSeenNs));
-        w.WriteString("last_seen", PacketTime.ToRfc3339(a.LastSeenNs));
-        w.WriteNumber("count", a.Count);
-        w.WriteString("proto", a.Proto);
-        Str(w, "src_asset", a.SrcAsset);
-        Str(w, "src_ip", a.SrcIp);
-        Str(w, "src_mac", a.SrcMac);
-        Num(w, "src_port", a.SrcPort);
-        Str(w, "dst_asset", a.DstAsset);
-        Str(w, "dst_ip", a.DstIp);
-        Str(w, "dst_mac", a.DstMac);
-        Num(w, "dst_port", a.DstPort);
-        w.WriteString("message", a.Message);
-        w.WriteStartObject("evidence");
+        PacketTime.FormatRfc3339(a.FirstSeenNs, time);
+        w.WriteString(FirstSeenName, time);
+        PacketTime.FormatRfc3339(a.LastSeenNs, time);
+        w.WriteString(LastSeenName, time);
+        w.WriteNumber(CountName, a.Count);
+        w.WriteString(ProtoName, a.Proto);
+        Str(w, SrcAssetName, a.SrcAsset);
+        Str(w, SrcIpName, a.SrcIp);
+        Str(w, SrcMacName, a.SrcMac);
+        Num(w, SrcPortName, a.SrcPort);
+        Str(w, DstAssetName, a.DstAsset);
+        Str(w, DstIpName, a.DstIp);
+        Str(w, DstMacName, a.DstMac);
+        Num(w, DstPortName, a.DstPort);
+        w.WriteString(MessageName, a.Message);
+        w.WriteStartObject(EvidenceName);
         foreach (var (k, v) in a.Evidence) w.WriteString(k, v);
         w.WriteEndObject();
-        w.WriteStartArray("trace_packets");
-        foreach (var p in a.TracePackets) w.WriteNumberValue(p);
+        w.WriteStartArray(TracePacketsName);
+        var trace = a.TracePackets;
+        for (int i = 0; i < trace.Count; i++) w.WriteNumberValue(trace[i]);
         w.WriteEndArray();
         w.WriteEndObject();
     }
 
-    private static void Str(Utf8JsonWriter w, string name, string? v)
+    private static void Str(Utf8JsonWriter w, JsonEncodedText name, string? v)
     {
         if (v is null) w.WriteNull(name);
         else w.WriteString(name, v);
     }
 
-    private static void Num(Utf8JsonWriter w, string name, int? v)
+    private static void Num(Utf8JsonWriter w, JsonEncodedText name, int? v)
     {
         if (v is int i) w.WriteNumber(name, i);
         else w.WriteNull(name);

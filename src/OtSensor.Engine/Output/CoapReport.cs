@@ -336,19 +336,22 @@ public sealed class CoapReport
             if (registered) r.Registrations++;
         }
 
+        private static readonly JsonEncodedText ResourcesName = JsonEncodedText.Encode("resources");
+        private static readonly JsonEncodedText PathName = JsonEncodedText.Encode("path");
+
         internal void WriteJson(Utf8JsonWriter w)
         {
             w.WriteStartObject();
-            w.WriteString("server_ip", Ip.ToString());
-            w.WriteNumber("server_port", Port);
-            w.WriteStartArray("clients");
-            foreach (var c in Clients) w.WriteStringValue(c.ToString());
+            SummaryJson.WriteIp(w, SummaryJson.ServerIp, Ip);
+            w.WriteNumber(SummaryJson.ServerPort, Port);
+            w.WriteStartArray(SummaryJson.Clients);
+            foreach (var c in Clients) SummaryJson.WriteIpValue(w, c);
             w.WriteEndArray();
-            w.WriteStartArray("resources");
+            w.WriteStartArray(ResourcesName);
             foreach (var (path, r) in _resources)
             {
                 w.WriteStartObject();
-                w.WriteString("path", path);
+                w.WriteString(PathName, path);
                 r.WriteFields(w);
                 w.WriteEndObject();
             }
@@ -398,21 +401,34 @@ public sealed class CoapReport
             return sb.ToString();
         }
 
+        private static readonly JsonEncodedText RtName = JsonEncodedText.Encode("rt");
+        private static readonly JsonEncodedText IfName = JsonEncodedText.Encode("if");
+        private static readonly JsonEncodedText CtName = JsonEncodedText.Encode("ct");
+        private static readonly JsonEncodedText TitleName = JsonEncodedText.Encode("title");
+        private static readonly JsonEncodedText SzName = JsonEncodedText.Encode("sz");
+        private static readonly JsonEncodedText ObsName = JsonEncodedText.Encode("obs");
+        private static readonly JsonEncodedText DiscoveredName = JsonEncodedText.Encode("discovered");
+        private static readonly JsonEncodedText RequestsName = JsonEncodedText.Encode("requests");
+        private static readonly JsonEncodedText MethodsName = JsonEncodedText.Encode("methods");
+        private static readonly JsonEncodedText RegistrationsName = JsonEncodedText.Encode("observe_registrations");
+        private static readonly JsonEncodedText NotificationsName = JsonEncodedText.Encode("notifications");
+
         internal void WriteFields(Utf8JsonWriter w)
         {
-            if (Rt is not null) w.WriteString("rt", Rt);
-            if (If is not null) w.WriteString("if", If);
-            if (Ct is not null) w.WriteString("ct", Ct);
-            if (Title is not null) w.WriteString("title", Title);
-            if (Sz is not null) w.WriteString("sz", Sz);
-            w.WriteBoolean("obs", Obs);
-            w.WriteBoolean("discovered", Discovered);
-            w.WriteNumber("requests", Requests);
-            w.WriteStartArray("methods");
-            foreach (var m in MethodNames()) w.WriteStringValue(m);
+            if (Rt is not null) w.WriteString(RtName, Rt);
+            if (If is not null) w.WriteString(IfName, If);
+            if (Ct is not null) w.WriteString(CtName, Ct);
+            if (Title is not null) w.WriteString(TitleName, Title);
+            if (Sz is not null) w.WriteString(SzName, Sz);
+            w.WriteBoolean(ObsName, Obs);
+            w.WriteBoolean(DiscoveredName, Discovered);
+            w.WriteNumber(RequestsName, Requests);
+            w.WriteStartArray(MethodsName);
+            for (byte m = 1; m < 8; m++)
+                if ((Methods & (1 << m)) != 0) w.WriteStringValue(CoapReader.MethodName(m));
             w.WriteEndArray();
-            w.WriteNumber("observe_registrations", Registrations);
-            w.WriteNumber("notifications", Notifications);
+            w.WriteNumber(RegistrationsName, Registrations);
+            w.WriteNumber(NotificationsName, Notifications);
         }
     }
 }

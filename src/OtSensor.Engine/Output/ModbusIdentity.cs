@@ -10,6 +10,7 @@ public sealed class ModbusIdentity
     public const int MaxValueLength = 245;
 
     private static readonly string[] Keys = ["vendor_name", "product_code", "revision", "vendor_url", "product_name", "model_name", "user_application_name"];
+    private static readonly JsonEncodedText[] EncodedKeys = [.. Keys.Select(k => JsonEncodedText.Encode(k))];
 
     // Object ids ascending, with their values: plain arrays rather than a SortedDictionary<int, string>, whose generic
     // code is compiled at start-up of the summary and ran unoptimised for each of thousands of devices.
@@ -106,6 +107,11 @@ public sealed class ModbusIdentity
 
     internal void WriteFields(Utf8JsonWriter w)
     {
-        for (int i = 0; i < _count; i++) w.WriteString(KeyFor(_ids[i]), _values[i]);
+        for (int i = 0; i < _count; i++)
+        {
+            int id = _ids[i];
+            if (id < EncodedKeys.Length) w.WriteString(EncodedKeys[id], _values[i]);
+            else w.WriteString(KeyFor(id), _values[i]);
+        }
     }
 }

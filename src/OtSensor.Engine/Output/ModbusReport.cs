@@ -282,25 +282,30 @@ public sealed class ModbusDevice(IpAddr ip, ushort port)
         }
     }
 
+    private static readonly JsonEncodedText UnitIdsName = JsonEncodedText.Encode("unit_ids");
+    private static readonly JsonEncodedText UnitIdsNeverAnsweredName = JsonEncodedText.Encode("unit_ids_never_answered");
+    private static readonly JsonEncodedText IdentitiesName = JsonEncodedText.Encode("identities");
+    private static readonly JsonEncodedText UnitName = JsonEncodedText.Encode("unit");
+
     internal void WriteJson(Utf8JsonWriter w)
     {
         w.WriteStartObject();
-        w.WriteString("server_ip", Ip.ToString());
-        w.WriteNumber("server_port", Port);
-        w.WriteStartArray("unit_ids");
+        SummaryJson.WriteIp(w, SummaryJson.ServerIp, Ip);
+        w.WriteNumber(SummaryJson.ServerPort, Port);
+        w.WriteStartArray(UnitIdsName);
         WriteUnits(w, _units, null);
         w.WriteEndArray();
-        w.WriteStartArray("unit_ids_never_answered");
+        w.WriteStartArray(UnitIdsNeverAnsweredName);
         WriteUnits(w, _unitsAsked, _units);
         w.WriteEndArray();
-        w.WriteStartArray("clients");
-        foreach (var c in SortedClients()) w.WriteStringValue(c.ToString());
+        w.WriteStartArray(SummaryJson.Clients);
+        foreach (var c in SortedClients()) SummaryJson.WriteIpValue(w, c);
         w.WriteEndArray();
-        w.WriteStartArray("identities");
+        w.WriteStartArray(IdentitiesName);
         for (int i = 0; i < IdentityCount; i++)
         {
             w.WriteStartObject();
-            w.WriteNumber("unit", _identityUnits[i]);
+            w.WriteNumber(UnitName, _identityUnits[i]);
             _identities[i].WriteFields(w);
             w.WriteEndObject();
         }

@@ -330,17 +330,17 @@ public sealed class MqttReport
         foreach (var c in Clients)
         {
             w.WriteStartObject();
-            w.WriteString("client_id", c.ClientId);
-            if (c.Username is null) w.WriteNull("username");
-            else w.WriteString("username", c.Username);
-            w.WriteNumber("version", c.Version);
-            w.WriteString("broker", c.Broker.ToString());
-            w.WriteNumber("broker_port", c.Port);
-            w.WriteStartArray("client_ips");
-            foreach (var ip in c.ClientIps) w.WriteStringValue(ip.ToString());
+            w.WriteString(ClientJson.ClientId, c.ClientId);
+            if (c.Username is null) w.WriteNull(ClientJson.Username);
+            else w.WriteString(ClientJson.Username, c.Username);
+            w.WriteNumber(ClientJson.Version, c.Version);
+            SummaryJson.WriteIp(w, ClientJson.Broker, c.Broker);
+            w.WriteNumber(ClientJson.BrokerPort, c.Port);
+            w.WriteStartArray(ClientJson.ClientIps);
+            foreach (var ip in c.ClientIps) SummaryJson.WriteIpValue(w, ip);
             w.WriteEndArray();
-            w.WriteNumber("connects", c.Connects);
-            w.WriteNumber("refusals", c.Refusals);
+            w.WriteNumber(ClientJson.Connects, c.Connects);
+            w.WriteNumber(ClientJson.Refusals, c.Refusals);
             w.WriteEndObject();
             ReplayReport.FlushIfLarge(w);
         }
@@ -349,6 +349,18 @@ public sealed class MqttReport
         WriteTopicsJson(w, "published_topics", _published);
         WriteTopicsJson(w, "subscribed_filters", _subscribed);
         w.WriteEndObject();
+    }
+
+    private static class ClientJson
+    {
+        public static readonly JsonEncodedText ClientId = JsonEncodedText.Encode("client_id");
+        public static readonly JsonEncodedText Username = JsonEncodedText.Encode("username");
+        public static readonly JsonEncodedText Version = JsonEncodedText.Encode("version");
+        public static readonly JsonEncodedText Broker = JsonEncodedText.Encode("broker");
+        public static readonly JsonEncodedText BrokerPort = JsonEncodedText.Encode("broker_port");
+        public static readonly JsonEncodedText ClientIps = JsonEncodedText.Encode("client_ips");
+        public static readonly JsonEncodedText Connects = JsonEncodedText.Encode("connects");
+        public static readonly JsonEncodedText Refusals = JsonEncodedText.Encode("refusals");
     }
 
     private static void WriteTopicsJson(Utf8JsonWriter w, string name, Dictionary<string, long> map)

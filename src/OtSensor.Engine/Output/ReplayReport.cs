@@ -191,7 +191,11 @@ public sealed class ReplayReport : IEventConsumer
         if (Detection is not null)
         {
             w.WriteStartArray("alerts");
-            foreach (var a in Detection.Raised) OtSensor.Detection.AlertFormats.WriteJson(w, a);
+            foreach (var a in Detection.Raised)
+            {
+                OtSensor.Detection.AlertFormats.WriteJson(w, a);
+                FlushIfLarge(w);
+            }
             w.WriteEndArray();
         }
         w.WriteNumber("internal_errors", InternalErrors);
