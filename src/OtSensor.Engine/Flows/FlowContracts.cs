@@ -104,4 +104,12 @@ public interface IDissectorFactory
     /// (a handshake-only flow on a well-known port).
     /// </summary>
     DissectorChoice Select(FlowContext flow, Direction direction, ReadOnlySpan<byte> payload, out IFlowDissector? dissector);
+
+    /// <summary>
+    /// A closed flow's dissector, after its <see cref="IFlowDissector.OnClose"/>: the factory may keep it for a later flow
+    /// (the flow table never touches it again).
+    /// </summary>
+    void Release(IFlowDissector dissector)
+    {
+    }
 }

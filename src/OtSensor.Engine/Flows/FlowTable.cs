@@ -373,7 +373,11 @@ public sealed class FlowTable
             entry.ToServer.Flush(meta, entry);
             entry.ToClient.Flush(meta, entry);
         }
-        entry.Dissector?.OnClose(flow, reason, nowNs);
+        if (entry.Dissector is { } dissector)
+        {
+            dissector.OnClose(flow, reason, nowNs);
+            _factory.Release(dissector);
+        }
 
         switch (reason)
         {

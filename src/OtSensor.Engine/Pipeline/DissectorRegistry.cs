@@ -73,6 +73,32 @@ public sealed class DissectorRegistry : IDissectorFactory
 
     private void Forget(long flowId) => _held.Remove(flowId);
 
+    // Sessions of closed flows, kept for new ones: most UDP flows are one CoAP exchange from an ephemeral port, and
+    // constructing a session with its lists and rings for each of them was most of what a busy capture allocated.
+    // A session comes back in the state of a new one (ResetForReuse); the pools are per worker, like the registry.
+    private const int MaxFreeSessions = 1024;
+    private readonly Stack<CoapSession> _freeCoap = new();
+    private readonly Stack<MqttSession> _freeMqtt = new();
+
+    private CoapSession NewCoap() => _freeCoap.TryPop(out var s) ? s : new CoapSession(_sink, _options.Coap);
+
+    private MqttSession NewMqtt() => _freeMqtt.TryPop(out var s) ? s : new MqttSession(_sink, _options.Mqtt);
+
+    public void Release(IFlowDissector dissector)
+    {
+        switch (dissector)
+        {
+            case CoapSession coap when _freeCoap.Count < MaxFreeSessions:
+                coap.ResetForReuse();
+                _freeCoap.Push(coap);
+                break;
+            case MqttSession mqtt when _freeMqtt.Count < MaxFreeSessions:
+                mqtt.ResetForReuse();
+                _freeMqtt.Push(mqtt);
+                break;
+        }
+    }
+
     public DissectorChoice Select(FlowContext flow, Direction direction, ReadOnlySpan<byte> payload, out IFlowDissector? dissector)
     {
         dissector = null;
@@ -94,7 +120,7 @@ public sealed class DissectorRegistry : IDissectorFactory
             }
             if (_options.MqttPorts.Contains(flow.ServerPort))
             {
-                dissector = new MqttSession(_sink, _options.Mqtt);
+                dissector = NewMqtt();
                 flow.Protocol = ProtocolId.Mqtt;
                 return DissectorChoice.Selected;
             }
@@ -116,7 +142,7 @@ public sealed class DissectorRegistry : IDissectorFactory
                 if (fromClient && MqttProbe.LooksLikeMqtt(payload, fromClient))
                 {
                     Forget(flow.FlowId);
-                    dissector = new MqttSession(_sink, _options.Mqtt);
+                    dissector = NewMqtt();
                     flow.Protocol = ProtocolId.Mqtt;
                     return DissectorChoice.Selected;
                 }
@@ -125,7 +151,7 @@ public sealed class DissectorRegistry : IDissectorFactory
                     case MqttMidStreamEvidence.Strong:
                         // Picked up mid-stream: hand the session the small packets that only hinted at MQTT first,
                         // so none of the connection's packets is lost to the decision.
-                        var session = new MqttSession(_sink, _options.Mqtt);
+                        var session = NewMqtt();
                         Replay(flow, session);
                         dissector = session;
                         flow.Protocol = ProtocolId.Mqtt;
@@ -146,7 +172,7 @@ public sealed class DissectorRegistry : IDissectorFactory
         dissector = null;
         if (_options.CoapPorts.Contains(flow.ServerPort) || _options.CoapPorts.Contains(flow.ClientPort))
         {
-            dissector = new CoapSession(_sink, _options.Coap);
+            dissector = NewCoap();
             flow.Protocol = ProtocolId.Coap;
             return DissectorChoice.Selected;
         }
@@ -158,7 +184,7 @@ public sealed class DissectorRegistry : IDissectorFactory
         if (payload.IsEmpty) return DissectorChoice.Undecided;
         if (_options.CoapHeuristics && CoapProbe.LooksLikeCoap(payload))
         {
-            dissector = new CoapSession(_sink, _options.Coap);
+            dissector = NewCoap();
             flow.Protocol = ProtocolId.Coap;
             return DissectorChoice.Selected;
         }

@@ -207,6 +207,36 @@ public sealed class CoapSession : IFlowDissector
         }
     }
 
+    /// <summary>
+    /// After <see cref="OnClose"/>: back to the state of a new session for another flow, keeping the capacity of its
+    /// lists and ring (and the spare exchange object).
+    /// </summary>
+    internal void ResetForReuse()
+    {
+        foreach (var t in _transfers) ReleaseTransfer(t);
+        _transfers.Clear();
+        foreach (var ex in _open) ReleaseBlob(ex);
+        _open.Clear();
+        _relations.Clear();
+        if (_spare is not null) ReleaseBlob(_spare);
+        Array.Clear(_recent);
+        _recentCount = 0;
+        _recentNext = 0;
+        Duplicates = 0;
+        InvalidDatagrams = 0;
+    }
+
+    private static void ReleaseBlob(Exchange ex)
+    {
+        if (ex.Blob.Length > 0)
+        {
+            ArrayPool<byte>.Shared.Return(ex.Blob);
+            ex.Blob = [];
+        }
+
+        ex.Notifies = null;
+    }
+
     public void OnTick(FlowContext flow, long nowNs)
     {
         long life = _options.ExchangeLifetimeNs;

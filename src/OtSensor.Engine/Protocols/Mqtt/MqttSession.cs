@@ -106,6 +106,23 @@ public sealed class MqttSession : IFlowDissector
         public long Skipped;
         public bool Abandoned;
         public Dictionary<ushort, byte[]>? Aliases;
+
+        /// <summary>Every field back to its initial value (a session reused for another flow).</summary>
+        public void Reset()
+        {
+            if (Buffer is not null) ArrayPool<byte>.Shared.Return(Buffer);
+            Buffer = null;
+            Count = 0;
+            SkipRemaining = 0;
+            Synced = false;
+            AfterGap = false;
+            Started = false;
+            Tentative = 0;
+            FalseStarts = 0;
+            Skipped = 0;
+            Abandoned = false;
+            Aliases = null;
+        }
     }
 
     private struct Pending
@@ -309,6 +326,22 @@ public sealed class MqttSession : IFlowDissector
         _pendingCount = 0;
         CloseDirection(flow, Direction.ToServer, _toServer, nowNs);
         CloseDirection(flow, Direction.ToClient, _toClient, nowNs);
+    }
+
+    /// <summary>After <see cref="OnClose"/>: back to the state of a new session for another flow (the pending array keeps its capacity).</summary>
+    internal void ResetForReuse()
+    {
+        for (int i = 0; i < _pendingCount; i++)
+        {
+            if (_pending[i].Blob is { } blob) ArrayPool<byte>.Shared.Return(blob);
+            _pending[i] = default;
+        }
+
+        _pendingCount = 0;
+        _toServer.Reset();
+        _toClient.Reset();
+        _version = 0;
+        _connectSeen = false;
     }
 
     private void CloseDirection(FlowContext flow, Direction direction, DirectionState st, long nowNs)
