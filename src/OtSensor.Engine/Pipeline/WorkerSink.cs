@@ -22,7 +22,7 @@ internal sealed class WorkerSink : IEventSink
         e.Kind = EventKind.Transaction;
         e.PacketIndex = PacketIndex;
         e.Sequence = _sequence++;
-        e.Flow = FlowEndpoints.From(flow);
+        FlowEndpoints.Fill(ref e.Flow, flow);
         e.Transaction = transaction;
         e.Anomaly = default;
         e.RequestOffset = _buffer.Store(request);
@@ -37,7 +37,7 @@ internal sealed class WorkerSink : IEventSink
         e.Kind = EventKind.Anomaly;
         e.PacketIndex = PacketIndex;
         e.Sequence = _sequence++;
-        e.Flow = FlowEndpoints.From(flow);
+        FlowEndpoints.Fill(ref e.Flow, flow);
         e.Transaction = default;
         e.Anomaly = anomaly;
         e.RequestOffset = e.RequestLength = e.ResponseOffset = e.ResponseLength = 0;
