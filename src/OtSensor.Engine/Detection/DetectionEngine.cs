@@ -420,7 +420,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     }
 
     private Alert Create(AlertType type, Party src, Party dst, string proto, long ts, long packet, string message,
-        SortedDictionary<string, string> evidence, bool hostTrace = false)
+        AlertEvidence evidence, bool hostTrace = false)
     {
         long id = _nextId++;
         int traceSize = _ring.Pick(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
@@ -486,9 +486,14 @@ public sealed partial class DetectionEngine : IEventConsumer
         return alert;
     }
 
-    private static SortedDictionary<string, string> Ev(params (string Key, object? Value)[] items)
+    private static AlertEvidence Ev(params (string Key, object? Value)[] items)
     {
-        var d = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        int n = 0;
+        foreach (var (_, v) in items)
+        {
+            if (v is not null) n++;
+        }
+        var d = new AlertEvidence(n);
         foreach (var (k, v) in items)
         {
             if (v is null) continue;
