@@ -38,14 +38,17 @@ public sealed partial class DetectionEngine
         private readonly byte[]?[] _bytes = new byte[]?[1 << Bits];
         private readonly int[] _lengths = new int[1 << Bits];
 
+        /// <summary>The key's slot: a multiply-xor hash over 8 bytes at a time (only picks a slot, so any spread will do).</summary>
         private static int Index(IpAddr server, int code, ReadOnlySpan<byte> bytes)
         {
-            var h = new HashCode();
-            h.Add(server.Hi);
-            h.Add(server.Lo);
-            h.Add(code);
-            h.AddBytes(bytes);
-            return h.ToHashCode() & ((1 << Bits) - 1);
+            const ulong K = 0x9E3779B97F4A7C15UL;
+            ulong h = ((server.Hi ^ (server.Lo * K)) + (uint)code) * K;
+            int i = 0;
+            for (; i + 8 <= bytes.Length; i += 8) h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..])) * K;
+            ulong tail = 0;
+            for (int shift = 0; i < bytes.Length; i++, shift += 8) tail |= (ulong)bytes[i] << shift;
+            h = (h ^ tail ^ (ulong)bytes.Length) * K;
+            return (int)(h >> (64 - Bits));
         }
 
         public bool Contains(IpAddr server, int code, ReadOnlySpan<byte> bytes, out int index)
@@ -143,6 +146,7 @@ public sealed partial class DetectionEngine
 
     private static int MqttTypeFast(ReadOnlySpan<byte> name)
     {
+        if (name.SequenceEqual("publish"u8)) return (int)MqttPacketType.Publish; // most packets
         for (int t = 1; t < 16; t++)
             if (name.SequenceEqual(MqttFields.PacketTypeNameUtf8((MqttPacketType)t))) return t;
         return 0;
@@ -322,7 +326,8 @@ public sealed partial class DetectionEngine
         Span<byte> joined = rented is not null ? rented.AsSpan(0, both) : stackalloc byte[both];
         clientIdBytes.CopyTo(joined);
         userBytes.CopyTo(joined[clientIdBytes.Length..]);
-        if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
+        // Learning into a full baseline adds nothing: no key text to build.
+        if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known) && !(Learning && b.ItemCount >= BaselineModel.MaxItems))
         {
             string key = Joined(Ip(flow.ServerIp), clientIdBytes, userBytes, two: true);
             if (Learning)
@@ -360,6 +365,8 @@ public sealed partial class DetectionEngine
     private void NewTopic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, int known, long ts, long packet)
     {
         var b = _baseline;
+        // Learning into a full baseline adds nothing: no key text to build.
+        if (Learning && b.ItemCount >= BaselineModel.MaxItems) return;
         string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
         if (Learning)
         {
@@ -515,6 +522,8 @@ public sealed partial class DetectionEngine
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void NewCoapResource(in FlowEndpoints flow, int method, ReadOnlySpan<byte> path, int known, long ts, long packet)
     {
+        // Learning into a full baseline adds nothing: no key text to build.
+        if (Learning && _baseline.ItemCount >= BaselineModel.MaxItems) return;
         string pathText = PathText(path);
         string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
         if (Learning)
