@@ -118,21 +118,31 @@ public sealed partial class DetectionEngine
     /// </summary>
     private static string Joined(string head, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, bool two)
     {
-        int n = head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
+        // ASCII parts (the usual topics and client ids) decode to one char per byte: widened, not transcoded.
+        bool ascii = System.Text.Ascii.IsValid(a) && (!two || System.Text.Ascii.IsValid(b));
+        int n = ascii
+            ? head.Length + 1 + a.Length + (two ? 1 + b.Length : 0)
+            : head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
         char[]? rented = n > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(n) : null;
         Span<char> buf = rented ?? stackalloc char[n];
         head.CopyTo(buf);
         int at = head.Length;
         buf[at++] = '|';
-        at += Encoding.UTF8.GetChars(a, buf[at..]);
+        at += ascii ? Widen(a, buf[at..]) : Encoding.UTF8.GetChars(a, buf[at..]);
         if (two)
         {
             buf[at++] = '|';
-            at += Encoding.UTF8.GetChars(b, buf[at..]);
+            at += ascii ? Widen(b, buf[at..]) : Encoding.UTF8.GetChars(b, buf[at..]);
         }
         var text = new string(buf[..at]);
         if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
         return text;
+    }
+
+    private static int Widen(ReadOnlySpan<byte> ascii, Span<char> to)
+    {
+        System.Text.Ascii.ToUtf16(ascii, to, out int written);
+        return written;
     }
 
     private static string? Text(ReadOnlySpan<byte> blob, byte field)
@@ -365,22 +375,21 @@ public sealed partial class DetectionEngine
     private void NewTopic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, int known, long ts, long packet)
     {
         var b = _baseline;
-        // Learning into a full baseline adds nothing: no key text to build.
-        if (Learning && b.ItemCount >= BaselineModel.MaxItems) return;
-        string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
         if (Learning)
         {
-            if (b.ItemCount < BaselineModel.MaxItems)
-            {
-                b.MqttTopics.Add(key);
-                _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
-            }
+            // Learning into a full baseline adds nothing: no key text to build.
+            if (b.ItemCount >= BaselineModel.MaxItems) return;
+            b.MqttTopics.Add(Joined(Ip(flow.ServerIp), topicBytes, default, two: false));
+            _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
+            return;
         }
-        else if (Protecting && b.MqttTopics.Contains(key))
+        if (!Protecting) return;
+        string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
+        if (b.MqttTopics.Contains(key))
         {
             _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
         }
-        else if (Protecting && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
+        else if (!Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
         {
             string topic = Encoding.UTF8.GetString(topicBytes);
             Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
