@@ -57,7 +57,7 @@ public static class SiemTestCommand
             LastSeenNs = now,
             Proto = "",
             Message = $"Test event from otsensor siem-test on {Environment.MachineName}",
-            Evidence = new(StringComparer.Ordinal) { ["test_id"] = Guid.NewGuid().ToString("N") },
+            Evidence = new() { ["test_id"] = Guid.NewGuid().ToString("N") },
         };
     }
 }

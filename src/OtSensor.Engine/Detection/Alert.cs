@@ -35,7 +35,7 @@ public sealed class Alert
     /// <summary>Human-readable; wire strings inside are already sanitised (no control characters, bounded).</summary>
     public required string Message { get; set; }
     /// <summary>Protocol evidence: unit id, function code, addresses, values, topic, client id, CoAP path and code...</summary>
-    public SortedDictionary<string, string> Evidence { get; init; } = new(StringComparer.Ordinal);
+    public AlertEvidence Evidence { get; init; } = new();
     /// <summary>Frame numbers (replay) of the packets kept as the alert's trace, trigger last.</summary>
     public IReadOnlyList<long> TracePackets { get; init; } = [];
 }

@@ -227,7 +227,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
     }
 
     /// <summary>As <c>JsonSerializer.Serialize(evidence)</c>: <c>{"k":"v"}</c>, keys in the dictionary's (ordinal) order.</summary>
-    internal ReadOnlySpan<byte> Json(SortedDictionary<string, string> evidence)
+    internal ReadOnlySpan<byte> Json(AlertEvidence evidence)
     {
         var w = StartJson();
         w.WriteStartObject();
@@ -262,7 +262,7 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
             DstMac = S(17),
             DstPort = I(18),
             Message = r.GetString(19),
-            Evidence = new SortedDictionary<string, string>(JsonSerializer.Deserialize(r.GetString(20), AlertJsonContext.Default.DictionaryStringString) ?? [], StringComparer.Ordinal),
+            Evidence = new AlertEvidence(JsonSerializer.Deserialize(r.GetString(20), AlertJsonContext.Default.DictionaryStringString) ?? []),
             TracePackets = JsonSerializer.Deserialize(r.GetString(21), AlertJsonContext.Default.ListInt64) ?? [],
         };
     }

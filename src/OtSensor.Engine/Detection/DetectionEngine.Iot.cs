@@ -38,14 +38,17 @@ public sealed partial class DetectionEngine
         private readonly byte[]?[] _bytes = new byte[]?[1 << Bits];
         private readonly int[] _lengths = new int[1 << Bits];
 
+        /// <summary>The key's slot: a multiply-xor hash over 8 bytes at a time (only picks a slot, so any spread will do).</summary>
         private static int Index(IpAddr server, int code, ReadOnlySpan<byte> bytes)
         {
-            var h = new HashCode();
-            h.Add(server.Hi);
-            h.Add(server.Lo);
-            h.Add(code);
-            h.AddBytes(bytes);
-            return h.ToHashCode() & ((1 << Bits) - 1);
+            const ulong K = 0x9E3779B97F4A7C15UL;
+            ulong h = ((server.Hi ^ (server.Lo * K)) + (uint)code) * K;
+            int i = 0;
+            for (; i + 8 <= bytes.Length; i += 8) h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..])) * K;
+            ulong tail = 0;
+            for (int shift = 0; i < bytes.Length; i++, shift += 8) tail |= (ulong)bytes[i] << shift;
+            h = (h ^ tail ^ (ulong)bytes.Length) * K;
+            return (int)(h >> (64 - Bits));
         }
 
         public bool Contains(IpAddr server, int code, ReadOnlySpan<byte> bytes, out int index)
@@ -115,21 +118,31 @@ public sealed partial class DetectionEngine
     /// </summary>
     private static string Joined(string head, ReadOnlySpan<byte> a, ReadOnlySpan<byte> b, bool two)
     {
-        int n = head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
+        // ASCII parts (the usual topics and client ids) decode to one char per byte: widened, not transcoded.
+        bool ascii = System.Text.Ascii.IsValid(a) && (!two || System.Text.Ascii.IsValid(b));
+        int n = ascii
+            ? head.Length + 1 + a.Length + (two ? 1 + b.Length : 0)
+            : head.Length + 1 + Encoding.UTF8.GetCharCount(a) + (two ? 1 + Encoding.UTF8.GetCharCount(b) : 0);
         char[]? rented = n > 512 ? System.Buffers.ArrayPool<char>.Shared.Rent(n) : null;
         Span<char> buf = rented ?? stackalloc char[n];
         head.CopyTo(buf);
         int at = head.Length;
         buf[at++] = '|';
-        at += Encoding.UTF8.GetChars(a, buf[at..]);
+        at += ascii ? Widen(a, buf[at..]) : Encoding.UTF8.GetChars(a, buf[at..]);
         if (two)
         {
             buf[at++] = '|';
-            at += Encoding.UTF8.GetChars(b, buf[at..]);
+            at += ascii ? Widen(b, buf[at..]) : Encoding.UTF8.GetChars(b, buf[at..]);
         }
         var text = new string(buf[..at]);
         if (rented is not null) System.Buffers.ArrayPool<char>.Shared.Return(rented);
         return text;
+    }
+
+    private static int Widen(ReadOnlySpan<byte> ascii, Span<char> to)
+    {
+        System.Text.Ascii.ToUtf16(ascii, to, out int written);
+        return written;
     }
 
     private static string? Text(ReadOnlySpan<byte> blob, byte field)
@@ -143,6 +156,7 @@ public sealed partial class DetectionEngine
 
     private static int MqttTypeFast(ReadOnlySpan<byte> name)
     {
+        if (name.SequenceEqual("publish"u8)) return (int)MqttPacketType.Publish; // most packets
         for (int t = 1; t < 16; t++)
             if (name.SequenceEqual(MqttFields.PacketTypeNameUtf8((MqttPacketType)t))) return t;
         return 0;
@@ -322,7 +336,8 @@ public sealed partial class DetectionEngine
         Span<byte> joined = rented is not null ? rented.AsSpan(0, both) : stackalloc byte[both];
         clientIdBytes.CopyTo(joined);
         userBytes.CopyTo(joined[clientIdBytes.Length..]);
-        if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known))
+        // Learning into a full baseline adds nothing: no key text to build.
+        if (!_knownClients.Contains(flow.ServerIp, clientIdBytes.Length, joined, out int known) && !(Learning && b.ItemCount >= BaselineModel.MaxItems))
         {
             string key = Joined(Ip(flow.ServerIp), clientIdBytes, userBytes, two: true);
             if (Learning)
@@ -360,20 +375,21 @@ public sealed partial class DetectionEngine
     private void NewTopic(in FlowEndpoints flow, ReadOnlySpan<byte> topicBytes, string how, int known, long ts, long packet)
     {
         var b = _baseline;
-        string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
         if (Learning)
         {
-            if (b.ItemCount < BaselineModel.MaxItems)
-            {
-                b.MqttTopics.Add(key);
-                _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
-            }
+            // Learning into a full baseline adds nothing: no key text to build.
+            if (b.ItemCount >= BaselineModel.MaxItems) return;
+            b.MqttTopics.Add(Joined(Ip(flow.ServerIp), topicBytes, default, two: false));
+            _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
+            return;
         }
-        else if (Protecting && b.MqttTopics.Contains(key))
+        if (!Protecting) return;
+        string key = Joined(Ip(flow.ServerIp), topicBytes, default, two: false);
+        if (b.MqttTopics.Contains(key))
         {
             _knownTopics.Add(known, flow.ServerIp, 0, topicBytes);
         }
-        else if (Protecting && !Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
+        else if (!Handled("mqtt_new_topic", flow.ClientIp, flow.ServerIp, ts, out var t))
         {
             string topic = Encoding.UTF8.GetString(topicBytes);
             Create(t, Client(in flow), Server(in flow), "mqtt", ts, packet,
@@ -515,6 +531,8 @@ public sealed partial class DetectionEngine
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void NewCoapResource(in FlowEndpoints flow, int method, ReadOnlySpan<byte> path, int known, long ts, long packet)
     {
+        // Learning into a full baseline adds nothing: no key text to build.
+        if (Learning && _baseline.ItemCount >= BaselineModel.MaxItems) return;
         string pathText = PathText(path);
         string rk = $"{Ip(flow.ServerIp)}|{CoapMethodName(method)}|{pathText}";
         if (Learning)

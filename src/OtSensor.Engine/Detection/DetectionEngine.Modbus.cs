@@ -33,12 +33,13 @@ public sealed partial class DetectionEngine
     /// <summary>
     /// Per-flow cache (by <see cref="FlowEndpoints.FlowId"/>, one lookup per event, then no hashing): the flow's
     /// client/server pair counters and which codes on the flow's service are already fully in the baseline. Only a
-    /// cache: clearing it changes no result.
+    /// cache: clearing it changes no result. A slot's object is reused for the next flow that takes the slot
+    /// (<see cref="Reset"/>): no object per flow.
     /// </summary>
     private sealed class FlowCache(long flowId, ServiceKey service)
     {
-        public readonly long FlowId = flowId;
-        public readonly ServiceKey Service = service;
+        public long FlowId = flowId;
+        public ServiceKey Service = service;
         public ModbusPair? Pair;
         public int PairGeneration;
         public bool KnownWithoutCode;
@@ -50,6 +51,21 @@ public sealed partial class DetectionEngine
         /// <summary>The (client, server) pair's last request times; valid once <see cref="PollsResolved"/>.</summary>
         public PollPair? Polls;
         public bool PollsResolved;
+
+        /// <summary>The cache of another flow: every field as a new one's.</summary>
+        public void Reset(long flowId, in ServiceKey service)
+        {
+            FlowId = flowId;
+            Service = service;
+            Pair = null;
+            PairGeneration = 0;
+            KnownWithoutCode = false;
+            KnownEndpoints = false;
+            KnownCodes = default;
+            KnownWriters = default;
+            Polls = null;
+            PollsResolved = false;
+        }
     }
 
     /// <summary>
@@ -246,6 +262,12 @@ public sealed partial class DetectionEngine
         int i = (int)(((ulong)flow.FlowId * 0x9E3779B97F4A7C15UL) >> (64 - FlowCacheBits));
         var c = _flowCache[i];
         if (c is not null && c.FlowId == flow.FlowId && c.Service == svc) return c;
+        // Nothing keeps a flow's cache beyond the event it is used for: the slot's object becomes the new flow's.
+        if (c is not null)
+        {
+            c.Reset(flow.FlowId, in svc);
+            return c;
+        }
         c = new FlowCache(flow.FlowId, svc);
         _flowCache[i] = c;
         return c;

@@ -25,7 +25,7 @@ public enum BaselineMode
 }
 
 /// <summary>
-/// The detection stage (an <see cref="IEventConsumer"/> on the single analysis thread, deterministic, no locks):
+/// The detection stage (an <see cref="IEventConsumer"/> on one analysis thread, deterministic, no locks):
 /// protocol violations from the dissectors' anomalies, policy and attack signatures with configurable thresholds,
 /// and the learned baseline. Alerts are aggregated (type + source + destination within the aggregation window),
 /// keep a trace of their packets, and are written to the store in batches on a background task.
@@ -124,6 +124,13 @@ public sealed partial class DetectionEngine : IEventConsumer
     /// analysis thread. Null (the default, no inventory running): the fields stay empty.
     /// </summary>
     public Func<MacAddress, IpAddr, string?>? AssetKeys { get; set; }
+
+    /// <summary>
+    /// Detection reads no other consumer's state, unless it names assets through the inventory (<see cref="AssetKeys"/>):
+    /// without that, it runs on an analysis thread of its own (the alerts are the same: it sees the same batches and
+    /// events in the same order).
+    /// </summary>
+    public bool RunsApart => AssetKeys is null;
 
     private static readonly AlertType s_coapAmplification = AlertCatalog.Get("coap_amplification");
     private static readonly AlertType s_icsPortScan = AlertCatalog.Get("ics_port_scan");
@@ -420,7 +427,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     }
 
     private Alert Create(AlertType type, Party src, Party dst, string proto, long ts, long packet, string message,
-        SortedDictionary<string, string> evidence, bool hostTrace = false)
+        AlertEvidence evidence, bool hostTrace = false)
     {
         long id = _nextId++;
         int traceSize = _ring.Pick(packet, src.Ip, hostTrace ? (ushort)0 : src.Port, dst.Ip, hostTrace ? (ushort)0 : dst.Port, hostTrace, _options.TracePackets, _tracePackets);
@@ -486,9 +493,14 @@ public sealed partial class DetectionEngine : IEventConsumer
         return alert;
     }
 
-    private static SortedDictionary<string, string> Ev(params (string Key, object? Value)[] items)
+    private static AlertEvidence Ev(params (string Key, object? Value)[] items)
     {
-        var d = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        int n = 0;
+        foreach (var (_, v) in items)
+        {
+            if (v is not null) n++;
+        }
+        var d = new AlertEvidence(n);
         foreach (var (k, v) in items)
         {
             if (v is null) continue;

@@ -110,6 +110,7 @@ public sealed class TraceRing
     }
 
     /// <summary>Where the next frame of <paramref name="len"/> bytes goes in <see cref="_phys"/> (contiguous: one that would cross the end starts at the beginning).</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private long PlacePhys(int len)
     {
         int pos = (int)(_physWritten & (_phys.Length - 1));
@@ -121,6 +122,7 @@ public sealed class TraceRing
     /// valid once the next frame is added (<paramref name="writtenAfter"/>: the configured ring's position then). Frames
     /// are overwritten oldest first, so only the oldest such frame needs to be looked at.
     /// </summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private bool PhysKept(long physEnd, long writtenAfter)
     {
         int n = WindowAfterAdd(out int idx);
@@ -134,6 +136,7 @@ public sealed class TraceRing
     }
 
     /// <summary>The number of frames already kept that stay in the search window once the next one is added, and the slot of the oldest.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private int WindowAfterAdd(out int oldestSlot)
     {
         if (_count + 1 > _entries.Length)

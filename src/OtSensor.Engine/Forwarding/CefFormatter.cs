@@ -194,7 +194,7 @@ public sealed class CefFormatter
         else add([(v4Key, x(ip))]);
     }
 
-    private static string? Find(SortedDictionary<string, string> evidence, params string[] keys)
+    private static string? Find(AlertEvidence evidence, params string[] keys)
     {
         foreach (var k in keys)
         {

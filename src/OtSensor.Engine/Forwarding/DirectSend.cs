@@ -74,7 +74,7 @@ public static class DirectSend
             Message = failed
                 ? $"OtSensor on {Environment.MachineName} cannot write its store ({detail}); capture goes on, inventory and alerts wait in memory"
                 : $"OtSensor on {Environment.MachineName} writes its store again; what waited in memory is written and forwarded",
-            Evidence = new(StringComparer.Ordinal) { ["store"] = storePath, ["detail"] = detail, ["event_id"] = Guid.NewGuid().ToString("N") },
+            Evidence = new() { ["store"] = storePath, ["detail"] = detail, ["event_id"] = Guid.NewGuid().ToString("N") },
         };
     }
 }

@@ -1,7 +1,7 @@
 namespace OtSensor.Pipeline;
 
 /// <summary>
-/// The analysis stage: one consumer thread sees every batch and every event in a deterministic order
+/// The analysis stage: each consumer sees every batch and every event on one thread, in a deterministic order
 /// (packet order, whatever the number of workers). Implementations need no locks.
 /// </summary>
 public interface IEventConsumer
@@ -14,4 +14,11 @@ public interface IEventConsumer
 
     /// <summary>The replay is over; <paramref name="stats"/> holds the final counters.</summary>
     void OnComplete(ReplayStats stats);
+
+    /// <summary>
+    /// True when, until <see cref="OnComplete"/>, the consumer reads no other consumer's state and no other consumer
+    /// reads its state: the pipeline may then run it on an analysis thread of its own, where it sees the batches and
+    /// events in the same order (the others' order relative to it is then unspecified). Read when the pipeline starts.
+    /// </summary>
+    bool RunsApart => false;
 }

@@ -20,9 +20,12 @@ public abstract class PipelineOptions
 
 /// <summary>
 /// The stages after the source: a single ingest thread (the caller) decodes packets into pooled batches, N dissector
-/// workers process the flows hashed to them, and one analysis task hands every batch and event to the consumers in a
-/// deterministic order (packet order, whatever the number of workers). Workers and the analysis stage are dedicated
-/// threads that block on their queues: no thread-pool hops and no async state machines between stages.
+/// workers process the flows hashed to them, and the analysis stage hands every batch and event to the consumers in a
+/// deterministic order (packet order, whatever the number of workers). The analysis stage is one thread, or two when
+/// some consumers run apart (<see cref="IEventConsumer.RunsApart"/>): each thread ("lane") gives every batch and event
+/// to its consumers in that same order, and a batch goes back to the pool when both lanes are done with it. Workers
+/// and analysis lanes are dedicated threads that block on their queues: no thread-pool hops and no async state
+/// machines between stages.
 /// </summary>
 internal sealed class PipelineCore
 {
@@ -33,11 +36,10 @@ internal sealed class PipelineCore
     private int _freeCount;
     private readonly int _pool;
     private readonly BatchQueue[] _workerQueues;
-    private readonly BatchQueue _analysisQueue = new();
+    private Lane[] _lanes = [];
+    private int _lanesRunning;
     private readonly TaskCompletionSource _analysisDone = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly IpDefragmenter _defrag;
-    private int[][] _runs = [];
-    private int[] _heads = [];
     private Worker[] _workerStates = [];
     private Thread[] _workerThreads = [];
     private PacketBatch? _batch;
@@ -90,7 +92,17 @@ internal sealed class PipelineCore
             _workerThreads[i] = new Thread(() => RunWorker(w, q)) { IsBackground = true, Name = "otsensor worker " + i.ToString(System.Globalization.CultureInfo.InvariantCulture) };
         }
         foreach (var t in _workerThreads) t.Start();
-        new Thread(RunAnalysis) { IsBackground = true, Name = "otsensor analysis" }.Start();
+        // Decided at the start (a consumer's RunsApart may depend on how it was wired up after construction).
+        var main = Array.FindAll(_consumers, c => !c.RunsApart);
+        var apart = Array.FindAll(_consumers, c => c.RunsApart);
+        _lanes = main.Length > 0 && apart.Length > 0 ? [new Lane(main), new Lane(apart)] : [new Lane(_consumers)];
+        _lanesRunning = _lanes.Length;
+        for (int i = 0; i < _lanes.Length; i++)
+        {
+            var lane = _lanes[i];
+            string name = i == 0 ? "otsensor analysis" : "otsensor analysis " + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            new Thread(() => RunAnalysis(lane)) { IsBackground = true, Name = name }.Start();
+        }
         _batch = Rent();
     }
 
@@ -103,14 +115,14 @@ internal sealed class PipelineCore
         batch.IsFinal = true;
         Ship(batch);
         foreach (var q in _workerQueues) q.Complete();
-        _analysisQueue.Complete();
+        foreach (var lane in _lanes) lane.Queue.Complete();
         // The analysis stage finishes last: it waits for every worker on every batch, the final one included.
         await _analysisDone.Task.ConfigureAwait(false);
         foreach (var t in _workerThreads) t.Join();
         foreach (var w in _workerStates) Stats.AddFlowStats(w.Stats);
         Stats.ReaderBusy = Stopwatch.GetElapsedTime(0, _ingestTicks);
         Stats.WorkersBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _workerTicks));
-        Stats.AnalysisBusy = Stopwatch.GetElapsedTime(0, _analysisTicks);
+        Stats.AnalysisBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _analysisTicks));
         Stats.Elapsed = elapsed;
         foreach (var c in _consumers) c.OnComplete(Stats);
         return Stats;
@@ -226,9 +238,9 @@ internal sealed class PipelineCore
     {
         batch.Sequence = _sequence++;
         batch.ClockNs = _clock;
-        batch.BeginProcessing(_workers);
+        batch.BeginProcessing(_workers, _lanes.Length);
         foreach (var q in _workerQueues) q.Add(batch);
-        _analysisQueue.Add(batch);
+        foreach (var lane in _lanes) lane.Queue.Add(batch);
     }
 
     private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, out FlowKey key, out bool sourceIsA, bool countLayers = true)
@@ -274,7 +286,15 @@ internal sealed class PipelineCore
             finally
             {
                 Interlocked.Add(ref _workerTicks, Stopwatch.GetTimestamp() - t0);
-                batch.WorkerFinished();
+                try
+                {
+                    // The last worker done with the batch merges the workers' events before releasing the analysis.
+                    batch.WorkerFinished();
+                }
+                catch (Exception ex)
+                {
+                    RecordInternalError(ex);
+                }
             }
         }
     }
@@ -286,69 +306,36 @@ internal sealed class PipelineCore
     }
 
     /// <summary>
-    /// Hands the batch's events to the consumers in (packet index, flow id, sequence) order — a total order, since a
-    /// flow id is the number of the flow's first packet. Each worker's events are already in that order except for
-    /// timer events at the end of a batch, so each worker's run is sorted only when it is not, and the runs are merged.
+    /// Hands the batch's events to the lane's consumers in the order the last worker merged them into
+    /// (<see cref="PacketBatch.MergeEvents"/>): (packet index, flow id, sequence).
     /// </summary>
-    private void DeliverInOrder(PacketBatch batch)
+    private static void DeliverInOrder(PacketBatch batch, Lane lane)
     {
         var outputs = batch.Outputs;
-        var consumers = _consumers;
-        int k = outputs.Length;
-        if (_runs.Length != k)
+        var consumers = lane.Consumers;
+        var order = batch.Order;
+        int n = batch.OrderCount;
+        for (int i = 0; i < n; i++)
         {
-            _runs = new int[k][];
-            for (int w = 0; w < k; w++) _runs[w] = new int[64];
-            _heads = new int[k];
-        }
-        for (int w = 0; w < k; w++)
-        {
-            var buf = outputs[w];
-            int n = buf.Count;
-            if (_runs[w].Length < n) _runs[w] = new int[Math.Max(n, _runs[w].Length * 2)];
-            var run = _runs[w];
-            bool sorted = true;
-            for (int i = 0; i < n; i++)
-            {
-                run[i] = i;
-                if (sorted && i > 0 && Compare(in buf[i - 1], in buf[i]) > 0) sorted = false;
-            }
-            if (!sorted) run.AsSpan(0, n).Sort((a, b) => Compare(in buf[a], in buf[b]));
-            _heads[w] = 0;
-        }
-        while (true)
-        {
-            int best = -1;
-            for (int w = 0; w < k; w++)
-            {
-                if (_heads[w] >= outputs[w].Count) continue;
-                if (best < 0 || Compare(in outputs[w][_runs[w][_heads[w]]], in outputs[best][_runs[best][_heads[best]]]) < 0) best = w;
-            }
-            if (best < 0) return;
-            var buf = outputs[best];
-            int index = _runs[best][_heads[best]++];
+            int e = order[i];
+            var buf = outputs[e & PacketBatch.OrderWorkerMask];
+            int index = e >> PacketBatch.OrderWorkerBits;
             foreach (var c in consumers) c.OnEvent(in buf[index], buf, batch);
         }
     }
 
-    private static int Compare(in EventEntry a, in EventEntry b)
+    private void RunAnalysis(Lane lane)
     {
-        int c = a.PacketIndex.CompareTo(b.PacketIndex);
-        if (c != 0) return c;
-        c = a.Flow.FlowId.CompareTo(b.Flow.FlowId);
-        return c != 0 ? c : a.Sequence.CompareTo(b.Sequence);
-    }
-
-    private void RunAnalysis()
-    {
-        while (_analysisQueue.Take() is { } batch)
+        var consumers = lane.Consumers;
+        long ticks = 0;
+        while (lane.Queue.Take() is { } batch)
         {
             batch.WaitForWorkers();
             long t0 = Stopwatch.GetTimestamp();
             try
             {
-                foreach (var c in _consumers) c.OnPackets(batch);
-                DeliverInOrder(batch);
+                foreach (var c in consumers) c.OnPackets(batch);
+                DeliverInOrder(batch, lane);
             }
             catch (Exception ex)
             {
@@ -356,12 +343,24 @@ internal sealed class PipelineCore
             }
             finally
             {
-                _analysisTicks += Stopwatch.GetTimestamp() - t0;
-                Interlocked.Add(ref _processedPackets, batch.Count);
-                Return(batch);
+                ticks += Stopwatch.GetTimestamp() - t0;
+                // The last lane done with the batch hands it back.
+                if (batch.LaneFinished())
+                {
+                    Interlocked.Add(ref _processedPackets, batch.Count);
+                    Return(batch);
+                }
             }
         }
-        _analysisDone.SetResult();
+        Interlocked.Add(ref _analysisTicks, ticks);
+        if (Interlocked.Decrement(ref _lanesRunning) == 0) _analysisDone.SetResult();
+    }
+
+    /// <summary>One analysis thread: its consumers and its queue of batches.</summary>
+    private sealed class Lane(IEventConsumer[] consumers)
+    {
+        public readonly IEventConsumer[] Consumers = consumers;
+        public readonly BatchQueue Queue = new();
     }
 
     /// <summary>Batches from the one producer to one consumer thread, which blocks (without spinning) while the queue is empty.</summary>

@@ -126,7 +126,7 @@ public class CefFormatTests
             SrcIp = "10.0.0.1",
             Message = "published to " + evil,
             Mitre = [evil],
-            Evidence = new(StringComparer.Ordinal) { ["topic"] = "plant/" + evil, ["client_id"] = evil, [evil] = evil },
+            Evidence = new() { ["topic"] = "plant/" + evil, ["client_id"] = evil, [evil] = evil },
         };
         foreach (var flavor in (SyslogFlavor[])[SyslogFlavor.Rfc5424, SyslogFlavor.Rfc3164])
         {

@@ -187,7 +187,7 @@ internal static class Alerts
         SrcAsset = "HMI-1",
         DstAsset = "Schneider Electric BMX P34",
         Message = $"write #{n} to holding register 100",
-        Evidence = new(StringComparer.Ordinal) { ["unit_id"] = "1", ["function_code"] = "6", ["address_range"] = "100-100", ["value"] = n.ToString(System.Globalization.CultureInfo.InvariantCulture) },
+        Evidence = new() { ["unit_id"] = "1", ["function_code"] = "6", ["address_range"] = "100-100", ["value"] = n.ToString(System.Globalization.CultureInfo.InvariantCulture) },
     };
 }
 
