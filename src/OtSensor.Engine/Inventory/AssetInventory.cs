@@ -828,13 +828,28 @@ public sealed class AssetInventory : IEventConsumer
         else
         {
             _writer.WaitIdle();
+            bool noGc = StartFinalFlushNoGcRegion();
+            try
+            {
+                Flush(_writer, final: true);
+            }
+            finally
+            {
+                if (noGc) EndNoGcRegion();
+            }
+            return;
         }
+        Flush(_writer, final: false);
+    }
+
+    private void Flush(InventoryStoreWriter writer, bool final)
+    {
         long started = Stopwatch.GetTimestamp();
-        if (_writer.Failing)
+        if (writer.Failing)
         {
             // The last write committed nothing (disk full...): retry every StoreRetryInterval, and at the end, with the
             // whole state, so what was seen while the store refused writes is not lost once it takes them again.
-            if (!final && _writer.SinceFailure < StoreRetryInterval)
+            if (!final && writer.SinceFailure < StoreRetryInterval)
             {
                 _lastFlush = started;
                 return;
@@ -859,11 +874,49 @@ public sealed class AssetInventory : IEventConsumer
         ClearDirty();
         _lastFlush = Stopwatch.GetTimestamp();
         _lastFlushCost = Stopwatch.GetElapsedTime(started, _lastFlush);
-        _writer.Submit(batch);
+        writer.Submit(batch);
         if (final)
         {
-            _writer.WaitIdle();
+            writer.WaitIdle();
             NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets); // waits for the view if still being built
+        }
+    }
+
+    /// <summary>What the final flush allocates per endpoint, MAC and link (view records, row JSON), generously: ~9 KB measured.</summary>
+    private const long FinalFlushBytesPerRecord = 16 * 1024;
+    /// <summary>Above this estimate the final flush runs with the collector as usual.</summary>
+    private const long FinalFlushNoGcLimit = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// The final flush allocates the view and the rows' JSON (~60 MB for 1,728 assets and 5,184 links) while everything
+    /// the run built is still live: a collection then finds nothing to free and only copies the inventory (a seventh of a
+    /// 1M-packet replay's instructions, and the pages it copies to). The process is about to finish with that memory, so
+    /// the flush asks for the room up front instead (no collection is run to make it: false when it is not there). Past
+    /// the estimate the collector simply runs as it would have.
+    /// </summary>
+    private bool StartFinalFlushNoGcRegion()
+    {
+        long bytes = (_endpoints.Count + _macs.Count + (long)_links.Count) * FinalFlushBytesPerRecord + 8 * 1024 * 1024;
+        if (bytes > FinalFlushNoGcLimit) return false;
+        try
+        {
+            return GC.TryStartNoGCRegion(bytes, disallowFullBlockingGC: true);
+        }
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or InvalidOperationException)
+        {
+            return false; // larger than the runtime allows, or a region already started elsewhere
+        }
+    }
+
+    private static void EndNoGcRegion()
+    {
+        try
+        {
+            GC.EndNoGCRegion();
+        }
+        catch (InvalidOperationException)
+        {
+            // The flush allocated more than asked for: the collector ran and ended the region (this call still clears it).
         }
     }
 
