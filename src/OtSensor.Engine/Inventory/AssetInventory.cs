@@ -146,6 +146,7 @@ public sealed class AssetInventory : IEventConsumer
 
     private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void Sent(EndpointState ep, long ts, int len, ushort vlan)
     {
         ep.PacketsSent++;
@@ -155,6 +156,7 @@ public sealed class AssetInventory : IEventConsumer
         if (vlan != 0) ep.AddVlan(vlan);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void Received(EndpointState ep, long ts, int len, ushort vlan)
     {
         ep.PacketsReceived++;
@@ -706,52 +708,70 @@ public sealed class AssetInventory : IEventConsumer
         return sb.ToString();
     }
 
+    /// <summary>
+    /// A Modbus transaction: roles, units, function / exception counts and the request's address ranges. Only the bytes
+    /// the inventory uses are read (MBAP unit id, function byte, the request's address and quantity fields), with the
+    /// same rules as <see cref="ModbusTransactionFields.TryExtract"/> (a side counts with at least a function byte after
+    /// the header; unit and function from the request when there is one; ranges only from a request long enough to hold
+    /// its fields), without decoding the rest of both PDUs on every transaction.
+    /// </summary>
     private void OnModbus(in EventEntry entry, EventBuffer buffer, EndpointState client, EndpointState server, LinkState? link, long ts, long frame)
     {
         ref readonly var tx = ref entry.Transaction;
+        const int H = ModbusFraming.HeaderLength;
         var req = buffer.Slice(entry.RequestOffset, entry.RequestLength);
         var resp = buffer.Slice(entry.ResponseOffset, entry.ResponseLength);
-        if (!ModbusTransactionFields.TryExtract(req, resp, out var m)) return;
-        if (m.HasRequest && (client.Roles & AssetRoles.ModbusClient) == 0) { client.Roles |= AssetRoles.ModbusClient; client.Dirty = true; }
-        if (m.HasResponse)
+        bool hasRequest = req.Length > H, hasResponse = resp.Length > H;
+        if (!hasRequest && !hasResponse) return;
+        byte unit = hasRequest ? req[H - 1] : resp[H - 1];
+        byte function = hasRequest ? req[H] : (byte)(resp[H] & 0x7F);
+        if (hasRequest && (client.Roles & AssetRoles.ModbusClient) == 0) { client.Roles |= AssetRoles.ModbusClient; client.Dirty = true; }
+        if (hasResponse)
         {
             server.Roles |= AssetRoles.ModbusServer;
-            server.AddUnit(m.UnitId);
+            server.AddUnit(unit);
             server.Dirty = true;
         }
         if (link is null) return;
-        link.CountSlot(m.Function & 0x7F);
-        if (m.IsException)
+        link.CountSlot(function & 0x7F);
+        if (hasResponse && (resp[H] & 0x80) != 0)
         {
             link.CountSlot(LinkState.ExceptionSlot);
             return;
         }
-        if (m.HasRequest)
-        {
-            switch (m.Function)
-            {
-                case 1: AddRange(link, m.UnitId, 0, false, m.Address, m.Quantity); break;
-                case 2: AddRange(link, m.UnitId, 1, false, m.Address, m.Quantity); break;
-                case 3: AddRange(link, m.UnitId, 2, false, m.Address, m.Quantity); break;
-                case 4: AddRange(link, m.UnitId, 3, false, m.Address, m.Quantity); break;
-                case 5: AddRange(link, m.UnitId, 0, true, m.Address, 1); break;
-                case 6: AddRange(link, m.UnitId, 2, true, m.Address, 1); break;
-                case 15: AddRange(link, m.UnitId, 0, true, m.Address, m.Quantity); break;
-                case 16: AddRange(link, m.UnitId, 2, true, m.Address, m.Quantity); break;
-                case 22: AddRange(link, m.UnitId, 2, true, m.Address, 1); break;
-                case 23:
-                    AddRange(link, m.UnitId, 2, false, m.Address, m.Quantity);
-                    AddRange(link, m.UnitId, 2, true, m.WriteAddress, m.WriteQuantity);
-                    break;
-            }
-        }
-        if (m.HasResponse && resp.Length > 9 && resp[7] == 43 && resp[8] == ModbusFunctions.MeiReadDeviceIdentification)
-            OnIdentity(server, m.UnitId, resp[7..], ts, tx.ResponsePacket == 0 ? frame : tx.ResponsePacket);
+        if (hasRequest) AddRequestRanges(link, unit, function, req[H..]);
+        if (hasResponse && resp.Length > 9 && resp[7] == 43 && resp[8] == ModbusFunctions.MeiReadDeviceIdentification)
+            OnIdentity(server, unit, resp[7..], ts, tx.ResponsePacket == 0 ? frame : tx.ResponsePacket);
     }
 
-    private void AddRange(LinkState link, byte unit, int table, bool write, int? address, int? quantity)
+    /// <summary>
+    /// The coils / registers a request reads or writes (table: 0 coils, 1 discrete inputs, 2 holding, 3 input registers),
+    /// where <see cref="ModbusPduReader.TryReadRequest"/> finds an address: FC 1-4 and 5 / 6 with 5 PDU bytes, 15 / 16 with
+    /// 6, 22 with 7, 23 with 10.
+    /// </summary>
+    private void AddRequestRanges(LinkState link, byte unit, byte function, ReadOnlySpan<byte> pdu)
     {
-        if (address is not int a || quantity is not int q || q <= 0) return;
+        int n = pdu.Length;
+        switch (function)
+        {
+            case 1 or 2 or 3 or 4 when n >= 5: AddRange(link, unit, function - 1, false, U16(pdu, 1), U16(pdu, 3)); break;
+            case 5 when n >= 5: AddRange(link, unit, 0, true, U16(pdu, 1), 1); break;
+            case 6 when n >= 5: AddRange(link, unit, 2, true, U16(pdu, 1), 1); break;
+            case 15 when n >= 6: AddRange(link, unit, 0, true, U16(pdu, 1), U16(pdu, 3)); break;
+            case 16 when n >= 6: AddRange(link, unit, 2, true, U16(pdu, 1), U16(pdu, 3)); break;
+            case 22 when n >= 7: AddRange(link, unit, 2, true, U16(pdu, 1), 1); break;
+            case 23 when n >= 10:
+                AddRange(link, unit, 2, false, U16(pdu, 1), U16(pdu, 3));
+                AddRange(link, unit, 2, true, U16(pdu, 5), U16(pdu, 7));
+                break;
+        }
+    }
+
+    private static int U16(ReadOnlySpan<byte> pdu, int at) => System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(pdu[at..]);
+
+    private void AddRange(LinkState link, byte unit, int table, bool write, int a, int q)
+    {
+        if (q <= 0) return;
         int k = (unit << 3) | (table << 1) | (write ? 1 : 0);
         var cache = link.RangeCache ??= [];
         if (!cache.TryGetValue(k, out var set))
