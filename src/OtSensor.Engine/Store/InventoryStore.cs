@@ -349,14 +349,11 @@ public sealed class InventoryStore : IDisposable
         // replay it may still be being built, see StoreBatch.SnapshotTask) while this thread upserts the raw state (the
         // connection is used by this thread only). Changes are detected against the committed assets rows, read first.
         var snapshotTask = batch.SnapshotTask ?? Task.FromResult(batch.Snapshot);
+        var rows = new ViewRows();
         var viewJson = Task.Run(async () =>
         {
-            var view = await snapshotTask.ConfigureAwait(false);
-            var a = new byte[view.Assets.Count][];
-            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
-            var l = new byte[view.Links.Count][];
-            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(view.Links[i]);
-            return new ViewRows(a, l);
+            rows.Make(await snapshotTask.ConfigureAwait(false));
+            return rows;
         });
         var detecting = _changes.Detect(_db, tx, snapshotTask);
         Upsert("INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
@@ -366,6 +363,8 @@ public sealed class InventoryStore : IDisposable
         var snapshot = batch.Snapshot;
         var assets = snapshot.Assets;
         var links = snapshot.Links;
+        // Done with the raw state: this thread makes view rows too, next to the task above, until none is left.
+        rows.Make(snapshot);
 
         // The materialised view: only rows whose content changed since the last write are written.
         var assetChanges = new List<(string Key, byte[] Json)>();
@@ -387,7 +386,8 @@ public sealed class InventoryStore : IDisposable
                 if (!keep.Contains(k)) stale.Add(k);
         }
         var changes = InventoryChangeRecorder.Insert(_db, tx, detecting.GetAwaiter().GetResult());
-        var (assetJson, linkJson) = viewJson.GetAwaiter().GetResult();
+        var made = viewJson.GetAwaiter().GetResult();
+        byte[][] assetJson = made.Assets, linkJson = made.Links;
         if (stale.Count > 0)
         {
             using var del = new SqlStatement(_db, "DELETE FROM assets WHERE key = $k;");
@@ -462,10 +462,44 @@ public sealed class InventoryStore : IDisposable
     });
 
     /// <summary>
-    /// The view's rows as JSON (assets, links). A class, not a tuple: the task and async builder over it then use the
-    /// framework's precompiled code for reference types instead of being compiled for a struct on every run.
+    /// The view's rows as JSON (assets, links), made by every thread that calls <see cref="Make"/>: each takes the next
+    /// row not yet taken, so the writer thread, once it has upserted the raw state, shares the work with the task that
+    /// started on the view as soon as it was built (at the end of a replay both cores, instead of one while the writer
+    /// waits). The result is complete when the task is (the writer's own rows are done before it waits for it).
+    /// A class, not a tuple: the task and async builder over it use the framework's precompiled reference-type code.
     /// </summary>
-    private sealed record ViewRows(byte[][] Assets, byte[][] Links);
+    private sealed class ViewRows
+    {
+        private readonly Lock _lock = new();
+        private InventorySnapshot? _view;
+        private int _next = -1;
+
+        public byte[][] Assets { get; private set; } = [];
+        public byte[][] Links { get; private set; } = [];
+
+        public void Make(InventorySnapshot view)
+        {
+            byte[][] assets, links;
+            lock (_lock)
+            {
+                if (_view is null)
+                {
+                    Assets = new byte[view.Assets.Count][];
+                    Links = new byte[view.Links.Count][];
+                    _view = view;
+                }
+                view = _view;
+                assets = Assets;
+                links = Links;
+            }
+            int n = assets.Length + links.Length;
+            for (int i = Interlocked.Increment(ref _next); i < n; i = Interlocked.Increment(ref _next))
+            {
+                if (i < assets.Length) assets[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
+                else links[i - assets.Length] = StoreRowWriter.LinkUtf8(view.Links[i - assets.Length]);
+            }
+        }
+    }
 
     /// <summary>Inventory changes committed by <see cref="Write"/> since the store was opened, in all and by type.</summary>
     public long ChangesRecorded => _changes.Recorded;
