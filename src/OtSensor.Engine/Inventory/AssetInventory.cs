@@ -949,11 +949,11 @@ public sealed class AssetInventory : IEventConsumer
     private void SerializeDirty(StoreBatch batch)
     {
         foreach (var e in _endpoints.Values)
-            if (e.Dirty) StoreRowWriter.Add(batch.Endpoints, InventoryStore.EndpointKey(e.Mac, e.Ip), e);
+            if (e.Dirty) StoreRowWriter.Add(batch.Endpoints, e);
         foreach (var m in _macs.Values)
-            if (m.Dirty) StoreRowWriter.Add(batch.Macs, m.Mac.ToString(), m);
+            if (m.Dirty) StoreRowWriter.Add(batch.Macs, m);
         foreach (var l in _links.Values)
-            if (l.Dirty) StoreRowWriter.Add(batch.Links, InventoryStore.LinkKeyText(l), l);
+            if (l.Dirty) StoreRowWriter.Add(batch.Links, l);
     }
 
     /// <summary>How often a failing store is retried.</summary>

@@ -37,6 +37,21 @@ public sealed class StateRows : System.Buffers.IBufferWriter<byte>
         var span = GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(key.Length));
         _keyLength = System.Text.Encoding.UTF8.GetBytes(key, span);
         Advance(_keyLength);
+        return Writer();
+    }
+
+    /// <summary>As <see cref="Begin(string)"/>, the key given as UTF-8.</summary>
+    internal Utf8JsonWriter Begin(ReadOnlySpan<byte> key)
+    {
+        _rowStart = _used;
+        key.CopyTo(GetSpan(key.Length));
+        _keyLength = key.Length;
+        Advance(_keyLength);
+        return Writer();
+    }
+
+    private Utf8JsonWriter Writer()
+    {
         if (_writer is null) _writer = new Utf8JsonWriter(this, new JsonWriterOptions { SkipValidation = true });
         else _writer.Reset(this);
         return _writer;
@@ -250,6 +265,38 @@ public sealed class InventoryStore : IDisposable
 
     public static string LinkKeyText(LinkState l)
         => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{EndpointKey(l.ClientMac, l.ClientIp)}>{EndpointKey(l.ServerMac, l.ServerIp)}|{l.Transport}/{l.Port}");
+
+    /// <summary>Room for any <see cref="EndpointKey"/> as UTF-8.</summary>
+    internal const int MaxEndpointKeyLength = MacAddress.TextLength + 1 + IpAddr.MaxTextLength;
+    /// <summary>Room for any <see cref="LinkKeyText"/> as UTF-8 (transports are "tcp" / "udp"; longer ones take the string path).</summary>
+    internal const int MaxLinkKeyLength = 2 * MaxEndpointKeyLength + 2 + 8 + 1 + 11;
+
+    /// <summary><see cref="EndpointKey"/> as UTF-8 into <paramref name="utf8"/> (<see cref="MaxEndpointKeyLength"/> bytes); its length.</summary>
+    internal static int EndpointKeyUtf8(MacAddress mac, IpAddr ip, Span<byte> utf8)
+    {
+        int n;
+        if (mac.IsZero) { utf8[0] = (byte)'-'; n = 1; }
+        else n = mac.FormatUtf8(utf8);
+        utf8[n++] = (byte)'|';
+        if (ip.IsZero) utf8[n++] = (byte)'-';
+        else n += ip.FormatUtf8(utf8[n..]);
+        return n;
+    }
+
+    /// <summary><see cref="LinkKeyText"/> as UTF-8 into <paramref name="utf8"/> (<see cref="MaxLinkKeyLength"/> bytes); its length.</summary>
+    internal static int LinkKeyUtf8(LinkState l, Span<byte> utf8)
+    {
+        if (l.Transport.Length > 8 || !System.Text.Ascii.IsValid(l.Transport))
+            return System.Text.Encoding.UTF8.GetBytes(LinkKeyText(l), utf8);
+        int n = EndpointKeyUtf8(l.ClientMac, l.ClientIp, utf8);
+        utf8[n++] = (byte)'>';
+        n += EndpointKeyUtf8(l.ServerMac, l.ServerIp, utf8[n..]);
+        utf8[n++] = (byte)'|';
+        n += System.Text.Encoding.ASCII.GetBytes(l.Transport, utf8[n..]);
+        utf8[n++] = (byte)'/';
+        l.Port.TryFormat(utf8[n..], out int digits, default, System.Globalization.CultureInfo.InvariantCulture);
+        return n + digits;
+    }
 
     /// <summary>A raw state row's data column (endpoint, MAC and link state are written by <see cref="StoreRowWriter"/>).</summary>
     public static string Serialize<T>(T value) => value switch
