@@ -382,19 +382,19 @@ public static class InventoryMaterializer
             else operations.Add(new(op, n));
         }
 
-        /// <summary>As <see cref="AddFunctions"/>, for the other operations (ordinal order, as the record's map sorts them).</summary>
+        /// <summary>
+        /// The other operations into the record's sorted map. They come from one dictionary (an endpoint link's, or the
+        /// merged one), so their keys are distinct and each is new to a fresh map: added as they come, without sorting
+        /// them first or looking each up (the map orders them; a map already holding some adds to its counts).
+        /// </summary>
         private static void AddOperations(LinkRecord r, List<KeyValuePair<string, long>> operations)
         {
-            if (operations.Count > 1) operations.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
             var map = r.Operations;
             bool fresh = map.Count == 0;
-            for (int i = 0; i < operations.Count;)
+            foreach (var (op, n) in operations)
             {
-                string op = operations[i].Key;
-                long sum = 0;
-                for (; i < operations.Count && string.Equals(operations[i].Key, op, StringComparison.Ordinal); i++) sum += operations[i].Value;
-                if (fresh || !map.TryGetValue(op, out long known)) map.Add(op, sum);
-                else map[op] = known + sum;
+                if (fresh || !map.TryGetValue(op, out long known)) map.Add(op, n);
+                else map[op] = known + n;
             }
             operations.Clear();
         }
