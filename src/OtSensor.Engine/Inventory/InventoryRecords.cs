@@ -262,12 +262,53 @@ public static class InventoryMaterializer
         });
         snap.Links = new List<LinkRecord>(linkOrder.Length);
         long lid = 1;
-        foreach (var r in linkOrder)
-        {
-            r.Record.Id = lid++;
-            snap.Links.Add(r.ToRecord());
-        }
+        foreach (var r in linkOrder) r.Record.Id = lid++;
+        MakeLinkRecords(linkOrder);
+        foreach (var r in linkOrder) snap.Links.Add(r.Record);
         return snap;
+    }
+
+    /// <summary>Below this many links the records are made on the calling thread only.</summary>
+    private const int ParallelLinkRecords = 256;
+
+    /// <summary>
+    /// Makes every link record (<see cref="LinkBuilder.ToRecord"/>: each reads its own endpoint links and writes only its
+    /// own record). A large view shares them with a thread-pool helper, each taking the next one not taken (at the end of a
+    /// replay the other core is otherwise idle while this thread makes them). The helper is waited for only once it has
+    /// started: one that has not run by the time this thread is done is told to do nothing, so a busy pool never holds the
+    /// caller up.
+    /// </summary>
+    private static void MakeLinkRecords(LinkBuilder[] builders)
+    {
+        if (builders.Length < ParallelLinkRecords)
+        {
+            foreach (var b in builders) b.ToRecord();
+            return;
+        }
+        var work = new LinkRecordWork(builders);
+        var helper = Task.Run(work.Help);
+        work.Run();
+        if (work.Finish()) helper.GetAwaiter().GetResult();
+    }
+
+    private sealed class LinkRecordWork(LinkBuilder[] builders)
+    {
+        private int _next = -1;
+        /// <summary>0: the helper has not started, 1: it runs, 2: it must not start.</summary>
+        private int _helper;
+
+        public void Run()
+        {
+            for (int i = Interlocked.Increment(ref _next); i < builders.Length; i = Interlocked.Increment(ref _next)) builders[i].ToRecord();
+        }
+
+        public void Help()
+        {
+            if (Interlocked.CompareExchange(ref _helper, 1, 0) == 0) Run();
+        }
+
+        /// <summary>True when the helper started (its last record may still be being made: wait for it).</summary>
+        public bool Finish() => Interlocked.CompareExchange(ref _helper, 2, 0) == 1;
     }
 
     /// <summary>RFC 3339 UTC with microseconds (the same text as <see cref="PacketTime.ToRfc3339"/>, without a format string).</summary>
