@@ -81,6 +81,29 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
     public static bool operator ==(IpAddr a, IpAddr b) => a.Equals(b);
     public static bool operator !=(IpAddr a, IpAddr b) => !a.Equals(b);
 
+    /// <summary>Room for any address's text (IPv6 with an embedded IPv4 address is the longest).</summary>
+    public const int MaxTextLength = 46;
+
+    /// <summary>The <see cref="ToString"/> text as UTF-8 into <paramref name="utf8"/> (at least <see cref="MaxTextLength"/> bytes); its length.</summary>
+    public int FormatUtf8(Span<byte> utf8)
+    {
+        if (IsV4)
+        {
+            uint v = V4;
+            int n = 0;
+            for (int shift = 24; shift >= 0; shift -= 8)
+            {
+                uint octet = (v >> shift) & 0xFF;
+                if (octet >= 100) utf8[n++] = (byte)('0' + octet / 100);
+                if (octet >= 10) utf8[n++] = (byte)('0' + octet / 10 % 10);
+                utf8[n++] = (byte)('0' + octet % 10);
+                if (shift > 0) utf8[n++] = (byte)'.';
+            }
+            return n;
+        }
+        return ToIPAddress().TryFormat(utf8, out int written) ? written : System.Text.Encoding.UTF8.GetBytes(ToString(), utf8);
+    }
+
     public override string ToString()
     {
         if (IsV4)
@@ -89,27 +112,5 @@ public readonly struct IpAddr : IEquatable<IpAddr>, IComparable<IpAddr>
             return $"{v >> 24}.{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}.{v & 0xFF}";
         }
         return ToIPAddress().ToString();
-    }
-
-    /// <summary>Writes <see cref="ToString"/>'s text as UTF-8 into <paramref name="dest"/> (at least 46 bytes); returns its length.</summary>
-    public int FormatUtf8(Span<byte> dest)
-    {
-        if (!IsV4)
-        {
-            ToIPAddress().TryFormat(dest, out int written);
-            return written;
-        }
-
-        uint v = V4;
-        int n = 0;
-        for (int shift = 24; shift >= 0; shift -= 8)
-        {
-            uint octet = (v >> shift) & 0xFF;
-            if (octet >= 100) { dest[n++] = (byte)('0' + octet / 100); octet %= 100; dest[n++] = (byte)('0' + octet / 10); dest[n++] = (byte)('0' + octet % 10); }
-            else if (octet >= 10) { dest[n++] = (byte)('0' + octet / 10); dest[n++] = (byte)('0' + octet % 10); }
-            else dest[n++] = (byte)('0' + octet);
-            if (shift > 0) dest[n++] = (byte)'.';
-        }
-        return n;
     }
 }

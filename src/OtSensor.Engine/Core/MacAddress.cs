@@ -34,19 +34,27 @@ public readonly struct MacAddress : IEquatable<MacAddress>, IComparable<MacAddre
     public static bool operator ==(MacAddress a, MacAddress b) => a.Value == b.Value;
     public static bool operator !=(MacAddress a, MacAddress b) => a.Value != b.Value;
 
-    public override string ToString()
+    /// <summary>The length of the text form (aa:bb:cc:dd:ee:ff).</summary>
+    public const int TextLength = 17;
+
+    public override string ToString() => string.Create(TextLength, Value, static (dst, v) =>
     {
-        Span<byte> b = stackalloc byte[6];
-        WriteTo(b);
-        return string.Create(17, b.ToArray(), static (dst, src) =>
-        {
-            const string hex = "0123456789abcdef";
-            for (int i = 0; i < 6; i++)
-            {
-                dst[i * 3] = hex[src[i] >> 4];
-                dst[i * 3 + 1] = hex[src[i] & 0xF];
-                if (i < 5) dst[i * 3 + 2] = ':';
-            }
-        });
+        for (int i = 0; i < TextLength; i++) dst[i] = (char)TextByte(v, i);
+    });
+
+    /// <summary>The <see cref="ToString"/> text as UTF-8 into the first <see cref="TextLength"/> bytes of <paramref name="utf8"/>.</summary>
+    public int FormatUtf8(Span<byte> utf8)
+    {
+        _ = utf8[TextLength - 1];
+        for (int i = 0; i < TextLength; i++) utf8[i] = TextByte(Value, i);
+        return TextLength;
+    }
+
+    /// <summary>Character <paramref name="i"/> of the text form: two lower-case hex digits per byte, ':' between.</summary>
+    private static byte TextByte(ulong v, int i)
+    {
+        if (i % 3 == 2) return (byte)':';
+        int b = (int)(v >> (40 - 8 * (i / 3))) & 0xFF;
+        return "0123456789abcdef"u8[i % 3 == 0 ? b >> 4 : b & 0xF];
     }
 }

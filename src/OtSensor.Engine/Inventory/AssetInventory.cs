@@ -146,6 +146,7 @@ public sealed class AssetInventory : IEventConsumer
 
     private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void Sent(EndpointState ep, long ts, int len, ushort vlan)
     {
         ep.PacketsSent++;
@@ -155,6 +156,7 @@ public sealed class AssetInventory : IEventConsumer
         if (vlan != 0) ep.AddVlan(vlan);
     }
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
     private static void Received(EndpointState ep, long ts, int len, ushort vlan)
     {
         ep.PacketsReceived++;
@@ -706,52 +708,70 @@ public sealed class AssetInventory : IEventConsumer
         return sb.ToString();
     }
 
+    /// <summary>
+    /// A Modbus transaction: roles, units, function / exception counts and the request's address ranges. Only the bytes
+    /// the inventory uses are read (MBAP unit id, function byte, the request's address and quantity fields), with the
+    /// same rules as <see cref="ModbusTransactionFields.TryExtract"/> (a side counts with at least a function byte after
+    /// the header; unit and function from the request when there is one; ranges only from a request long enough to hold
+    /// its fields), without decoding the rest of both PDUs on every transaction.
+    /// </summary>
     private void OnModbus(in EventEntry entry, EventBuffer buffer, EndpointState client, EndpointState server, LinkState? link, long ts, long frame)
     {
         ref readonly var tx = ref entry.Transaction;
+        const int H = ModbusFraming.HeaderLength;
         var req = buffer.Slice(entry.RequestOffset, entry.RequestLength);
         var resp = buffer.Slice(entry.ResponseOffset, entry.ResponseLength);
-        if (!ModbusTransactionFields.TryExtract(req, resp, out var m)) return;
-        if (m.HasRequest && (client.Roles & AssetRoles.ModbusClient) == 0) { client.Roles |= AssetRoles.ModbusClient; client.Dirty = true; }
-        if (m.HasResponse)
+        bool hasRequest = req.Length > H, hasResponse = resp.Length > H;
+        if (!hasRequest && !hasResponse) return;
+        byte unit = hasRequest ? req[H - 1] : resp[H - 1];
+        byte function = hasRequest ? req[H] : (byte)(resp[H] & 0x7F);
+        if (hasRequest && (client.Roles & AssetRoles.ModbusClient) == 0) { client.Roles |= AssetRoles.ModbusClient; client.Dirty = true; }
+        if (hasResponse)
         {
             server.Roles |= AssetRoles.ModbusServer;
-            server.AddUnit(m.UnitId);
+            server.AddUnit(unit);
             server.Dirty = true;
         }
         if (link is null) return;
-        link.CountSlot(m.Function & 0x7F);
-        if (m.IsException)
+        link.CountSlot(function & 0x7F);
+        if (hasResponse && (resp[H] & 0x80) != 0)
         {
             link.CountSlot(LinkState.ExceptionSlot);
             return;
         }
-        if (m.HasRequest)
-        {
-            switch (m.Function)
-            {
-                case 1: AddRange(link, m.UnitId, 0, false, m.Address, m.Quantity); break;
-                case 2: AddRange(link, m.UnitId, 1, false, m.Address, m.Quantity); break;
-                case 3: AddRange(link, m.UnitId, 2, false, m.Address, m.Quantity); break;
-                case 4: AddRange(link, m.UnitId, 3, false, m.Address, m.Quantity); break;
-                case 5: AddRange(link, m.UnitId, 0, true, m.Address, 1); break;
-                case 6: AddRange(link, m.UnitId, 2, true, m.Address, 1); break;
-                case 15: AddRange(link, m.UnitId, 0, true, m.Address, m.Quantity); break;
-                case 16: AddRange(link, m.UnitId, 2, true, m.Address, m.Quantity); break;
-                case 22: AddRange(link, m.UnitId, 2, true, m.Address, 1); break;
-                case 23:
-                    AddRange(link, m.UnitId, 2, false, m.Address, m.Quantity);
-                    AddRange(link, m.UnitId, 2, true, m.WriteAddress, m.WriteQuantity);
-                    break;
-            }
-        }
-        if (m.HasResponse && resp.Length > 9 && resp[7] == 43 && resp[8] == ModbusFunctions.MeiReadDeviceIdentification)
-            OnIdentity(server, m.UnitId, resp[7..], ts, tx.ResponsePacket == 0 ? frame : tx.ResponsePacket);
+        if (hasRequest) AddRequestRanges(link, unit, function, req[H..]);
+        if (hasResponse && resp.Length > 9 && resp[7] == 43 && resp[8] == ModbusFunctions.MeiReadDeviceIdentification)
+            OnIdentity(server, unit, resp[7..], ts, tx.ResponsePacket == 0 ? frame : tx.ResponsePacket);
     }
 
-    private void AddRange(LinkState link, byte unit, int table, bool write, int? address, int? quantity)
+    /// <summary>
+    /// The coils / registers a request reads or writes (table: 0 coils, 1 discrete inputs, 2 holding, 3 input registers),
+    /// where <see cref="ModbusPduReader.TryReadRequest"/> finds an address: FC 1-4 and 5 / 6 with 5 PDU bytes, 15 / 16 with
+    /// 6, 22 with 7, 23 with 10.
+    /// </summary>
+    private void AddRequestRanges(LinkState link, byte unit, byte function, ReadOnlySpan<byte> pdu)
     {
-        if (address is not int a || quantity is not int q || q <= 0) return;
+        int n = pdu.Length;
+        switch (function)
+        {
+            case 1 or 2 or 3 or 4 when n >= 5: AddRange(link, unit, function - 1, false, U16(pdu, 1), U16(pdu, 3)); break;
+            case 5 when n >= 5: AddRange(link, unit, 0, true, U16(pdu, 1), 1); break;
+            case 6 when n >= 5: AddRange(link, unit, 2, true, U16(pdu, 1), 1); break;
+            case 15 when n >= 6: AddRange(link, unit, 0, true, U16(pdu, 1), U16(pdu, 3)); break;
+            case 16 when n >= 6: AddRange(link, unit, 2, true, U16(pdu, 1), U16(pdu, 3)); break;
+            case 22 when n >= 7: AddRange(link, unit, 2, true, U16(pdu, 1), 1); break;
+            case 23 when n >= 10:
+                AddRange(link, unit, 2, false, U16(pdu, 1), U16(pdu, 3));
+                AddRange(link, unit, 2, true, U16(pdu, 5), U16(pdu, 7));
+                break;
+        }
+    }
+
+    private static int U16(ReadOnlySpan<byte> pdu, int at) => System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(pdu[at..]);
+
+    private void AddRange(LinkState link, byte unit, int table, bool write, int a, int q)
+    {
+        if (q <= 0) return;
         int k = (unit << 3) | (table << 1) | (write ? 1 : 0);
         var cache = link.RangeCache ??= [];
         if (!cache.TryGetValue(k, out var set))
@@ -828,13 +848,28 @@ public sealed class AssetInventory : IEventConsumer
         else
         {
             _writer.WaitIdle();
+            bool noGc = StartFinalFlushNoGcRegion();
+            try
+            {
+                Flush(_writer, final: true);
+            }
+            finally
+            {
+                if (noGc) EndNoGcRegion();
+            }
+            return;
         }
+        Flush(_writer, final: false);
+    }
+
+    private void Flush(InventoryStoreWriter writer, bool final)
+    {
         long started = Stopwatch.GetTimestamp();
-        if (_writer.Failing)
+        if (writer.Failing)
         {
             // The last write committed nothing (disk full...): retry every StoreRetryInterval, and at the end, with the
             // whole state, so what was seen while the store refused writes is not lost once it takes them again.
-            if (!final && _writer.SinceFailure < StoreRetryInterval)
+            if (!final && writer.SinceFailure < StoreRetryInterval)
             {
                 _lastFlush = started;
                 return;
@@ -859,11 +894,49 @@ public sealed class AssetInventory : IEventConsumer
         ClearDirty();
         _lastFlush = Stopwatch.GetTimestamp();
         _lastFlushCost = Stopwatch.GetElapsedTime(started, _lastFlush);
-        _writer.Submit(batch);
+        writer.Submit(batch);
         if (final)
         {
-            _writer.WaitIdle();
+            writer.WaitIdle();
             NewAssets = Math.Max(0, batch.Snapshot.Assets.Count - SeededAssets); // waits for the view if still being built
+        }
+    }
+
+    /// <summary>What the final flush allocates per endpoint, MAC and link (view records, row JSON), generously: ~9 KB measured.</summary>
+    private const long FinalFlushBytesPerRecord = 16 * 1024;
+    /// <summary>Above this estimate the final flush runs with the collector as usual.</summary>
+    private const long FinalFlushNoGcLimit = 256L * 1024 * 1024;
+
+    /// <summary>
+    /// The final flush allocates the view and the rows' JSON (~60 MB for 1,728 assets and 5,184 links) while everything
+    /// the run built is still live: a collection then finds nothing to free and only copies the inventory (a seventh of a
+    /// 1M-packet replay's instructions, and the pages it copies to). The process is about to finish with that memory, so
+    /// the flush asks for the room up front instead (no collection is run to make it: false when it is not there). Past
+    /// the estimate the collector simply runs as it would have.
+    /// </summary>
+    private bool StartFinalFlushNoGcRegion()
+    {
+        long bytes = (_endpoints.Count + _macs.Count + (long)_links.Count) * FinalFlushBytesPerRecord + 8 * 1024 * 1024;
+        if (bytes > FinalFlushNoGcLimit) return false;
+        try
+        {
+            return GC.TryStartNoGCRegion(bytes, disallowFullBlockingGC: true);
+        }
+        catch (Exception ex) when (ex is ArgumentOutOfRangeException or InvalidOperationException)
+        {
+            return false; // larger than the runtime allows, or a region already started elsewhere
+        }
+    }
+
+    private static void EndNoGcRegion()
+    {
+        try
+        {
+            GC.EndNoGCRegion();
+        }
+        catch (InvalidOperationException)
+        {
+            // The flush allocated more than asked for: the collector ran and ended the region (this call still clears it).
         }
     }
 
@@ -876,11 +949,11 @@ public sealed class AssetInventory : IEventConsumer
     private void SerializeDirty(StoreBatch batch)
     {
         foreach (var e in _endpoints.Values)
-            if (e.Dirty) StoreRowWriter.Add(batch.Endpoints, InventoryStore.EndpointKey(e.Mac, e.Ip), e);
+            if (e.Dirty) StoreRowWriter.Add(batch.Endpoints, e);
         foreach (var m in _macs.Values)
-            if (m.Dirty) StoreRowWriter.Add(batch.Macs, m.Mac.ToString(), m);
+            if (m.Dirty) StoreRowWriter.Add(batch.Macs, m);
         foreach (var l in _links.Values)
-            if (l.Dirty) StoreRowWriter.Add(batch.Links, InventoryStore.LinkKeyText(l), l);
+            if (l.Dirty) StoreRowWriter.Add(batch.Links, l);
     }
 
     /// <summary>How often a failing store is retried.</summary>

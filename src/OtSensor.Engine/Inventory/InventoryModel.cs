@@ -357,13 +357,16 @@ public sealed class LinkState
             CountOperation(op.ToString());
             return;
         }
-        if (lookup.TryGetValue(op, out long c)) lookup[op] = c + 1;
+        // One lookup for a known key (its count incremented in place), not a lookup and then a store.
+        ref long count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(lookup, op);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref count)) count++;
         else if (_operations.Count < MaxOperations) _operations[op.ToString()] = 1;
     }
 
     public void CountOperation(string op, long n = 1)
     {
-        if (_operations.TryGetValue(op, out long c)) _operations[op] = c + n;
+        ref long count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_operations, op);
+        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref count)) count += n;
         else if (_operations.Count < MaxOperations) _operations[op] = n;
     }
 }

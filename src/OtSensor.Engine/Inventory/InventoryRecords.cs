@@ -262,34 +262,57 @@ public static class InventoryMaterializer
         });
         snap.Links = new List<LinkRecord>(linkOrder.Length);
         long lid = 1;
-        foreach (var r in linkOrder)
-        {
-            r.Record.Id = lid++;
-            snap.Links.Add(r.ToRecord());
-        }
+        foreach (var r in linkOrder) r.Record.Id = lid++;
+        MakeLinkRecords(linkOrder);
+        foreach (var r in linkOrder) snap.Links.Add(r.Record);
         return snap;
     }
 
-    /// <summary>RFC 3339 UTC with microseconds (the same text as <see cref="PacketTime.ToRfc3339"/>, without a format string).</summary>
-    internal static string Time(long ns)
+    /// <summary>Below this many links the records are made on the calling thread only.</summary>
+    private const int ParallelLinkRecords = 256;
+
+    /// <summary>
+    /// Makes every link record (<see cref="LinkBuilder.ToRecord"/>: each reads its own endpoint links and writes only its
+    /// own record). A large view shares them with a thread-pool helper, each taking the next one not taken (at the end of a
+    /// replay the other core is otherwise idle while this thread makes them). The helper is waited for only once it has
+    /// started: one that has not run by the time this thread is done is told to do nothing, so a busy pool never holds the
+    /// caller up.
+    /// </summary>
+    private static void MakeLinkRecords(LinkBuilder[] builders)
     {
-        var dt = PacketTime.ToDateTimeOffset(ns).UtcDateTime;
-        if (dt.Year > 9999 || dt.Year < 1000) return PacketTime.ToRfc3339(ns);
-        return string.Create(27, dt, static (c, dt) =>
+        if (builders.Length < ParallelLinkRecords)
         {
-            static void Put(Span<char> c, int at, int value, int digits)
-            {
-                for (int i = at + digits - 1; i >= at; i--)
-                {
-                    c[i] = (char)('0' + (value % 10));
-                    value /= 10;
-                }
-            }
-            Put(c, 0, dt.Year, 4); c[4] = '-'; Put(c, 5, dt.Month, 2); c[7] = '-'; Put(c, 8, dt.Day, 2); c[10] = 'T';
-            Put(c, 11, dt.Hour, 2); c[13] = ':'; Put(c, 14, dt.Minute, 2); c[16] = ':'; Put(c, 17, dt.Second, 2); c[19] = '.';
-            Put(c, 20, (int)(dt.Ticks % TimeSpan.TicksPerSecond / 10), 6); c[26] = 'Z';
-        });
+            foreach (var b in builders) b.ToRecord();
+            return;
+        }
+        var work = new LinkRecordWork(builders);
+        var helper = Task.Run(work.Help);
+        work.Run();
+        if (work.Finish()) helper.GetAwaiter().GetResult();
     }
+
+    private sealed class LinkRecordWork(LinkBuilder[] builders)
+    {
+        private int _next = -1;
+        /// <summary>0: the helper has not started, 1: it runs, 2: it must not start.</summary>
+        private int _helper;
+
+        public void Run()
+        {
+            for (int i = Interlocked.Increment(ref _next); i < builders.Length; i = Interlocked.Increment(ref _next)) builders[i].ToRecord();
+        }
+
+        public void Help()
+        {
+            if (Interlocked.CompareExchange(ref _helper, 1, 0) == 0) Run();
+        }
+
+        /// <summary>True when the helper started (its last record may still be being made: wait for it).</summary>
+        public bool Finish() => Interlocked.CompareExchange(ref _helper, 2, 0) == 1;
+    }
+
+    /// <summary>RFC 3339 UTC with microseconds: <see cref="PacketTime.ToRfc3339"/> (formatted by hand there).</summary>
+    internal static string Time(long ns) => PacketTime.ToRfc3339(ns);
 
     /// <summary>One asset link: client and server asset ids, protocol, transport, port.</summary>
     private sealed record LinkMapKey(long ClientId, long ServerId, string? Protocol, string Transport, int Port);
@@ -382,19 +405,19 @@ public static class InventoryMaterializer
             else operations.Add(new(op, n));
         }
 
-        /// <summary>As <see cref="AddFunctions"/>, for the other operations (ordinal order, as the record's map sorts them).</summary>
+        /// <summary>
+        /// The other operations into the record's sorted map. They come from one dictionary (an endpoint link's, or the
+        /// merged one), so their keys are distinct and each is new to a fresh map: added as they come, without sorting
+        /// them first or looking each up (the map orders them; a map already holding some adds to its counts).
+        /// </summary>
         private static void AddOperations(LinkRecord r, List<KeyValuePair<string, long>> operations)
         {
-            if (operations.Count > 1) operations.Sort(static (x, y) => string.CompareOrdinal(x.Key, y.Key));
             var map = r.Operations;
             bool fresh = map.Count == 0;
-            for (int i = 0; i < operations.Count;)
+            foreach (var (op, n) in operations)
             {
-                string op = operations[i].Key;
-                long sum = 0;
-                for (; i < operations.Count && string.Equals(operations[i].Key, op, StringComparison.Ordinal); i++) sum += operations[i].Value;
-                if (fresh || !map.TryGetValue(op, out long known)) map.Add(op, sum);
-                else map[op] = known + sum;
+                if (fresh || !map.TryGetValue(op, out long known)) map.Add(op, n);
+                else map[op] = known + n;
             }
             operations.Clear();
         }

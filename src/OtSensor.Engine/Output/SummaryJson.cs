@@ -16,13 +16,13 @@ internal static class SummaryJson
 
     public static void WriteIpValue(Utf8JsonWriter w, IpAddr ip)
     {
-        Span<byte> buf = stackalloc byte[64];
+        Span<byte> buf = stackalloc byte[IpAddr.MaxTextLength];
         w.WriteStringValue(buf[..ip.FormatUtf8(buf)]);
     }
 
     public static void WriteIp(Utf8JsonWriter w, JsonEncodedText name, IpAddr ip)
     {
-        Span<byte> buf = stackalloc byte[64];
+        Span<byte> buf = stackalloc byte[IpAddr.MaxTextLength];
         w.WriteString(name, buf[..ip.FormatUtf8(buf)]);
     }
 }

@@ -37,6 +37,21 @@ public sealed class StateRows : System.Buffers.IBufferWriter<byte>
         var span = GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(key.Length));
         _keyLength = System.Text.Encoding.UTF8.GetBytes(key, span);
         Advance(_keyLength);
+        return Writer();
+    }
+
+    /// <summary>As <see cref="Begin(string)"/>, the key given as UTF-8.</summary>
+    internal Utf8JsonWriter Begin(ReadOnlySpan<byte> key)
+    {
+        _rowStart = _used;
+        key.CopyTo(GetSpan(key.Length));
+        _keyLength = key.Length;
+        Advance(_keyLength);
+        return Writer();
+    }
+
+    private Utf8JsonWriter Writer()
+    {
         if (_writer is null) _writer = new Utf8JsonWriter(this, new JsonWriterOptions { SkipValidation = true });
         else _writer.Reset(this);
         return _writer;
@@ -251,6 +266,38 @@ public sealed class InventoryStore : IDisposable
     public static string LinkKeyText(LinkState l)
         => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{EndpointKey(l.ClientMac, l.ClientIp)}>{EndpointKey(l.ServerMac, l.ServerIp)}|{l.Transport}/{l.Port}");
 
+    /// <summary>Room for any <see cref="EndpointKey"/> as UTF-8.</summary>
+    internal const int MaxEndpointKeyLength = MacAddress.TextLength + 1 + IpAddr.MaxTextLength;
+    /// <summary>Room for any <see cref="LinkKeyText"/> as UTF-8 (transports are "tcp" / "udp"; longer ones take the string path).</summary>
+    internal const int MaxLinkKeyLength = 2 * MaxEndpointKeyLength + 2 + 8 + 1 + 11;
+
+    /// <summary><see cref="EndpointKey"/> as UTF-8 into <paramref name="utf8"/> (<see cref="MaxEndpointKeyLength"/> bytes); its length.</summary>
+    internal static int EndpointKeyUtf8(MacAddress mac, IpAddr ip, Span<byte> utf8)
+    {
+        int n;
+        if (mac.IsZero) { utf8[0] = (byte)'-'; n = 1; }
+        else n = mac.FormatUtf8(utf8);
+        utf8[n++] = (byte)'|';
+        if (ip.IsZero) utf8[n++] = (byte)'-';
+        else n += ip.FormatUtf8(utf8[n..]);
+        return n;
+    }
+
+    /// <summary><see cref="LinkKeyText"/> as UTF-8 into <paramref name="utf8"/> (<see cref="MaxLinkKeyLength"/> bytes); its length.</summary>
+    internal static int LinkKeyUtf8(LinkState l, Span<byte> utf8)
+    {
+        if (l.Transport.Length > 8 || !System.Text.Ascii.IsValid(l.Transport))
+            return System.Text.Encoding.UTF8.GetBytes(LinkKeyText(l), utf8);
+        int n = EndpointKeyUtf8(l.ClientMac, l.ClientIp, utf8);
+        utf8[n++] = (byte)'>';
+        n += EndpointKeyUtf8(l.ServerMac, l.ServerIp, utf8[n..]);
+        utf8[n++] = (byte)'|';
+        n += System.Text.Encoding.ASCII.GetBytes(l.Transport, utf8[n..]);
+        utf8[n++] = (byte)'/';
+        l.Port.TryFormat(utf8[n..], out int digits, default, System.Globalization.CultureInfo.InvariantCulture);
+        return n + digits;
+    }
+
     /// <summary>A raw state row's data column (endpoint, MAC and link state are written by <see cref="StoreRowWriter"/>).</summary>
     public static string Serialize<T>(T value) => value switch
     {
@@ -349,14 +396,11 @@ public sealed class InventoryStore : IDisposable
         // replay it may still be being built, see StoreBatch.SnapshotTask) while this thread upserts the raw state (the
         // connection is used by this thread only). Changes are detected against the committed assets rows, read first.
         var snapshotTask = batch.SnapshotTask ?? Task.FromResult(batch.Snapshot);
+        var rows = new ViewRows();
         var viewJson = Task.Run(async () =>
         {
-            var view = await snapshotTask.ConfigureAwait(false);
-            var a = new byte[view.Assets.Count][];
-            for (int i = 0; i < a.Length; i++) a[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
-            var l = new byte[view.Links.Count][];
-            for (int i = 0; i < l.Length; i++) l[i] = StoreRowWriter.LinkUtf8(view.Links[i]);
-            return new ViewRows(a, l);
+            rows.Make(await snapshotTask.ConfigureAwait(false));
+            return rows;
         });
         var detecting = _changes.Detect(_db, tx, snapshotTask);
         Upsert("INSERT INTO endpoints(key, data) VALUES ($k, $d) ON CONFLICT(key) DO UPDATE SET data = excluded.data;", batch.Endpoints);
@@ -366,6 +410,8 @@ public sealed class InventoryStore : IDisposable
         var snapshot = batch.Snapshot;
         var assets = snapshot.Assets;
         var links = snapshot.Links;
+        // Done with the raw state: this thread makes view rows too, next to the task above, until none is left.
+        rows.Make(snapshot);
 
         // The materialised view: only rows whose content changed since the last write are written.
         var assetChanges = new List<(string Key, byte[] Json)>();
@@ -387,7 +433,8 @@ public sealed class InventoryStore : IDisposable
                 if (!keep.Contains(k)) stale.Add(k);
         }
         var changes = InventoryChangeRecorder.Insert(_db, tx, detecting.GetAwaiter().GetResult());
-        var (assetJson, linkJson) = viewJson.GetAwaiter().GetResult();
+        var made = viewJson.GetAwaiter().GetResult();
+        byte[][] assetJson = made.Assets, linkJson = made.Links;
         if (stale.Count > 0)
         {
             using var del = new SqlStatement(_db, "DELETE FROM assets WHERE key = $k;");
@@ -462,10 +509,44 @@ public sealed class InventoryStore : IDisposable
     });
 
     /// <summary>
-    /// The view's rows as JSON (assets, links). A class, not a tuple: the task and async builder over it then use the
-    /// framework's precompiled code for reference types instead of being compiled for a struct on every run.
+    /// The view's rows as JSON (assets, links), made by every thread that calls <see cref="Make"/>: each takes the next
+    /// row not yet taken, so the writer thread, once it has upserted the raw state, shares the work with the task that
+    /// started on the view as soon as it was built (at the end of a replay both cores, instead of one while the writer
+    /// waits). The result is complete when the task is (the writer's own rows are done before it waits for it).
+    /// A class, not a tuple: the task and async builder over it use the framework's precompiled reference-type code.
     /// </summary>
-    private sealed record ViewRows(byte[][] Assets, byte[][] Links);
+    private sealed class ViewRows
+    {
+        private readonly Lock _lock = new();
+        private InventorySnapshot? _view;
+        private int _next = -1;
+
+        public byte[][] Assets { get; private set; } = [];
+        public byte[][] Links { get; private set; } = [];
+
+        public void Make(InventorySnapshot view)
+        {
+            byte[][] assets, links;
+            lock (_lock)
+            {
+                if (_view is null)
+                {
+                    Assets = new byte[view.Assets.Count][];
+                    Links = new byte[view.Links.Count][];
+                    _view = view;
+                }
+                view = _view;
+                assets = Assets;
+                links = Links;
+            }
+            int n = assets.Length + links.Length;
+            for (int i = Interlocked.Increment(ref _next); i < n; i = Interlocked.Increment(ref _next))
+            {
+                if (i < assets.Length) assets[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
+                else links[i - assets.Length] = StoreRowWriter.LinkUtf8(view.Links[i - assets.Length]);
+            }
+        }
+    }
 
     /// <summary>Inventory changes committed by <see cref="Write"/> since the store was opened, in all and by type.</summary>
     public long ChangesRecorded => _changes.Recorded;

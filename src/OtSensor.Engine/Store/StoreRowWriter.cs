@@ -114,14 +114,49 @@ internal static class StoreRowWriter
     public static void Add(StateRows rows, string key, MacState m) { var w = rows.Begin(key); Write(w, m); rows.End(w); }
     public static void Add(StateRows rows, string key, LinkState l) { var w = rows.Begin(key); Write(w, l); rows.End(w); }
 
-    private static void Mac(Utf8JsonWriter w, ReadOnlySpan<byte> name, MacAddress mac) => w.WriteString(name, mac.IsZero ? "" : mac.ToString());
+    /// <summary>As above, keyed as the store keys them (<see cref="InventoryStore.EndpointKey"/> and so on), the key made as UTF-8 on the stack.</summary>
+    public static void Add(StateRows rows, EndpointState e)
+    {
+        Span<byte> key = stackalloc byte[InventoryStore.MaxEndpointKeyLength];
+        var w = rows.Begin(key[..InventoryStore.EndpointKeyUtf8(e.Mac, e.Ip, key)]);
+        Write(w, e);
+        rows.End(w);
+    }
 
-    private static void Ip(Utf8JsonWriter w, ReadOnlySpan<byte> name, IpAddr ip) => w.WriteString(name, ip.IsZero ? "" : ip.ToString());
+    public static void Add(StateRows rows, MacState m)
+    {
+        Span<byte> key = stackalloc byte[MacAddress.TextLength];
+        var w = rows.Begin(key[..m.Mac.FormatUtf8(key)]);
+        Write(w, m);
+        rows.End(w);
+    }
+
+    public static void Add(StateRows rows, LinkState l)
+    {
+        Span<byte> key = stackalloc byte[InventoryStore.MaxLinkKeyLength];
+        var w = rows.Begin(key[..InventoryStore.LinkKeyUtf8(l, key)]);
+        Write(w, l);
+        rows.End(w);
+    }
+
+    // Addresses are formatted as UTF-8 on the stack (the same text as their ToString, which needs no escaping).
+    private static void Mac(Utf8JsonWriter w, ReadOnlySpan<byte> name, MacAddress mac)
+    {
+        Span<byte> text = stackalloc byte[MacAddress.TextLength];
+        w.WriteString(name, mac.IsZero ? [] : text[..mac.FormatUtf8(text)]);
+    }
+
+    private static void Ip(Utf8JsonWriter w, ReadOnlySpan<byte> name, IpAddr ip)
+    {
+        Span<byte> text = stackalloc byte[IpAddr.MaxTextLength];
+        w.WriteString(name, ip.IsZero ? [] : text[..ip.FormatUtf8(text)]);
+    }
 
     private static void IpList(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<IpAddr> ips)
     {
+        Span<byte> text = stackalloc byte[IpAddr.MaxTextLength];
         w.WriteStartArray(name);
-        foreach (var ip in ips) w.WriteStringValue(ip.ToString());
+        foreach (var ip in ips) w.WriteStringValue(text[..ip.FormatUtf8(text)]);
         w.WriteEndArray();
     }
 
