@@ -132,6 +132,12 @@ public sealed partial class DetectionEngine : IEventConsumer
     /// </summary>
     public bool RunsApart => AssetKeys is null;
 
+    /// <summary>
+    /// Completing writes the alerts still pending and the baseline: nothing of the inventory is read then (asset names
+    /// were taken when the alerts were made), so it runs beside the inventory's final store write.
+    /// </summary>
+    public bool CompletesApart => true;
+
     private static readonly AlertType s_coapAmplification = AlertCatalog.Get("coap_amplification");
     private static readonly AlertType s_icsPortScan = AlertCatalog.Get("ics_port_scan");
     private static readonly AlertType s_modbusExceptionBurst = AlertCatalog.Get("modbus_exception_burst");

@@ -21,4 +21,12 @@ public interface IEventConsumer
     /// events in the same order (the others' order relative to it is then unspecified). Read when the pipeline starts.
     /// </summary>
     bool RunsApart => false;
+
+    /// <summary>
+    /// True when <see cref="OnComplete"/> reads no other consumer's state and no other consumer's OnComplete reads its
+    /// state: the pipeline may then run it at the same time as the others' (their order relative to it unspecified).
+    /// At the end of a replay the store writes of the inventory and of the alerts and baseline then share the two
+    /// cores instead of following each other.
+    /// </summary>
+    bool CompletesApart => false;
 }

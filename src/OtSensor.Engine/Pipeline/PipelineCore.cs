@@ -124,7 +124,27 @@ internal sealed class PipelineCore
         Stats.WorkersBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _workerTicks));
         Stats.AnalysisBusy = Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _analysisTicks));
         Stats.Elapsed = elapsed;
-        foreach (var c in _consumers) c.OnComplete(Stats);
+        Task? apart = null;
+        if (Array.Exists(_consumers, c => c.CompletesApart))
+        {
+            var stats = Stats;
+            var consumers = Array.FindAll(_consumers, c => c.CompletesApart);
+            apart = Task.Run(() =>
+            {
+                foreach (var c in consumers) c.OnComplete(stats);
+            });
+        }
+        try
+        {
+            foreach (var c in _consumers)
+            {
+                if (!c.CompletesApart) c.OnComplete(Stats);
+            }
+        }
+        finally
+        {
+            if (apart is not null) await apart.ConfigureAwait(false);
+        }
         return Stats;
     }
 
