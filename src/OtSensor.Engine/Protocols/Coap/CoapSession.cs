@@ -276,12 +276,7 @@ public sealed class CoapSession : IFlowDissector
 
         _transfers.Clear();
         _relations.Clear();
-        if (_spare is { Blob.Length: > 0 })
-        {
-            ArrayPool<byte>.Shared.Return(_spare.Blob);
-            _spare.Blob = [];
-        }
-
+        if (_spare is not null) ReleaseBlob(_spare);
         Array.Clear(_recent);
     }
 
