@@ -23,6 +23,8 @@ public class IpAddrFormatTests
         Span<byte> buf = stackalloc byte[64];
         int n = ip.FormatUtf8(buf);
         Assert.Equal(ip.ToString(), Encoding.UTF8.GetString(buf[..n]));
+        // Both are the text System.Net gives the address.
+        Assert.Equal(System.Net.IPAddress.Parse(text).ToString(), ip.ToString());
     }
 
     [Fact]
@@ -31,9 +33,12 @@ public class IpAddrFormatTests
         Span<byte> buf = stackalloc byte[64];
         for (uint o = 0; o < 256; o++)
         {
-            var ip = IpAddr.FromV4((o << 24) | ((255 - o) << 16) | ((o * 7 & 0xFF) << 8) | (o / 3));
+            uint v = (o << 24) | ((255 - o) << 16) | ((o * 7 & 0xFF) << 8) | (o / 3);
+            var ip = IpAddr.FromV4(v);
             int n = ip.FormatUtf8(buf);
-            Assert.Equal(ip.ToString(), Encoding.UTF8.GetString(buf[..n]));
+            string expected = $"{v >> 24}.{(v >> 16) & 0xFF}.{(v >> 8) & 0xFF}.{v & 0xFF}";
+            Assert.Equal(expected, Encoding.UTF8.GetString(buf[..n]));
+            Assert.Equal(expected, ip.ToString());
         }
     }
 }
