@@ -46,6 +46,37 @@ public readonly struct FlowKey : IEquatable<FlowKey>
 
     public static FlowKey From(in DecodedPacket p) => From(p, out _);
 
+    /// <summary>
+    /// The <see cref="SymmetricHash"/> of <paramref name="p"/>'s key and its direction, without building the key: the
+    /// dispatcher needs only these to pick the worker; the worker rebuilds the key with <see cref="FromClassified"/>.
+    /// </summary>
+    internal static uint HashOf(in DecodedPacket p, out bool sourceIsA)
+    {
+        // Branch-free: which side is A follows the packet's direction, which a branch predictor cannot guess.
+        ulong sh = p.SrcIp.Hi, sl = p.SrcIp.Lo, dh = p.DstIp.Hi, dl = p.DstIp.Lo;
+        uint sp = p.SrcPort, dp = p.DstPort;
+        bool a = (sh < dh) | ((sh == dh) & ((sl < dl) | ((sl == dl) & (sp <= dp))));
+        sourceIsA = a;
+        ulong mask = 0UL - (a ? 1UL : 0UL);
+        return ComputeHash(dh ^ ((sh ^ dh) & mask), dl ^ ((sl ^ dl) & mask), sh ^ ((sh ^ dh) & mask), sl ^ ((sl ^ dl) & mask),
+            dp ^ ((sp ^ dp) & (uint)mask), sp ^ ((sp ^ dp) & (uint)mask), p.Vlan, p.InnerVlan, p.Transport);
+    }
+
+    /// <summary>The key of <paramref name="p"/> from the direction and hash <see cref="HashOf"/> gave for it.</summary>
+    internal static FlowKey FromClassified(in DecodedPacket p, bool sourceIsA, uint hash)
+        => sourceIsA
+            ? new FlowKey(p.SrcIp, p.SrcPort, p.DstIp, p.DstPort, p.Transport, p.Vlan, p.InnerVlan, hash)
+            : new FlowKey(p.DstIp, p.DstPort, p.SrcIp, p.SrcPort, p.Transport, p.Vlan, p.InnerVlan, hash);
+
+    private FlowKey(IpAddr a, ushort portA, IpAddr b, ushort portB, TransportLayer transport, ushort vlan, ushort innerVlan, uint hash)
+    {
+        AddressA = a; PortA = portA; AddressB = b; PortB = portB;
+        Vlan = vlan;
+        InnerVlan = innerVlan;
+        Transport = transport;
+        _hash = hash;
+    }
+
     /// <summary>The canonical key of <paramref name="p"/>; <paramref name="sourceIsA"/> is true when the packet's source is endpoint A.</summary>
     public static FlowKey From(in DecodedPacket p, out bool sourceIsA)
         => new(p.SrcIp, p.SrcPort, p.DstIp, p.DstPort, p.Transport, p.Vlan, p.InnerVlan, out sourceIsA);
@@ -54,12 +85,15 @@ public readonly struct FlowKey : IEquatable<FlowKey>
     public uint SymmetricHash => _hash;
 
     private static uint ComputeHash(IpAddr a, IpAddr b, ushort portA, ushort portB, ushort vlan, ushort innerVlan, TransportLayer transport)
+        => ComputeHash(a.Hi, a.Lo, b.Hi, b.Lo, portA, portB, vlan, innerVlan, transport);
+
+    private static uint ComputeHash(ulong aHi, ulong aLo, ulong bHi, ulong bLo, uint portA, uint portB, ushort vlan, ushort innerVlan, TransportLayer transport)
     {
         ulong h = 0x243F_6A88_85A3_08D3UL;
-        h = Round(h, a.Hi);
-        h = Round(h, a.Lo);
-        h = Round(h, b.Hi);
-        h = Round(h, b.Lo);
+        h = Round(h, aHi);
+        h = Round(h, aLo);
+        h = Round(h, bHi);
+        h = Round(h, bLo);
         h = Round(h, portA | ((ulong)portB << 16) | ((ulong)(vlan & 0xFFF) << 32) | ((ulong)(innerVlan & 0xFFF) << 44) | ((ulong)transport << 56));
         // Final avalanche.
         h ^= h >> 33;

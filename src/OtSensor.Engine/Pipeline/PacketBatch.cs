@@ -16,8 +16,10 @@ public struct PacketSlot
     public LinkType LinkType;
     /// <summary>Owning worker, or <see cref="NoWorker"/> when no worker needs the packet (non TCP/UDP, held fragment, decode error).</summary>
     public byte Worker;
-    /// <summary>For a packet with a worker: its source is endpoint A of its flow key (<see cref="PacketBatch.Keys"/>).</summary>
+    /// <summary>For a packet with a worker: its source is endpoint A of its flow key.</summary>
     public bool SourceIsA;
+    /// <summary>For a packet with a worker: its flow key's <see cref="FlowKey.SymmetricHash"/> (the worker rebuilds the key from it).</summary>
+    public uint FlowHash;
 
     public const byte NoWorker = byte.MaxValue;
 }
@@ -37,7 +39,6 @@ public sealed class PacketBatch
     {
         Slots = new PacketSlot[capacity];
         Decoded = new DecodedPacket[capacity];
-        Keys = new FlowKey[capacity];
         Data = new byte[dataBytes];
         Outputs = new EventBuffer[workers];
         for (int i = 0; i < workers; i++) Outputs[i] = new EventBuffer();
@@ -45,8 +46,6 @@ public sealed class PacketBatch
 
     public PacketSlot[] Slots { get; }
     public DecodedPacket[] Decoded { get; }
-    /// <summary>The flow key of each packet that has a worker, computed once when the packet is dispatched.</summary>
-    public FlowKey[] Keys { get; }
     public byte[] Data { get; private set; }
     public int DataLength { get; set; }
     public int Count { get; set; }

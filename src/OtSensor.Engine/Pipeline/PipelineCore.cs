@@ -205,7 +205,7 @@ internal sealed class PipelineCore
         ref var d = ref batch.Decoded[index];
         PacketDecoder.Decode(linkType, data, ref d);
         int workers = _workers;
-        slot.Worker = Classify(ref d, ds, workers, out batch.Keys[index], out slot.SourceIsA);
+        slot.Worker = Classify(ref d, ds, workers, out slot.FlowHash, out slot.SourceIsA);
 
         if (d.IsFragment && d.Error == DecodeError.None)
         {
@@ -223,7 +223,7 @@ internal sealed class PipelineCore
                 whole.CopyTo(batch.Data.AsSpan(batch.DataLength));
                 batch.DataLength += whole.Length;
                 PacketDecoder.Decode(LinkType.Raw, batch.Data.AsSpan(slot.Offset, slot.Length), ref d);
-                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, out batch.Keys[index], out slot.SourceIsA, countLayers: false);
+                slot.Worker = d.IsFragment ? PacketSlot.NoWorker : Classify(ref d, ds, workers, out slot.FlowHash, out slot.SourceIsA, countLayers: false);
             }
         }
     }
@@ -263,9 +263,9 @@ internal sealed class PipelineCore
         foreach (var lane in _lanes) lane.Queue.Add(batch);
     }
 
-    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, out FlowKey key, out bool sourceIsA, bool countLayers = true)
+    private static byte Classify(ref DecodedPacket d, DecodeStats ds, int workers, out uint flowHash, out bool sourceIsA, bool countLayers = true)
     {
-        key = default;
+        flowHash = 0;
         sourceIsA = false;
         if (d.Error != DecodeError.None) ds.Errors[(int)d.Error]++;
         if (countLayers)
@@ -286,8 +286,8 @@ internal sealed class PipelineCore
         }
         if (d.Error != DecodeError.None || d.IsFragment) return PacketSlot.NoWorker;
         if (d.Transport is not (TransportLayer.Tcp or TransportLayer.Udp)) return PacketSlot.NoWorker;
-        key = FlowKey.From(in d, out sourceIsA);
-        return (byte)(key.SymmetricHash % (uint)workers);
+        flowHash = FlowKey.HashOf(in d, out sourceIsA);
+        return (byte)(flowHash % (uint)workers);
     }
 
     private void RunWorker(Worker worker, BatchQueue queue)

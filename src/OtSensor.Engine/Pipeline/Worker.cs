@@ -30,14 +30,14 @@ internal sealed class Worker
         }
         var slots = batch.Slots;
         var decoded = batch.Decoded;
-        var keys = batch.Keys;
         byte me = (byte)_index;
         for (int i = 0; i < batch.Count; i++)
         {
             ref readonly var slot = ref slots[i];
             if (slot.Worker != me) continue;
             _sink.PacketIndex = i;
-            _flows.Process(in decoded[i], in keys[i], slot.SourceIsA, batch.Data.AsSpan(slot.Offset, slot.Length), new PacketMeta(slot.TimestampNs, slot.PacketNumber));
+            var key = FlowKey.FromClassified(in decoded[i], slot.SourceIsA, slot.FlowHash);
+            _flows.Process(in decoded[i], in key, slot.SourceIsA, batch.Data.AsSpan(slot.Offset, slot.Length), new PacketMeta(slot.TimestampNs, slot.PacketNumber));
         }
         _sink.PacketIndex = EventEntry.EndOfBatch;
         _flows.Advance(batch.ClockNs);
