@@ -150,9 +150,15 @@ internal sealed class SensorSession : IDisposable
         if (AsJson) Report.WriteJson(Console.OpenStandardOutput(), stats);
         else
         {
-            Report.WriteText(stdout, stats);
-            if (Detection is not null) ReplayDetection.WriteSummary(Detection, stdout);
-            if (_inventoryStore is not null && Inventory?.StoreError is null) ChangesCommand.WriteReplaySummary(_inventoryStore, stdout);
+            // Console.Out flushes every line: the summary of a large replay (thousands of devices) would cost tens of
+            // thousands of write calls. The same text goes through a buffer, flushed once at the end.
+            using var buffered = ReferenceEquals(stdout, Console.Out)
+                ? new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false), 1 << 16) { AutoFlush = false }
+                : null;
+            var w = buffered ?? stdout;
+            Report.WriteText(w, stats);
+            if (Detection is not null) ReplayDetection.WriteSummary(Detection, w);
+            if (_inventoryStore is not null && Inventory?.StoreError is null) ChangesCommand.WriteReplaySummary(_inventoryStore, w);
         }
     }
 

@@ -260,6 +260,9 @@ public sealed class CoapReport
         return sb.ToString();
     }
 
+    /// <summary>How many servers the summary lists (what its size grows with).</summary>
+    internal int ServerCount => _servers.Count;
+
     public void WriteJson(Utf8JsonWriter w)
     {
         w.WriteStartObject();

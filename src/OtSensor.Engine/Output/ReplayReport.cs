@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text.Json;
 using OtSensor.Decoding;
@@ -85,12 +86,40 @@ public sealed class ReplayReport : IEventConsumer
         if (w.BytesPending >= 1 << 16) w.Flush();
     }
 
+    /// <summary>Servers from which the CoAP section is worth a thread of its own (below, the hand-off costs more than it saves).</summary>
+    internal int ParallelSectionServers { get; set; } = 256;
+
+    /// <summary>
+    /// A section's JSON exactly as the summary's writer would write it as the value of a top-level property: the bytes
+    /// of <see cref="ChunkedBuffer"/> from <c>Start</c> to <c>End</c>.
+    /// </summary>
+    private static ChunkedBuffer SectionJson(string name, Action<Utf8JsonWriter> write, JsonWriterOptions options)
+    {
+        var buffer = new ChunkedBuffer();
+        using (var w = new Utf8JsonWriter(buffer, options))
+        {
+            // Written inside an object of its own, so that its lines carry the indentation of the summary's first level.
+            w.WriteStartObject();
+            w.WritePropertyName(name);
+            write(w);
+            w.WriteEndObject();
+        }
+        // What lies between `{` NEWLINE `  "name": ` and the closing NEWLINE `}`.
+        buffer.Start = 1 + options.NewLine.Length + options.IndentSize + name.Length + 4;
+        buffer.End = buffer.Length - options.NewLine.Length - 1;
+        return buffer;
+    }
+
     private static string Rate(long n, TimeSpan t) => (n / Math.Max(1e-6, t.TotalSeconds)).ToString("N0", CultureInfo.InvariantCulture);
 
     /// <summary>The summary as one JSON object. <paramref name="includeTiming"/> false leaves out wall-clock figures (golden files).</summary>
     public void WriteJson(Stream output, ReplayStats stats, bool includeTiming = true, Func<string, string>? pathMapper = null)
     {
-        using var w = new Utf8JsonWriter(output, new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping });
+        var options = new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        // A large replay's summary is megabytes of JSON written after the last packet, while the second core idles:
+        // the CoAP section (the largest on mixed traffic) is serialized on another thread meanwhile.
+        var coapJson = Coap.ServerCount >= ParallelSectionServers ? Task.Run(() => SectionJson("coap", Coap.WriteJson, options)) : null;
+        using var w = new Utf8JsonWriter(output, options);
         w.WriteStartObject();
         w.WriteStartArray("files");
         foreach (var file in stats.Files)
@@ -177,7 +206,19 @@ public sealed class ReplayReport : IEventConsumer
         w.WritePropertyName("mqtt");
         Mqtt.WriteJson(w);
         w.WritePropertyName("coap");
-        Coap.WriteJson(w);
+        if (coapJson is null)
+        {
+            Coap.WriteJson(w);
+        }
+        else
+        {
+            using var section = coapJson.GetAwaiter().GetResult();
+            // Straight to the stream (the writer would first copy megabytes into a buffer of its own); the writer
+            // writes the last byte itself, so that it knows the property has its value.
+            w.Flush();
+            section.CopyTo(output, section.Start, section.End - 1);
+            w.WriteRawValue(section.ByteAt(section.End - 1), skipInputValidation: true);
+        }
         if (Inventory is not null)
         {
             var snap = Inventory.Snapshot();

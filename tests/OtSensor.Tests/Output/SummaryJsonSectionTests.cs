@@ -1,0 +1,119 @@
+using System.Text;
+using OtSensor.Capture;
+using OtSensor.Core;
+using OtSensor.Output;
+using OtSensor.Tests.Decoding;
+using OtSensor.Tests.Pipeline;
+
+namespace OtSensor.Tests.Output;
+
+/// <summary>The replay summary's CoAP section serialized on a thread of its own is the same text as written in line.</summary>
+public class SummaryJsonSectionTests
+{
+    private static string Summary(ReplayRun run, int parallelFrom)
+    {
+        run.Report.ParallelSectionServers = parallelFrom;
+        return run.SummaryJson();
+    }
+
+    [Theory]
+    [InlineData("coap_libcoap.pcap")]
+    [InlineData("coap_crafted.pcap")]
+    [InlineData("mqtt_mosquitto.pcap")]
+    public void ParallelCoapSection_IsByteIdenticalToTheInlineOne(string capture)
+    {
+        var run = ReplayHarness.Run([Path.Combine(OtSensor.Tests.Differential.TestPaths.CapturesDir, capture)]);
+        string inline = Summary(run, int.MaxValue);
+        string parallel = Summary(run, 0);
+        Assert.Equal(inline, parallel);
+        Assert.Contains("\"coap\": {", parallel, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ParallelCoapSection_IsByteIdentical_OnManyServers()
+    {
+        // 1,500 CoAP servers, each asked for a few resources with and without Observe: a section that spans several of
+        // the buffer's 1 MiB chunks.
+        string path = Path.Combine(Path.GetTempPath(), $"otsensor-sections-{Environment.ProcessId}.pcap");
+        try
+        {
+            using (var file = File.Create(path))
+            using (var pcap = new PcapWriter(file, LinkType.Ethernet))
+            {
+                long t = 1_700_000_000_000_000_000;
+                ushort mid = 1;
+                for (int server = 0; server < 1500; server++)
+                {
+                    string serverIp = $"10.{1 + server / 250}.{server % 250}.1", clientIp = $"10.200.{server % 250}.{2 + server / 250}";
+                    for (int r = 0; r < 6; r++, mid++)
+                    {
+                        byte[] token = [(byte)server, (byte)r];
+                        byte[] path1 = Encoding.ASCII.GetBytes("sensors"), path2 = Encoding.ASCII.GetBytes($"temp{r}");
+                        // CON GET /sensors/tempN (Uri-Path 11 twice), token 2 bytes; r odd adds Observe 0 (option 6).
+                        var request = new List<byte> { 0x42, 0x01, (byte)(mid >> 8), (byte)mid };
+                        request.AddRange(token);
+                        if (r % 2 == 1) request.Add(0x60);
+                        request.Add((byte)((r % 2 == 1 ? 0x50 : 0xB0) | path1.Length));
+                        request.AddRange(path1);
+                        request.Add((byte)path2.Length);
+                        request.AddRange(path2);
+                        // ACK 2.05 Content, Content-Format 0 (text/plain), payload.
+                        var response = new List<byte> { 0x62, 0x45, (byte)(mid >> 8), (byte)mid };
+                        response.AddRange(token);
+                        response.Add(0xC0);
+                        response.Add(0xFF);
+                        response.AddRange(Encoding.ASCII.GetBytes($"{20 + r}.5"));
+                        pcap.WritePacket(t += 1_000_000, Frames.Eth(0x0800, Frames.Ipv4(17, Frames.Udp((ushort)(40000 + r), 5683, [.. request]), clientIp, serverIp)));
+                        pcap.WritePacket(t += 1_000_000, Frames.Eth(0x0800, Frames.Ipv4(17, Frames.Udp(5683, (ushort)(40000 + r), [.. response]), serverIp, clientIp)));
+                    }
+                }
+            }
+            var run = ReplayHarness.Run([path]);
+            Assert.Equal(1500, run.Report.Coap.ServerCount);
+            string inline = Summary(run, int.MaxValue);
+            string parallel = Summary(run, 0);
+            Assert.True(Encoding.UTF8.GetByteCount(inline) > 2 << 20, $"summary of {inline.Length} chars");
+            Assert.Contains("/sensors/temp5", inline, StringComparison.Ordinal);
+            Assert.Equal(inline, parallel);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
+
+public class ChunkedBufferTests
+{
+    [Fact]
+    public void HoldsWhatWasWritten_AcrossChunks_AndCopiesAnyRange()
+    {
+        var rng = new Random(7);
+        var expected = new MemoryStream();
+        using var buffer = new ChunkedBuffer();
+        int[] sizes = [1, 17, 4096, 65536, 300_000, 1 << 20, (1 << 20) + 3, 5, 2_000_000, 9];
+        foreach (int size in sizes)
+        {
+            // Ask for room for a write of this size, use only part of it sometimes (as Utf8JsonWriter does).
+            var span = buffer.GetSpan(size);
+            Assert.True(span.Length >= size);
+            int used = size % 3 == 0 ? size / 2 : size;
+            var bytes = new byte[used];
+            rng.NextBytes(bytes);
+            bytes.CopyTo(span);
+            buffer.Advance(used);
+            expected.Write(bytes);
+        }
+        byte[] all = expected.ToArray();
+        Assert.Equal(all.Length, buffer.Length);
+        foreach (var (from, to) in new (long, long)[] { (0, all.Length), (1, all.Length - 1), (1 << 20, (1 << 20) + 10), (all.Length - 1, all.Length), (5, 5) })
+        {
+            var copy = new MemoryStream();
+            buffer.CopyTo(copy, from, to);
+            Assert.Equal(all[(int)from..(int)to], copy.ToArray());
+        }
+        foreach (long at in new long[] { 0, 17, 1 << 20, all.Length - 1 })
+            Assert.Equal(all[at], buffer.ByteAt(at)[0]);
+        Assert.Throws<ArgumentOutOfRangeException>(() => buffer.Advance(int.MaxValue));
+    }
+}
