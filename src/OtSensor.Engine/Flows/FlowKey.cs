@@ -89,25 +89,18 @@ public readonly struct FlowKey : IEquatable<FlowKey>
 
     private static uint ComputeHash(ulong aHi, ulong aLo, ulong bHi, ulong bLo, uint portA, uint portB, ushort vlan, ushort innerVlan, TransportLayer transport)
     {
-        ulong h = 0x243F_6A88_85A3_08D3UL;
-        h = Round(h, aHi);
-        h = Round(h, aLo);
-        h = Round(h, bHi);
-        h = Round(h, bLo);
-        h = Round(h, portA | ((ulong)portB << 16) | ((ulong)(vlan & 0xFFF) << 32) | ((ulong)(innerVlan & 0xFFF) << 44) | ((ulong)transport << 56));
-        // Final avalanche.
-        h ^= h >> 33;
-        h *= 0xFF51_AFD7_ED55_8CCDUL;
-        h ^= h >> 33;
-        h *= 0xC4CE_B9FE_1A85_EC53UL;
-        h ^= h >> 33;
-        return (uint)h ^ (uint)(h >> 32);
-    }
-
-    private static ulong Round(ulong h, ulong v)
-    {
-        h ^= v * 0x9E37_79B9_7F4A_7C15UL;
-        return BitOperations.RotateLeft(h, 29) * 0xBF58_476D_1CE4_E5B9UL;
+        // The dispatcher hashes every packet before it can pick the worker, so the dependency chain is kept short:
+        // five independent products summed, then one avalanche (a chain of rounds cost about 40 cycles a packet).
+        ulong rest = portA | ((ulong)portB << 16) | ((ulong)(vlan & 0xFFF) << 32) | ((ulong)(innerVlan & 0xFFF) << 44) | ((ulong)transport << 56);
+        ulong h = ((aHi ^ 0x243F_6A88_85A3_08D3UL) * 0x9E37_79B9_7F4A_7C15UL)
+            + ((aLo ^ 0x1319_8A2E_0370_7344UL) * 0xBF58_476D_1CE4_E5B9UL)
+            + ((bHi ^ 0xA409_3822_299F_31D0UL) * 0x94D0_49BB_1331_11EBUL)
+            + ((bLo ^ 0x082E_FA98_EC4E_6C89UL) * 0xFF51_AFD7_ED55_8CCDUL)
+            + ((rest ^ 0x4528_21E6_38D0_1377UL) * 0xC4CE_B9FE_1A85_EC53UL);
+        h ^= h >> 31;
+        h *= 0xD6E8_FEB8_6659_FD93UL;
+        h ^= h >> 32;
+        return (uint)h;
     }
 
     public bool Equals(FlowKey other)

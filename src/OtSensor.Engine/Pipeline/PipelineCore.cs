@@ -287,7 +287,7 @@ internal sealed class PipelineCore
         if (d.Error != DecodeError.None || d.IsFragment) return PacketSlot.NoWorker;
         if (d.Transport is not (TransportLayer.Tcp or TransportLayer.Udp)) return PacketSlot.NoWorker;
         flowHash = FlowKey.HashOf(in d, out sourceIsA);
-        return (byte)(flowHash % (uint)workers);
+        return (byte)(((ulong)flowHash * (uint)workers) >> 32); // the hash's high bits, without a division
     }
 
     private void RunWorker(Worker worker, BatchQueue queue)
