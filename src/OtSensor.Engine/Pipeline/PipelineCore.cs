@@ -10,7 +10,13 @@ public abstract class PipelineOptions
 {
     /// <summary>Dissector workers; flows are sharded over them by a symmetric hash. Defaults to the core count.</summary>
     public int Workers { get; init; } = Environment.ProcessorCount;
-    public int BatchPackets { get; init; } = 512;
+    /// <summary>
+    /// Packets per batch: every batch costs a hand-off to each worker and to each analysis lane (a futex wake and a
+    /// context switch on two cores). 1,024 against 512 on the 1M-packet benchmarks (2026-12-04, same go, median of 8):
+    /// mixed 0.169 s to 0.161 s, Modbus 0.124 s to 0.115 s; 2,048 is slower again (a batch no longer stays in the
+    /// second-level cache between the reader and the workers).
+    /// </summary>
+    public int BatchPackets { get; init; } = 1024;
     public int BatchBytes { get; init; } = 1 << 20;
     /// <summary>Flow table bounds; a mid-stream flow on an odd port may need several payloads before a probe is sure.</summary>
     public FlowTableOptions Flows { get; init; } = new() { MaxSelectAttempts = 8 };
