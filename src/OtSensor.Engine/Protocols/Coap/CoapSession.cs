@@ -1,4 +1,4 @@
-using System.Buffers;
+using OtSensor.Core;
 using OtSensor.Flows;
 
 namespace OtSensor.Protocols.Coap;
@@ -230,7 +230,7 @@ public sealed class CoapSession : IFlowDissector
     {
         if (ex.Blob.Length > 0)
         {
-            ArrayPool<byte>.Shared.Return(ex.Blob);
+            ThreadBufferCache.Return(ex.Blob);
             ex.Blob = [];
         }
 
@@ -653,9 +653,9 @@ public sealed class CoapSession : IFlowDissector
         int want = Math.Min(MaxBlobCapacity, ex.Length + (2 * payload.Length) + 1024);
         if (want > ex.Blob.Length)
         {
-            var bigger = ArrayPool<byte>.Shared.Rent(want);
+            var bigger = ThreadBufferCache.Rent(want);
             ex.Blob.AsSpan(0, ex.Length).CopyTo(bigger);
-            ArrayPool<byte>.Shared.Return(ex.Blob);
+            ThreadBufferCache.Return(ex.Blob);
             ex.Blob = bigger;
         }
 
@@ -748,11 +748,11 @@ public sealed class CoapSession : IFlowDissector
             {
                 if (t.Link is null || t.Link.Length < t.LinkLength + n)
                 {
-                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Max(1024, Math.Min(_options.MaxLinkFormatBytes, 2 * (t.LinkLength + n))));
+                    var bigger = ThreadBufferCache.Rent(Math.Max(1024, Math.Min(_options.MaxLinkFormatBytes, 2 * (t.LinkLength + n))));
                     if (t.Link is not null)
                     {
                         t.Link.AsSpan(0, t.LinkLength).CopyTo(bigger);
-                        ArrayPool<byte>.Shared.Return(t.Link);
+                        ThreadBufferCache.Return(t.Link);
                     }
 
                     t.Link = bigger;
@@ -777,7 +777,7 @@ public sealed class CoapSession : IFlowDissector
     {
         if (t.Link is not null)
         {
-            ArrayPool<byte>.Shared.Return(t.Link);
+            ThreadBufferCache.Return(t.Link);
             t.Link = null;
         }
     }
@@ -788,7 +788,7 @@ public sealed class CoapSession : IFlowDissector
         _spare = null;
         if (ex.Blob.Length == 0)
         {
-            ex.Blob = ArrayPool<byte>.Shared.Rent(BlobCapacity);
+            ex.Blob = ThreadBufferCache.Rent(BlobCapacity);
         }
 
         ex.Length = 0;
@@ -912,7 +912,7 @@ public sealed class CoapSession : IFlowDissector
         ex.Notifies = null;
 
         // Blobs go back to the pool at once: an idle flow keeps no buffer.
-        ArrayPool<byte>.Shared.Return(ex.Blob);
+        ThreadBufferCache.Return(ex.Blob);
         ex.Blob = [];
         _spare ??= ex;
     }

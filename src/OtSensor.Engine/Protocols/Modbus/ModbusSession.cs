@@ -1,4 +1,4 @@
-using System.Buffers;
+using OtSensor.Core;
 using OtSensor.Flows;
 
 namespace OtSensor.Protocols.Modbus;
@@ -156,7 +156,7 @@ public sealed class ModbusSession : IFlowDissector
                 if (!data.IsEmpty)
                 {
                     // Leftover is a partial ADU or resync candidate (< 261 bytes by construction).
-                    st.Buffer ??= ArrayPool<byte>.Shared.Rent(BufferCapacity);
+                    st.Buffer ??= ThreadBufferCache.Rent(BufferCapacity);
                     int n = Math.Min(data.Length, st.Buffer.Length);
                     data[..n].CopyTo(st.Buffer);
                     st.Count = n;
@@ -291,7 +291,7 @@ public sealed class ModbusSession : IFlowDissector
         CloseDirection(flow, Direction.ToClient, _toClient, nowNs);
         for (int i = 0; i < _freeCount; i++)
         {
-            ArrayPool<byte>.Shared.Return(_freeSlots[i]);
+            ThreadBufferCache.Return(_freeSlots[i]);
             _freeSlots[i] = null!;
         }
 
@@ -311,7 +311,7 @@ public sealed class ModbusSession : IFlowDissector
         st.Count = 0;
         if (st.Buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(st.Buffer);
+            ThreadBufferCache.Return(st.Buffer);
             st.Buffer = null;
         }
     }
@@ -843,7 +843,7 @@ public sealed class ModbusSession : IFlowDissector
             return s;
         }
 
-        return ArrayPool<byte>.Shared.Rent(ModbusFraming.MaxAduLength);
+        return ThreadBufferCache.Rent(ModbusFraming.MaxAduLength);
     }
 
     private void ReleaseSlot(byte[] slot)

@@ -1,4 +1,4 @@
-using System.Buffers;
+using OtSensor.Core;
 using OtSensor.Flows;
 
 namespace OtSensor.Protocols.Mqtt;
@@ -110,7 +110,7 @@ public sealed class MqttSession : IFlowDissector
         /// <summary>Every field back to its initial value (a session reused for another flow).</summary>
         public void Reset()
         {
-            if (Buffer is not null) ArrayPool<byte>.Shared.Return(Buffer);
+            if (Buffer is not null) ThreadBufferCache.Return(Buffer);
             Buffer = null;
             Count = 0;
             SkipRemaining = 0;
@@ -207,7 +207,7 @@ public sealed class MqttSession : IFlowDissector
             }
             else if (st.Count == 0 && st.Buffer!.Length > InitialBuffer * 4)
             {
-                ArrayPool<byte>.Shared.Return(st.Buffer);
+                ThreadBufferCache.Return(st.Buffer);
                 st.Buffer = null;
             }
         }
@@ -233,11 +233,11 @@ public sealed class MqttSession : IFlowDissector
             return;
         }
 
-        var nb = ArrayPool<byte>.Shared.Rent(Math.Max(size, InitialBuffer));
+        var nb = ThreadBufferCache.Rent(Math.Max(size, InitialBuffer));
         if (st.Buffer is not null)
         {
             st.Buffer.AsSpan(0, st.Count).CopyTo(nb);
-            ArrayPool<byte>.Shared.Return(st.Buffer);
+            ThreadBufferCache.Return(st.Buffer);
         }
 
         st.Buffer = nb;
@@ -298,7 +298,7 @@ public sealed class MqttSession : IFlowDissector
             if (nowNs - _pending[i].Ts > _options.RequestTimeoutNs)
             {
                 EmitPending(flow, ref _pending[i], 0);
-                ArrayPool<byte>.Shared.Return(_pending[i].Blob);
+                ThreadBufferCache.Return(_pending[i].Blob);
             }
             else
             {
@@ -319,7 +319,7 @@ public sealed class MqttSession : IFlowDissector
         for (int i = 0; i < _pendingCount; i++)
         {
             EmitPending(flow, ref _pending[i], 0);
-            ArrayPool<byte>.Shared.Return(_pending[i].Blob);
+            ThreadBufferCache.Return(_pending[i].Blob);
             _pending[i] = default;
         }
 
@@ -333,7 +333,7 @@ public sealed class MqttSession : IFlowDissector
     {
         for (int i = 0; i < _pendingCount; i++)
         {
-            if (_pending[i].Blob is { } blob) ArrayPool<byte>.Shared.Return(blob);
+            if (_pending[i].Blob is { } blob) ThreadBufferCache.Return(blob);
             _pending[i] = default;
         }
 
@@ -355,7 +355,7 @@ public sealed class MqttSession : IFlowDissector
         st.Aliases = null;
         if (st.Buffer is not null)
         {
-            ArrayPool<byte>.Shared.Return(st.Buffer);
+            ThreadBufferCache.Return(st.Buffer);
             st.Buffer = null;
         }
     }
@@ -1260,7 +1260,7 @@ public sealed class MqttSession : IFlowDissector
         }
 
         ReadOnlySpan<byte> written = w.Overflowed ? Minimal(kind, direction, id) : w.Written;
-        var slot = ArrayPool<byte>.Shared.Rent(Math.Max(16, written.Length));
+        var slot = ThreadBufferCache.Rent(Math.Max(16, written.Length));
         written.CopyTo(slot);
         _pending[_pendingCount++] = new Pending
         {
@@ -1304,7 +1304,7 @@ public sealed class MqttSession : IFlowDissector
 
     private void RemovePendingAt(int index)
     {
-        ArrayPool<byte>.Shared.Return(_pending[index].Blob);
+        ThreadBufferCache.Return(_pending[index].Blob);
         _pendingCount--;
         if (index < _pendingCount)
         {
