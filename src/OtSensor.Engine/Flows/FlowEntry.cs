@@ -45,8 +45,8 @@ internal sealed class FlowEntry : IStreamSink
 
     // Recency list (one of the table's per-timeout lists).
     public FlowList List;
-    public FlowEntry? Prev;
-    public FlowEntry? Next;
+    /// <summary>The entry's slot in the table's recency links (fixed for the entry's life: entries are pooled).</summary>
+    public int Slot;
 
     // Dissected flows, ascending FlowId (ticks).
     public bool InTickList;
@@ -68,8 +68,6 @@ internal sealed class FlowEntry : IStreamSink
         ResetSeen = false;
         LastPacketNumber = 0;
         List = FlowList.None;
-        Prev = null;
-        Next = null;
         InTickList = false;
         TickPrev = null;
         TickNext = null;

@@ -14,9 +14,10 @@ public sealed class FlowTable
     private readonly IDissectorFactory _factory;
     private readonly FlowMap _flows;
     private readonly Stack<FlowEntry> _pool = new();
-    private readonly RecencyList _tcpLive = new();
-    private readonly RecencyList _udp = new();
-    private readonly RecencyList _tcpClosed = new();
+    private readonly RecencyLinks _links = new();
+    private readonly RecencyList _tcpLive;
+    private readonly RecencyList _udp;
+    private readonly RecencyList _tcpClosed;
     private readonly List<FlowEntry> _scratch = [];
     private FlowEntry? _tickHead;
     private FlowEntry? _tickTail;
@@ -34,6 +35,9 @@ public sealed class FlowTable
         _options = options;
         _factory = factory;
         _flows = new FlowMap(Math.Min(options.MaxFlows, 4096));
+        _tcpLive = new RecencyList(_links);
+        _udp = new RecencyList(_links);
+        _tcpClosed = new RecencyList(_links);
     }
 
     public FlowTableStats Stats { get; } = new();
@@ -249,7 +253,7 @@ public sealed class FlowTable
         {
             EvictOne(meta.TimestampNs);
         }
-        FlowEntry entry = _pool.Count > 0 ? _pool.Pop() : new FlowEntry(this, _options, Stats);
+        FlowEntry entry = _pool.Count > 0 ? _pool.Pop() : _links.Register(new FlowEntry(this, _options, Stats));
         bool tcp = packet.Transport == TransportLayer.Tcp;
 
         bool clientIsSource;
@@ -397,8 +401,12 @@ public sealed class FlowTable
 
     private void CollectExpired(RecencyList list, long nowNs, long timeoutNs)
     {
-        for (FlowEntry? e = list.Head; e is not null && nowNs - e.Context.LastSeenNs > timeoutNs; e = e.Next)
+        var entries = _links.Entries;
+        var next = _links.Next;
+        for (int slot = list.HeadSlot; slot >= 0; slot = next[slot])
         {
+            FlowEntry e = entries[slot];
+            if (nowNs - e.Context.LastSeenNs <= timeoutNs) break;
             _scratch.Add(e);
         }
     }
@@ -479,51 +487,86 @@ public sealed class FlowTable
     }
 
     /// <summary>Intrusive doubly linked list of flows, least recently seen first.</summary>
-    private sealed class RecencyList
+    /// <summary>
+    /// The links of the recency lists, by entry slot: integers in arrays rather than references in the entries, so that
+    /// moving a flow to the end of its list on each of its packets writes a few ints (no GC write barriers) and does not
+    /// touch the neighbouring flows' objects.
+    /// </summary>
+    private sealed class RecencyLinks
     {
-        public FlowEntry? Head { get; private set; }
-        private FlowEntry? _tail;
+        public FlowEntry[] Entries = new FlowEntry[64];
+        public int[] Prev = new int[64];
+        public int[] Next = new int[64];
+        private int _count;
+
+        /// <summary>Gives a new entry its slot (entries are pooled, so a slot lives as long as the table).</summary>
+        public FlowEntry Register(FlowEntry e)
+        {
+            if (_count == Entries.Length)
+            {
+                Array.Resize(ref Entries, _count * 2);
+                Array.Resize(ref Prev, _count * 2);
+                Array.Resize(ref Next, _count * 2);
+            }
+            e.Slot = _count;
+            Entries[_count] = e;
+            Prev[_count] = Next[_count] = -1;
+            _count++;
+            return e;
+        }
+    }
+
+    private sealed class RecencyList(RecencyLinks links)
+    {
+        private int _head = -1;
+        private int _tail = -1;
+
+        public int HeadSlot => _head;
+
+        public FlowEntry? Head => _head < 0 ? null : links.Entries[_head];
 
         public void AddLast(FlowEntry e)
         {
-            e.Prev = _tail;
-            e.Next = null;
-            if (_tail is null)
+            int s = e.Slot;
+            links.Prev[s] = _tail;
+            links.Next[s] = -1;
+            if (_tail < 0)
             {
-                Head = e;
+                _head = s;
             }
             else
             {
-                _tail.Next = e;
+                links.Next[_tail] = s;
             }
-            _tail = e;
+            _tail = s;
         }
 
         public void Remove(FlowEntry e)
         {
-            if (e.Prev is null)
+            int s = e.Slot;
+            int prev = links.Prev[s], next = links.Next[s];
+            if (prev < 0)
             {
-                Head = e.Next;
+                _head = next;
             }
             else
             {
-                e.Prev.Next = e.Next;
+                links.Next[prev] = next;
             }
-            if (e.Next is null)
+            if (next < 0)
             {
-                _tail = e.Prev;
+                _tail = prev;
             }
             else
             {
-                e.Next.Prev = e.Prev;
+                links.Prev[next] = prev;
             }
-            e.Prev = null;
-            e.Next = null;
+            links.Prev[s] = links.Next[s] = -1;
         }
 
         public void MoveToEnd(FlowEntry e)
         {
-            if (_tail == e)
+            if (_tail == e.Slot)
             {
                 return;
             }
