@@ -40,6 +40,7 @@ internal sealed class PipelineCore
     private readonly int _workers;
     private readonly Stack<PacketBatch> _free = new();
     private int _freeCount;
+    private int _created;
     private readonly int _pool;
     private readonly BatchQueue[] _workerQueues;
     private Lane[] _lanes = [];
@@ -64,9 +65,9 @@ internal sealed class PipelineCore
         _options = options;
         _consumers = [.. consumers];
         _workers = Math.Clamp(options.Workers, 1, 64);
+        // Batches are created on first need, up to the pool size: a small replay does not clear megabytes of batches
+        // it never fills, and a large one creates them while the workers already dissect the first.
         _pool = _workers * 4 + 4;
-        for (int i = 0; i < _pool; i++) _free.Push(new PacketBatch(options.BatchPackets, options.BatchBytes, _workers));
-        _freeCount = _pool;
         _workerQueues = new BatchQueue[_workers];
         for (int i = 0; i < _workers; i++) _workerQueues[i] = new BatchQueue();
         _defrag = new IpDefragmenter(options.Defrag);
@@ -81,7 +82,7 @@ internal sealed class PipelineCore
     /// <summary>Packets whose batch the analysis stage has finished (safe to read from any thread).</summary>
     public long ProcessedPackets => Interlocked.Read(ref _processedPackets);
     /// <summary>Batches handed on and not yet finished by the analysis stage.</summary>
-    public int BatchesInFlight => _pool - Volatile.Read(ref _freeCount);
+    public int BatchesInFlight => Volatile.Read(ref _created) - Volatile.Read(ref _freeCount);
     public int BatchCapacity => _options.BatchPackets;
     /// <summary>Packets in the batch being filled.</summary>
     public int Pending => _batch?.Count ?? 0;
@@ -239,13 +240,21 @@ internal sealed class PipelineCore
     // workers spending more time spinning in SemaphoreSlim.Wait than working).
     private PacketBatch Rent()
     {
-        PacketBatch b;
+        PacketBatch? b = null;
         lock (_free)
         {
-            while (_free.Count == 0) Monitor.Wait(_free);
-            b = _free.Pop();
-            _freeCount = _free.Count;
+            if (_free.Count == 0 && _created < _pool)
+            {
+                Volatile.Write(ref _created, _created + 1);
+            }
+            else
+            {
+                while (_free.Count == 0) Monitor.Wait(_free);
+                b = _free.Pop();
+                _freeCount = _free.Count;
+            }
         }
+        if (b is null) return new PacketBatch(_options.BatchPackets, _options.BatchBytes, _workers);
         b.Reset();
         return b;
     }
