@@ -19,10 +19,8 @@ public sealed class MqttReport
     private readonly long[] _packets = new long[16];
     private readonly long[] _anomalies = new long[64];
     private readonly long[] _refusals = new long[256];
-    private readonly Dictionary<string, long> _published = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long> _subscribed = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> _publishedLookup;
-    private readonly Dictionary<string, long>.AlternateLookup<ReadOnlySpan<char>> _subscribedLookup;
+    private readonly TopicCounts _published = new();
+    private readonly TopicCounts _subscribed = new();
     // Clients by broker, then client id (looked up by the id's characters: a CONNECT of a known client makes no string).
     private readonly Dictionary<(IpAddr Broker, ushort Port), Dictionary<string, MqttClientInfo>> _clientsByBroker = new();
     private int _clientCount;
@@ -30,8 +28,6 @@ public sealed class MqttReport
 
     public MqttReport()
     {
-        _publishedLookup = _published.GetAlternateLookup<ReadOnlySpan<char>>();
-        _subscribedLookup = _subscribed.GetAlternateLookup<ReadOnlySpan<char>>();
     }
 
     public long Transactions { get; private set; }
@@ -49,8 +45,8 @@ public sealed class MqttReport
     /// <summary>CONNACKs with a non-zero return / reason code, per code.</summary>
     public long RefusalsFor(int code) => _refusals[code & 0xFF];
 
-    public IReadOnlyDictionary<string, long> PublishedTopics => _published;
-    public IReadOnlyDictionary<string, long> SubscribedTopics => _subscribed;
+    public IReadOnlyDictionary<string, long> PublishedTopics => _published.ToDictionary();
+    public IReadOnlyDictionary<string, long> SubscribedTopics => _subscribed.ToDictionary();
 
     /// <summary>Clients by client id, then broker address.</summary>
     public IReadOnlyList<MqttClientInfo> Clients =>
@@ -227,15 +223,77 @@ public sealed class MqttReport
     }
 
     /// <summary>Counts a topic given as UTF-8 without making a string unless it is new.</summary>
-    private void Count(Dictionary<string, long> map, ReadOnlySpan<byte> utf8)
+    private void Count(TopicCounts map, ReadOnlySpan<byte> utf8)
     {
-        Span<char> chars = stackalloc char[256];
-        var key = Chars(utf8, ref chars);
-        var lookup = ReferenceEquals(map, _published) ? _publishedLookup : _subscribedLookup;
-        ref long count = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(lookup, key);
-        if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref count)) count++;
-        else if (map.Count < MaxDistinct) map[key.ToString()] = 1;
-        else DroppedDistinct++;
+        if (!map.TryCount(utf8)) DroppedDistinct++;
+    }
+
+    /// <summary>
+    /// Topic counts keyed by the topic's text, with a small cache by its wire bytes in front: a repeated topic (the
+    /// usual case) is counted without decoding it to UTF-16 and hashing the text. Bytes that decode to the same text
+    /// (invalid UTF-8 shown as U+FFFD) share one count, as the text keys them.
+    /// </summary>
+    private sealed class TopicCounts
+    {
+        private const int CacheBits = 9;
+        private const int MaxCachedLength = 256;
+        private readonly Dictionary<string, Counter> _map = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, Counter>.AlternateLookup<ReadOnlySpan<char>> _lookup;
+        private readonly byte[]?[] _cacheBytes = new byte[]?[1 << CacheBits];
+        private readonly int[] _cacheLengths = new int[1 << CacheBits];
+        private readonly Counter?[] _cacheCounters = new Counter?[1 << CacheBits];
+
+        public TopicCounts() => _lookup = _map.GetAlternateLookup<ReadOnlySpan<char>>();
+
+        public int Count => _map.Count;
+
+        public IEnumerable<KeyValuePair<string, long>> Pairs => _map.Select(p => new KeyValuePair<string, long>(p.Key, p.Value.N));
+
+        public Dictionary<string, long> ToDictionary() => _map.ToDictionary(p => p.Key, p => p.Value.N, StringComparer.Ordinal);
+
+        /// <summary>Counts one more of the topic; false when it is new and the table is full (<see cref="MaxDistinct"/>).</summary>
+        public bool TryCount(ReadOnlySpan<byte> utf8)
+        {
+            int slot = Slot(utf8);
+            if (_cacheCounters[slot] is { } cached && _cacheLengths[slot] == utf8.Length && utf8.SequenceEqual(_cacheBytes[slot].AsSpan(0, utf8.Length)))
+            {
+                cached.N++;
+                return true;
+            }
+            Span<char> chars = stackalloc char[256];
+            var key = Chars(utf8, ref chars);
+            if (!_lookup.TryGetValue(key, out var counter))
+            {
+                if (_map.Count >= MaxDistinct) return false;
+                counter = new Counter();
+                _map.Add(key.ToString(), counter);
+            }
+            counter.N++;
+            if (utf8.Length > MaxCachedLength) return true; // bounds the cache's memory
+            var b = _cacheBytes[slot];
+            if (b is null || b.Length < utf8.Length) _cacheBytes[slot] = b = new byte[Math.Max(utf8.Length, 32)];
+            utf8.CopyTo(b);
+            _cacheLengths[slot] = utf8.Length;
+            _cacheCounters[slot] = counter;
+            return true;
+        }
+
+        private static int Slot(ReadOnlySpan<byte> bytes)
+        {
+            const ulong K = 0x9E3779B97F4A7C15UL;
+            ulong h = (ulong)bytes.Length * K;
+            int i = 0;
+            for (; i + 8 <= bytes.Length; i += 8) h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..])) * K;
+            ulong tail = 0;
+            for (int shift = 0; i < bytes.Length; i++, shift += 8) tail |= (ulong)bytes[i] << shift;
+            h = (h ^ tail) * K;
+            return (int)(h >> (64 - CacheBits));
+        }
+
+        private sealed class Counter
+        {
+            public long N;
+        }
     }
 
     public void WriteText(TextWriter w)
@@ -275,11 +333,11 @@ public sealed class MqttReport
         WriteTopics(w, "subscribed filters", _subscribed);
     }
 
-    private static void WriteTopics(TextWriter w, string title, Dictionary<string, long> map)
+    private static void WriteTopics(TextWriter w, string title, TopicCounts map)
     {
         if (map.Count == 0) return;
         w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {title} ({map.Count}):"));
-        foreach (var (topic, n) in map.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Take(50))
+        foreach (var (topic, n) in map.Pairs.OrderByDescending(p => p.Value).ThenBy(p => p.Key, StringComparer.Ordinal).Take(50))
         {
             w.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    {Escape(topic),-50} {n,9:N0}"));
         }
@@ -363,10 +421,10 @@ public sealed class MqttReport
         public static readonly JsonEncodedText Refusals = JsonEncodedText.Encode("refusals");
     }
 
-    private static void WriteTopicsJson(Utf8JsonWriter w, string name, Dictionary<string, long> map)
+    private static void WriteTopicsJson(Utf8JsonWriter w, string name, TopicCounts map)
     {
         w.WriteStartObject(name);
-        foreach (var (topic, n) in map.OrderBy(p => p.Key, StringComparer.Ordinal))
+        foreach (var (topic, n) in map.Pairs.OrderBy(p => p.Key, StringComparer.Ordinal))
         {
             w.WriteNumber(topic, n);
             ReplayReport.FlushIfLarge(w);
