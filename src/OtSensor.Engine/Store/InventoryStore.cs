@@ -410,8 +410,9 @@ public sealed class InventoryStore : IDisposable
         var snapshot = batch.Snapshot;
         var assets = snapshot.Assets;
         var links = snapshot.Links;
-        // Done with the raw state: this thread makes view rows too, next to the task above, until none is left.
-        rows.Make(snapshot);
+        // Done with the raw state: this thread writes the view's rows in order as they are made, making the next ones
+        // itself whenever the row it needs is not taken yet (so the inserts overlap the making instead of following it).
+        rows.Start(snapshot);
 
         // The materialised view: only rows whose content changed since the last write are written.
         var assetChanges = new List<(string Key, byte[] Json)>();
@@ -432,9 +433,6 @@ public sealed class InventoryStore : IDisposable
             foreach (var k in _assetRows.Keys)
                 if (!keep.Contains(k)) stale.Add(k);
         }
-        var changes = InventoryChangeRecorder.Insert(_db, tx, detecting.GetAwaiter().GetResult());
-        var made = viewJson.GetAwaiter().GetResult();
-        byte[][] assetJson = made.Assets, linkJson = made.Links;
         if (stale.Count > 0)
         {
             using var del = new SqlStatement(_db, "DELETE FROM assets WHERE key = $k;");
@@ -450,10 +448,10 @@ public sealed class InventoryStore : IDisposable
             for (int ai = 0; ai < assets.Count; ai++)
             {
                 var a = assets[ai];
-                byte[] json = assetJson[ai];
+                byte[] json = rows.Asset(ai);
                 if (_assetRows is not null && _assetRows.TryGetValue(a.Key, out var old) && old.AsSpan().SequenceEqual(json)) continue;
                 ins.Int(1, a.Id); ins.Text(2, a.Key); ins.Text(3, a.Kind); ins.Text(4, a.Mac);
-                ins.Text(5, a.MacVendor); ins.Text(6, string.Join(' ', a.Ips)); ins.Text(7, string.Join(' ', a.Roles));
+                ins.Text(5, a.MacVendor); ins.Joined(6, a.Ips); ins.Joined(7, a.Roles);
                 ins.Text(8, a.FirstSeen); ins.Text(9, a.LastSeen);
                 ins.Utf8(10, json);
                 ins.Run();
@@ -475,7 +473,7 @@ public sealed class InventoryStore : IDisposable
             for (int i = 0; i < links.Count; i++)
             {
                 var l = links[i];
-                byte[] json = linkJson[i];
+                byte[] json = rows.Link(i);
                 // Ids are positions (1..n); a row is rewritten only when what sits at its id changed.
                 if (l.Id == i + 1 && _linkRows is not null && i < _linkRows.Length && _linkRows[i].AsSpan().SequenceEqual(json)) continue;
                 ins.Int(1, l.Id); ins.Int(2, l.ClientId); ins.Int(3, l.ServerId); ins.Text(4, l.Protocol);
@@ -484,6 +482,8 @@ public sealed class InventoryStore : IDisposable
                 ins.Run();
             }
         }
+        var changes = InventoryChangeRecorder.Insert(_db, tx, detecting.GetAwaiter().GetResult());
+        byte[][] linkJson = viewJson.GetAwaiter().GetResult().Links;
         if (batch.Final)
         {
             // The last write of a run: its commit does not copy the WAL into the database (the automatic checkpoint,
@@ -510,9 +510,10 @@ public sealed class InventoryStore : IDisposable
 
     /// <summary>
     /// The view's rows as JSON (assets, links), made by every thread that calls <see cref="Make"/>: each takes the next
-    /// row not yet taken, so the writer thread, once it has upserted the raw state, shares the work with the task that
-    /// started on the view as soon as it was built (at the end of a replay both cores, instead of one while the writer
-    /// waits). The result is complete when the task is (the writer's own rows are done before it waits for it).
+    /// row not yet taken. The task that started on the view as soon as it was built makes rows from the start; the
+    /// writer thread, once it has upserted the raw state, reads them in order (<see cref="Asset"/>, <see cref="Link"/>)
+    /// to insert them, and makes the next row not taken itself whenever the one it needs is not done yet: at the end of a
+    /// replay both cores make rows, and the inserts run alongside instead of after. The result is complete when the task is.
     /// A class, not a tuple: the task and async builder over it use the framework's precompiled reference-type code.
     /// </summary>
     private sealed class ViewRows
@@ -520,30 +521,67 @@ public sealed class InventoryStore : IDisposable
         private readonly Lock _lock = new();
         private InventorySnapshot? _view;
         private int _next = -1;
+        /// <summary>A failure of a thread making rows (a row it took is never done: readers must not wait for it).</summary>
+        private volatile Exception? _failed;
 
         public byte[][] Assets { get; private set; } = [];
         public byte[][] Links { get; private set; } = [];
 
-        public void Make(InventorySnapshot view)
+        /// <summary>Sets up the rows of <paramref name="view"/> (the first caller's view counts).</summary>
+        public void Start(InventorySnapshot view)
         {
-            byte[][] assets, links;
             lock (_lock)
             {
-                if (_view is null)
-                {
-                    Assets = new byte[view.Assets.Count][];
-                    Links = new byte[view.Links.Count][];
-                    _view = view;
-                }
-                view = _view;
-                assets = Assets;
-                links = Links;
+                if (_view is not null) return;
+                Assets = new byte[view.Assets.Count][];
+                Links = new byte[view.Links.Count][];
+                _view = view;
             }
-            int n = assets.Length + links.Length;
-            for (int i = Interlocked.Increment(ref _next); i < n; i = Interlocked.Increment(ref _next))
+        }
+
+        public void Make(InventorySnapshot view)
+        {
+            Start(view);
+            try
             {
-                if (i < assets.Length) assets[i] = StoreRowWriter.AssetUtf8(view.Assets[i]);
-                else links[i - assets.Length] = StoreRowWriter.LinkUtf8(view.Links[i - assets.Length]);
+                while (MakeNext()) { }
+            }
+            catch (Exception ex)
+            {
+                _failed = ex;
+                throw;
+            }
+        }
+
+        /// <summary>Makes the next row not taken; false when all are taken.</summary>
+        private bool MakeNext()
+        {
+            var view = _view!;
+            byte[][] assets = Assets, links = Links;
+            int n = assets.Length + links.Length;
+            if (Volatile.Read(ref _next) >= n - 1) return false; // all taken (and no further increments while waiting)
+            int i = Interlocked.Increment(ref _next);
+            if (i >= n) return false;
+            if (i < assets.Length) Volatile.Write(ref assets[i], StoreRowWriter.AssetUtf8(view.Assets[i]));
+            else Volatile.Write(ref links[i - assets.Length], StoreRowWriter.LinkUtf8(view.Links[i - assets.Length]));
+            return true;
+        }
+
+        /// <summary>Asset row <paramref name="i"/> (after <see cref="Start"/>), made here or waited for.</summary>
+        public byte[] Asset(int i) => Row(Assets, i);
+
+        /// <summary>Link row <paramref name="i"/> (after <see cref="Start"/>), made here or waited for.</summary>
+        public byte[] Link(int i) => Row(Links, i);
+
+        private byte[] Row(byte[][] rows, int i)
+        {
+            var spin = new SpinWait();
+            while (true)
+            {
+                if (Volatile.Read(ref rows[i]) is { } row) return row;
+                if (_failed is { } ex) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(ex);
+                // Not done: make the next row not taken (this one, or one further on), else it is being made elsewhere.
+                if (!MakeNext()) spin.SpinOnce();
             }
         }
     }

@@ -21,7 +21,40 @@ internal sealed class SqlStatement : IDisposable
     }
 
     /// <summary>Binds parameter <paramref name="index"/> (1-based) to text, or NULL.</summary>
-    public void Text(int index, string? value) => Check(value is null ? raw.sqlite3_bind_null(_stmt, index) : raw.sqlite3_bind_text(_stmt, index, value));
+    public void Text(int index, string? value)
+    {
+        if (value is null) Check(raw.sqlite3_bind_null(_stmt, index));
+        else if (value.Length <= MaxStackText)
+        {
+            // Encoded on the stack (the string overload allocates a NUL-terminated array per value): the same UTF-8.
+            Span<byte> utf8 = stackalloc byte[MaxStackText * 3];
+            Utf8(index, utf8[..System.Text.Encoding.UTF8.GetBytes(value, utf8)]);
+        }
+        else Check(raw.sqlite3_bind_text(_stmt, index, value));
+    }
+
+    /// <summary>Longest text (UTF-16 units) <see cref="Text"/> encodes on the stack.</summary>
+    private const int MaxStackText = 256;
+
+    /// <summary>Binds parameter <paramref name="index"/> to <paramref name="values"/> joined by single spaces (as string.Join(' ', values)).</summary>
+    public void Joined(int index, List<string> values)
+    {
+        int chars = values.Count;
+        foreach (var v in values) chars += v.Length;
+        if (chars > MaxStackText)
+        {
+            Text(index, string.Join(' ', values));
+            return;
+        }
+        Span<byte> utf8 = stackalloc byte[MaxStackText * 3];
+        int n = 0;
+        for (int i = 0; i < values.Count; i++)
+        {
+            if (i > 0) utf8[n++] = (byte)' ';
+            n += System.Text.Encoding.UTF8.GetBytes(values[i], utf8[n..]);
+        }
+        Utf8(index, utf8[..n]);
+    }
 
     /// <summary>Binds parameter <paramref name="index"/> to UTF-8 text (copied); empty is empty text, not NULL.</summary>
     public void Utf8(int index, ReadOnlySpan<byte> value) => Check(value.IsEmpty ? raw.sqlite3_bind_text(_stmt, index, "") : raw.sqlite3_bind_text(_stmt, index, value));
