@@ -25,42 +25,26 @@ public sealed class StateRows : System.Buffers.IBufferWriter<byte>
     private readonly List<byte[]> _chunks = [];
     private readonly List<(int Chunk, int Start, int KeyLength, int Length)> _rows = [];
     private byte[] _chunk = [];
-    private int _used, _rowStart, _keyLength;
-    private Utf8JsonWriter? _writer;
+    private int _used, _rowStart;
 
     public int Count => _rows.Count;
 
-    /// <summary>Starts a row with its key; the data column is written with the returned writer, then <see cref="End"/>.</summary>
-    internal Utf8JsonWriter Begin(string key)
+    /// <summary>Appends a row: its key and data column.</summary>
+    internal void Add(string key, ReadOnlySpan<byte> data)
+    {
+        Span<byte> utf8 = key.Length <= 256 ? stackalloc byte[256 * 3] : new byte[System.Text.Encoding.UTF8.GetMaxByteCount(key.Length)];
+        Add(utf8[..System.Text.Encoding.UTF8.GetBytes(key, utf8)], data);
+    }
+
+    /// <summary>As above, the key given as UTF-8.</summary>
+    internal void Add(ReadOnlySpan<byte> key, ReadOnlySpan<byte> data)
     {
         _rowStart = _used;
-        var span = GetSpan(System.Text.Encoding.UTF8.GetMaxByteCount(key.Length));
-        _keyLength = System.Text.Encoding.UTF8.GetBytes(key, span);
-        Advance(_keyLength);
-        return Writer();
-    }
-
-    /// <summary>As <see cref="Begin(string)"/>, the key given as UTF-8.</summary>
-    internal Utf8JsonWriter Begin(ReadOnlySpan<byte> key)
-    {
-        _rowStart = _used;
-        key.CopyTo(GetSpan(key.Length));
-        _keyLength = key.Length;
-        Advance(_keyLength);
-        return Writer();
-    }
-
-    private Utf8JsonWriter Writer()
-    {
-        if (_writer is null) _writer = new Utf8JsonWriter(this, new JsonWriterOptions { SkipValidation = true });
-        else _writer.Reset(this);
-        return _writer;
-    }
-
-    internal void End(Utf8JsonWriter w)
-    {
-        w.Flush();
-        _rows.Add((_chunks.Count - 1, _rowStart, _keyLength, _used - _rowStart));
+        var span = GetSpan(key.Length + data.Length);
+        key.CopyTo(span);
+        data.CopyTo(span[key.Length..]);
+        Advance(key.Length + data.Length);
+        _rows.Add((_chunks.Count - 1, _rowStart, key.Length, key.Length + data.Length));
         _rowStart = _used;
     }
 

@@ -81,23 +81,16 @@ internal static class StoreRowWriter
     private static ReadOnlySpan<byte> s_vendor_url => "vendor_url"u8;
     private static ReadOnlySpan<byte> s_vlans => "vlans"u8;
 
-    [ThreadStatic] private static ArrayBufferWriter<byte>? t_buffer;
-    [ThreadStatic] private static Utf8JsonWriter? t_writer;
+    [ThreadStatic] private static RowJson? t_json;
 
-    private static Utf8JsonWriter Start()
+    private static RowJson Start()
     {
-        t_buffer ??= new ArrayBufferWriter<byte>(4096);
-        t_buffer.ResetWrittenCount();
-        if (t_writer is null) t_writer = new Utf8JsonWriter(t_buffer, new JsonWriterOptions { SkipValidation = true });
-        else t_writer.Reset(t_buffer);
-        return t_writer;
+        var w = t_json ??= new RowJson();
+        w.Reset();
+        return w;
     }
 
-    private static string Finish(Utf8JsonWriter w)
-    {
-        w.Flush();
-        return Encoding.UTF8.GetString(t_buffer!.WrittenSpan);
-    }
+    private static string Finish(RowJson w) => Encoding.UTF8.GetString(w.Written);
 
     public static string Endpoint(EndpointState e) { var w = Start(); Write(w, e); return Finish(w); }
     public static string Mac(MacState m) { var w = Start(); Write(w, m); return Finish(w); }
@@ -106,280 +99,283 @@ internal static class StoreRowWriter
     public static string Link(LinkRecord l) { var w = Start(); Write(w, l); return Finish(w); }
 
     /// <summary>An asset row's data column as UTF-8 (what the store binds, without a UTF-16 string in between).</summary>
-    public static byte[] AssetUtf8(AssetRecord a) { var w = Start(); Write(w, a); w.Flush(); return t_buffer!.WrittenSpan.ToArray(); }
-    public static byte[] LinkUtf8(LinkRecord l) { var w = Start(); Write(w, l); w.Flush(); return t_buffer!.WrittenSpan.ToArray(); }
+    public static byte[] AssetUtf8(AssetRecord a) { var w = Start(); Write(w, a); return w.Written.ToArray(); }
+    public static byte[] LinkUtf8(LinkRecord l) { var w = Start(); Write(w, l); return w.Written.ToArray(); }
 
     /// <summary>Appends a raw state row (key and data column, UTF-8) to <paramref name="rows"/>.</summary>
-    public static void Add(StateRows rows, string key, EndpointState e) { var w = rows.Begin(key); Write(w, e); rows.End(w); }
-    public static void Add(StateRows rows, string key, MacState m) { var w = rows.Begin(key); Write(w, m); rows.End(w); }
-    public static void Add(StateRows rows, string key, LinkState l) { var w = rows.Begin(key); Write(w, l); rows.End(w); }
+    public static void Add(StateRows rows, string key, EndpointState e) { var w = Start(); Write(w, e); rows.Add(key, w.Written); }
+    public static void Add(StateRows rows, string key, MacState m) { var w = Start(); Write(w, m); rows.Add(key, w.Written); }
+    public static void Add(StateRows rows, string key, LinkState l) { var w = Start(); Write(w, l); rows.Add(key, w.Written); }
 
     /// <summary>As above, keyed as the store keys them (<see cref="InventoryStore.EndpointKey"/> and so on), the key made as UTF-8 on the stack.</summary>
     public static void Add(StateRows rows, EndpointState e)
     {
         Span<byte> key = stackalloc byte[InventoryStore.MaxEndpointKeyLength];
-        var w = rows.Begin(key[..InventoryStore.EndpointKeyUtf8(e.Mac, e.Ip, key)]);
+        var w = Start();
         Write(w, e);
-        rows.End(w);
+        rows.Add(key[..InventoryStore.EndpointKeyUtf8(e.Mac, e.Ip, key)], w.Written);
     }
 
     public static void Add(StateRows rows, MacState m)
     {
         Span<byte> key = stackalloc byte[MacAddress.TextLength];
-        var w = rows.Begin(key[..m.Mac.FormatUtf8(key)]);
+        var w = Start();
         Write(w, m);
-        rows.End(w);
+        rows.Add(key[..m.Mac.FormatUtf8(key)], w.Written);
     }
 
     public static void Add(StateRows rows, LinkState l)
     {
         Span<byte> key = stackalloc byte[InventoryStore.MaxLinkKeyLength];
-        var w = rows.Begin(key[..InventoryStore.LinkKeyUtf8(l, key)]);
+        var w = Start();
         Write(w, l);
-        rows.End(w);
+        rows.Add(key[..InventoryStore.LinkKeyUtf8(l, key)], w.Written);
     }
 
     // Addresses are formatted as UTF-8 on the stack (the same text as their ToString, which needs no escaping).
-    private static void Mac(Utf8JsonWriter w, ReadOnlySpan<byte> name, MacAddress mac)
+    private static void Mac(RowJson w, ReadOnlySpan<byte> name, MacAddress mac)
     {
         Span<byte> text = stackalloc byte[MacAddress.TextLength];
-        w.WriteString(name, mac.IsZero ? [] : text[..mac.FormatUtf8(text)]);
+        w.Utf8String(name, mac.IsZero ? [] : text[..mac.FormatUtf8(text)]);
     }
 
-    private static void Ip(Utf8JsonWriter w, ReadOnlySpan<byte> name, IpAddr ip)
+    private static void Ip(RowJson w, ReadOnlySpan<byte> name, IpAddr ip)
     {
         Span<byte> text = stackalloc byte[IpAddr.MaxTextLength];
-        w.WriteString(name, ip.IsZero ? [] : text[..ip.FormatUtf8(text)]);
+        w.Utf8String(name, ip.IsZero ? [] : text[..ip.FormatUtf8(text)]);
     }
 
-    private static void IpList(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<IpAddr> ips)
+    private static void IpList(RowJson w, ReadOnlySpan<byte> name, List<IpAddr> ips)
     {
         Span<byte> text = stackalloc byte[IpAddr.MaxTextLength];
-        w.WriteStartArray(name);
-        foreach (var ip in ips) w.WriteStringValue(text[..ip.FormatUtf8(text)]);
-        w.WriteEndArray();
+        w.StartArray(name);
+        foreach (var ip in ips) w.Utf8StringValue(text[..ip.FormatUtf8(text)]);
+        w.EndArray();
     }
 
-    private static void Strings(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<string> values)
+    private static void Strings(RowJson w, ReadOnlySpan<byte> name, List<string> values)
     {
-        w.WriteStartArray(name);
-        foreach (var s in values) w.WriteStringValue(s);
-        w.WriteEndArray();
+        w.StartArray(name);
+        foreach (var s in values)
+        {
+            w.StringValue(s);
+        }
+        w.EndArray();
     }
 
-    private static void Ints(Utf8JsonWriter w, ReadOnlySpan<byte> name, List<int> values)
+    private static void Ints(RowJson w, ReadOnlySpan<byte> name, List<int> values)
     {
-        w.WriteStartArray(name);
-        foreach (var v in values) w.WriteNumberValue(v);
-        w.WriteEndArray();
+        w.StartArray(name);
+        foreach (var v in values) w.NumberValue(v);
+        w.EndArray();
     }
 
-    private static void Ranges(Utf8JsonWriter w, List<int[]> ranges)
+    private static void Ranges(RowJson w, List<int[]> ranges)
     {
-        w.WriteStartArray(s_ranges);
+        w.StartArray(s_ranges);
         foreach (var r in ranges)
         {
-            w.WriteStartArray();
-            foreach (var x in r) w.WriteNumberValue(x);
-            w.WriteEndArray();
+            w.StartArray();
+            foreach (var x in r) w.NumberValue(x);
+            w.EndArray();
         }
-        w.WriteEndArray();
+        w.EndArray();
     }
 
-    private static void Write(Utf8JsonWriter w, EndpointState e)
+    private static void Write(RowJson w, EndpointState e)
     {
-        w.WriteStartObject();
+        w.StartObject();
         Mac(w, s_mac, e.Mac);
         Ip(w, s_ip, e.Ip);
-        w.WriteNumber(s_first_seen_ns, e.FirstSeenNs);
-        w.WriteNumber(s_last_seen_ns, e.LastSeenNs);
-        w.WriteNumber(s_packets_sent, e.PacketsSent);
-        w.WriteNumber(s_packets_received, e.PacketsReceived);
-        w.WriteNumber(s_bytes_sent, e.BytesSent);
-        w.WriteNumber(s_bytes_received, e.BytesReceived);
+        w.Number(s_first_seen_ns, e.FirstSeenNs);
+        w.Number(s_last_seen_ns, e.LastSeenNs);
+        w.Number(s_packets_sent, e.PacketsSent);
+        w.Number(s_packets_received, e.PacketsReceived);
+        w.Number(s_bytes_sent, e.BytesSent);
+        w.Number(s_bytes_received, e.BytesReceived);
         Ints(w, s_vlans, e.Vlans);
-        w.WriteNumber(s_roles, (int)e.Roles);
-        w.WriteStartArray(s_modbus_units);
-        foreach (var u in e.ModbusUnits) w.WriteNumberValue(u);
-        w.WriteEndArray();
-        w.WriteStartObject(s_facts);
+        w.Number(s_roles, (int)e.Roles);
+        w.StartArray(s_modbus_units);
+        foreach (var u in e.ModbusUnits) w.NumberValue(u);
+        w.EndArray();
+        w.StartObject(s_facts);
         foreach (var (k, f) in e.Facts)
         {
-            w.WriteStartObject(k);
-            w.WriteString(s_value, f.Value);
-            w.WriteString(s_source, f.Source);
-            w.WriteNumber(s_frame, f.Frame);
-            w.WriteNumber(s_time_ns, f.TimeNs);
-            w.WriteString(s_confidence, f.Confidence);
-            w.WriteNumber(s_unit, f.Unit);
-            w.WriteEndObject();
+            w.StartObject(k);
+            w.String(s_value, f.Value);
+            w.String(s_source, f.Source);
+            w.Number(s_frame, f.Frame);
+            w.Number(s_time_ns, f.TimeNs);
+            w.String(s_confidence, f.Confidence);
+            w.Number(s_unit, f.Unit);
+            w.EndObject();
         }
-        w.WriteEndObject();
+        w.EndObject();
         Strings(w, s_mqtt_client_ids, e.MqttClientIds);
         Strings(w, s_mqtt_usernames, e.MqttUsernames);
         Strings(w, s_coap_resources, e.CoapResources);
-        w.WriteStartArray(s_services);
+        w.StartArray(s_services);
         foreach (var s in e.Services)
         {
-            w.WriteStartObject();
-            w.WriteString(s_transport, s.Transport);
-            w.WriteNumber(s_port, s.Port);
-            w.WriteString(s_proto, s.Proto);
-            w.WriteNumber(s_first_seen_ns, s.FirstSeenNs);
-            w.WriteNumber(s_last_seen_ns, s.LastSeenNs);
-            w.WriteString(s_source, s.Source);
-            w.WriteNumber(s_frame, s.Frame);
-            w.WriteEndObject();
+            w.StartObject();
+            w.String(s_transport, s.Transport);
+            w.Number(s_port, s.Port);
+            w.String(s_proto, s.Proto);
+            w.Number(s_first_seen_ns, s.FirstSeenNs);
+            w.Number(s_last_seen_ns, s.LastSeenNs);
+            w.String(s_source, s.Source);
+            w.Number(s_frame, s.Frame);
+            w.EndObject();
         }
-        w.WriteEndArray();
-        w.WriteEndObject();
+        w.EndArray();
+        w.EndObject();
     }
 
-    private static void Write(Utf8JsonWriter w, MacState m)
+    private static void Write(RowJson w, MacState m)
     {
-        w.WriteStartObject();
+        w.StartObject();
         Mac(w, s_mac, m.Mac);
         IpList(w, s_ips, m.Ips);
         IpList(w, s_arp_ips, m.ArpIps);
-        w.WriteBoolean(s_is_router, m.IsRouter);
-        w.WriteString(s_router_reason, m.RouterReason);
-        w.WriteNumber(s_router_frame, m.RouterFrame);
-        w.WriteEndObject();
+        w.Bool(s_is_router, m.IsRouter);
+        w.String(s_router_reason, m.RouterReason);
+        w.Number(s_router_frame, m.RouterFrame);
+        w.EndObject();
     }
 
-    private static void Write(Utf8JsonWriter w, LinkState l)
+    private static void Write(RowJson w, LinkState l)
     {
-        w.WriteStartObject();
+        w.StartObject();
         Mac(w, s_client_mac, l.ClientMac);
         Ip(w, s_client_ip, l.ClientIp);
         Mac(w, s_server_mac, l.ServerMac);
         Ip(w, s_server_ip, l.ServerIp);
-        w.WriteString(s_transport, l.Transport);
-        w.WriteNumber(s_port, l.Port);
-        w.WriteString(s_protocol, l.Protocol);
-        w.WriteNumber(s_first_seen_ns, l.FirstSeenNs);
-        w.WriteNumber(s_last_seen_ns, l.LastSeenNs);
-        w.WriteNumber(s_packets, l.Packets);
-        w.WriteNumber(s_bytes, l.Bytes);
-        w.WriteNumber(s_transactions, l.Transactions);
-        w.WriteStartObject(s_operations);
-        foreach (var (op, n) in l.Operations) w.WriteNumber(op, n);
-        w.WriteEndObject();
-        w.WriteStartObject(s_modbus_ranges);
+        w.String(s_transport, l.Transport);
+        w.Number(s_port, l.Port);
+        w.String(s_protocol, l.Protocol);
+        w.Number(s_first_seen_ns, l.FirstSeenNs);
+        w.Number(s_last_seen_ns, l.LastSeenNs);
+        w.Number(s_packets, l.Packets);
+        w.Number(s_bytes, l.Bytes);
+        w.Number(s_transactions, l.Transactions);
+        w.StartObject(s_operations);
+        foreach (var (op, n) in l.Operations) w.Number(op, n);
+        w.EndObject();
+        w.StartObject(s_modbus_ranges);
         foreach (var (key, set) in l.ModbusRanges)
         {
-            w.WriteStartObject(key);
+            w.StartObject(key);
             Ranges(w, set.Ranges);
-            w.WriteEndObject();
+            w.EndObject();
         }
-        w.WriteEndObject();
-        w.WriteEndObject();
+        w.EndObject();
+        w.EndObject();
     }
 
-    private static void Write(Utf8JsonWriter w, AssetRecord a)
+    private static void Write(RowJson w, AssetRecord a)
     {
-        w.WriteStartObject();
-        w.WriteNumber(s_id, a.Id);
-        w.WriteString(s_key, a.Key);
-        w.WriteString(s_kind, a.Kind);
-        w.WriteString(s_mac, a.Mac);
-        w.WriteString(s_mac_vendor, a.MacVendor);
+        w.StartObject();
+        w.Number(s_id, a.Id);
+        w.String(s_key, a.Key);
+        w.String(s_kind, a.Kind);
+        w.String(s_mac, a.Mac);
+        w.String(s_mac_vendor, a.MacVendor);
         Strings(w, s_ips, a.Ips);
         Ints(w, s_vlans, a.Vlans);
-        w.WriteString(s_first_seen, a.FirstSeen);
-        w.WriteString(s_last_seen, a.LastSeen);
-        w.WriteNumber(s_packets_sent, a.PacketsSent);
-        w.WriteNumber(s_packets_received, a.PacketsReceived);
-        w.WriteNumber(s_bytes_sent, a.BytesSent);
-        w.WriteNumber(s_bytes_received, a.BytesReceived);
+        w.String(s_first_seen, a.FirstSeen);
+        w.String(s_last_seen, a.LastSeen);
+        w.Number(s_packets_sent, a.PacketsSent);
+        w.Number(s_packets_received, a.PacketsReceived);
+        w.Number(s_bytes_sent, a.BytesSent);
+        w.Number(s_bytes_received, a.BytesReceived);
         Strings(w, s_roles, a.Roles);
         Ints(w, s_modbus_units, a.ModbusUnits);
         var id = a.Identity;
-        if (id is null) w.WriteNull(s_identity);
+        if (id is null) w.Null(s_identity);
         else
         {
-            w.WriteStartObject(s_identity);
-            w.WriteString(s_vendor_name, id.VendorName);
-            w.WriteString(s_product_code, id.ProductCode);
-            w.WriteString(s_revision, id.Revision);
-            w.WriteString(s_vendor_url, id.VendorUrl);
-            w.WriteString(s_product_name, id.ProductName);
-            w.WriteString(s_model_name, id.ModelName);
-            w.WriteString(s_user_application_name, id.UserApplicationName);
-            w.WriteEndObject();
+            w.StartObject(s_identity);
+            w.String(s_vendor_name, id.VendorName);
+            w.String(s_product_code, id.ProductCode);
+            w.String(s_revision, id.Revision);
+            w.String(s_vendor_url, id.VendorUrl);
+            w.String(s_product_name, id.ProductName);
+            w.String(s_model_name, id.ModelName);
+            w.String(s_user_application_name, id.UserApplicationName);
+            w.EndObject();
         }
         Strings(w, s_mqtt_client_ids, a.MqttClientIds);
         Strings(w, s_mqtt_usernames, a.MqttUsernames);
         Strings(w, s_coap_resources, a.CoapResources);
-        w.WriteStartArray(s_services);
+        w.StartArray(s_services);
         foreach (var s in a.Services)
         {
-            w.WriteStartObject();
-            w.WriteString(s_transport, s.Transport);
-            w.WriteNumber(s_port, s.Port);
-            w.WriteString(s_proto, s.Proto);
-            w.WriteString(s_first_seen, s.FirstSeen);
-            w.WriteString(s_last_seen, s.LastSeen);
-            w.WriteString(s_source, s.Source);
-            w.WriteEndObject();
+            w.StartObject();
+            w.String(s_transport, s.Transport);
+            w.Number(s_port, s.Port);
+            w.String(s_proto, s.Proto);
+            w.String(s_first_seen, s.FirstSeen);
+            w.String(s_last_seen, s.LastSeen);
+            w.String(s_source, s.Source);
+            w.EndObject();
         }
-        w.WriteEndArray();
-        w.WriteString(s_router_reason, a.RouterReason);
-        w.WriteStartObject(s_sources);
+        w.EndArray();
+        w.String(s_router_reason, a.RouterReason);
+        w.StartObject(s_sources);
         foreach (var (k, f) in a.Sources)
         {
-            w.WriteStartObject(k);
-            w.WriteString(s_value, f.Value);
-            w.WriteString(s_source, f.Source);
-            w.WriteNumber(s_frame, f.Frame);
-            w.WriteString(s_time, f.Time);
-            w.WriteString(s_confidence, f.Confidence);
-            if (f.Unit is int u) w.WriteNumber(s_unit, u);
-            else w.WriteNull(s_unit);
-            w.WriteEndObject();
+            w.StartObject(k);
+            w.String(s_value, f.Value);
+            w.String(s_source, f.Source);
+            w.Number(s_frame, f.Frame);
+            w.String(s_time, f.Time);
+            w.String(s_confidence, f.Confidence);
+            if (f.Unit is int u) w.Number(s_unit, u);
+            else w.Null(s_unit);
+            w.EndObject();
         }
-        w.WriteEndObject();
-        w.WriteEndObject();
+        w.EndObject();
+        w.EndObject();
     }
 
-    private static void Write(Utf8JsonWriter w, LinkRecord l)
+    private static void Write(RowJson w, LinkRecord l)
     {
-        w.WriteStartObject();
-        w.WriteNumber(s_id, l.Id);
-        w.WriteNumber(s_client_id, l.ClientId);
-        w.WriteNumber(s_server_id, l.ServerId);
-        w.WriteString(s_client, l.Client);
-        w.WriteString(s_server, l.Server);
-        w.WriteString(s_protocol, l.Protocol);
-        w.WriteString(s_transport, l.Transport);
-        w.WriteNumber(s_port, l.Port);
-        w.WriteString(s_first_seen, l.FirstSeen);
-        w.WriteString(s_last_seen, l.LastSeen);
-        w.WriteNumber(s_packets, l.Packets);
-        w.WriteNumber(s_bytes, l.Bytes);
-        w.WriteNumber(s_transactions, l.Transactions);
-        w.WriteStartObject(s_modbus_functions);
+        w.StartObject();
+        w.Number(s_id, l.Id);
+        w.Number(s_client_id, l.ClientId);
+        w.Number(s_server_id, l.ServerId);
+        w.String(s_client, l.Client);
+        w.String(s_server, l.Server);
+        w.String(s_protocol, l.Protocol);
+        w.String(s_transport, l.Transport);
+        w.Number(s_port, l.Port);
+        w.String(s_first_seen, l.FirstSeen);
+        w.String(s_last_seen, l.LastSeen);
+        w.Number(s_packets, l.Packets);
+        w.Number(s_bytes, l.Bytes);
+        w.Number(s_transactions, l.Transactions);
+        w.StartObject(s_modbus_functions);
         Span<char> digits = stackalloc char[11];
         foreach (var (fc, n) in l.ModbusFunctions)
         {
             fc.TryFormat(digits, out int len, provider: System.Globalization.CultureInfo.InvariantCulture);
-            w.WriteNumber(digits[..len], n);
+            w.Number(digits[..len], n);
         }
-        w.WriteEndObject();
-        w.WriteStartObject(s_operations);
-        foreach (var (op, n) in l.Operations) w.WriteNumber(op, n);
-        w.WriteEndObject();
-        w.WriteStartArray(s_modbus_ranges);
+        w.EndObject();
+        w.StartObject(s_operations);
+        foreach (var (op, n) in l.Operations) w.Number(op, n);
+        w.EndObject();
+        w.StartArray(s_modbus_ranges);
         foreach (var r in l.ModbusRanges)
         {
-            w.WriteStartObject();
-            w.WriteNumber(s_unit, r.Unit);
-            w.WriteString(s_table, r.Table);
-            w.WriteString(s_access, r.Access);
+            w.StartObject();
+            w.Number(s_unit, r.Unit);
+            w.String(s_table, r.Table);
+            w.String(s_access, r.Access);
             Ranges(w, r.Ranges);
-            w.WriteEndObject();
+            w.EndObject();
         }
-        w.WriteEndArray();
-        w.WriteEndObject();
+        w.EndArray();
+        w.EndObject();
     }
 }
