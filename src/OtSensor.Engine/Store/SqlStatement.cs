@@ -85,6 +85,9 @@ internal sealed class SqlStatement : IDisposable
         }
     }
 
+    /// <summary>The prepared statement (for tests binding through SQLitePCL directly).</summary>
+    internal sqlite3_stmt Handle => _stmt;
+
     /// <summary>The rowid of the last row inserted on this connection.</summary>
     public long LastInsertRowId => raw.sqlite3_last_insert_rowid(_db);
 
