@@ -43,12 +43,7 @@ public sealed partial class DetectionEngine
         {
             const ulong K = 0x9E3779B97F4A7C15UL;
             ulong h = ((server.Hi ^ (server.Lo * K)) + (uint)code) * K;
-            int i = 0;
-            for (; i + 8 <= bytes.Length; i += 8) h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..])) * K;
-            ulong tail = 0;
-            for (int shift = 0; i < bytes.Length; i++, shift += 8) tail |= (ulong)bytes[i] << shift;
-            h = (h ^ tail ^ (ulong)bytes.Length) * K;
-            return (int)(h >> (64 - Bits));
+            return (int)(BytesHash.Mix(h, bytes) >> (64 - Bits));
         }
 
         public bool Contains(IpAddr server, int code, ReadOnlySpan<byte> bytes, out int index)

@@ -254,7 +254,7 @@ public sealed class MqttReport
         /// <summary>Counts one more of the topic; false when it is new and the table is full (<see cref="MaxDistinct"/>).</summary>
         public bool TryCount(ReadOnlySpan<byte> utf8)
         {
-            int slot = Slot(utf8);
+            int slot = BytesHash.Slot(utf8, CacheBits);
             if (_cacheCounters[slot] is { } cached && _cacheLengths[slot] == utf8.Length && utf8.SequenceEqual(_cacheBytes[slot].AsSpan(0, utf8.Length)))
             {
                 cached.N++;
@@ -276,18 +276,6 @@ public sealed class MqttReport
             _cacheLengths[slot] = utf8.Length;
             _cacheCounters[slot] = counter;
             return true;
-        }
-
-        private static int Slot(ReadOnlySpan<byte> bytes)
-        {
-            const ulong K = 0x9E3779B97F4A7C15UL;
-            ulong h = (ulong)bytes.Length * K;
-            int i = 0;
-            for (; i + 8 <= bytes.Length; i += 8) h = (h ^ System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(bytes[i..])) * K;
-            ulong tail = 0;
-            for (int shift = 0; i < bytes.Length; i++, shift += 8) tail |= (ulong)bytes[i] << shift;
-            h = (h ^ tail) * K;
-            return (int)(h >> (64 - CacheBits));
         }
 
         private sealed class Counter

@@ -64,6 +64,35 @@ public class FlowKeyTests
         Assert.True(lowBits.Count(n => n > 0) > 240);
     }
 
+    [Fact]
+    public void DispatcherClassification_GivesTheKeyAndHashOfFrom()
+    {
+        // The dispatcher keeps only HashOf's hash and direction; the worker rebuilds the key with FromClassified. Both
+        // must agree with From on every packet (the flow table compares the hash first), IPv4 and IPv6, equal
+        // addresses, both directions.
+        var rng = new Random(11);
+        IpAddr[] addresses = [A, B, IpAddr.Parse("2001:db8::1"), IpAddr.Parse("2001:db8::2"), IpAddr.Parse("::ffff:192.168.0.10"), IpAddr.Parse("10.0.0.1")];
+        var workers = new int[2];
+        for (int i = 0; i < 20_000; i++)
+        {
+            var p = FlowHarness.Tcp(addresses[rng.Next(addresses.Length)], (ushort)rng.Next(65536), addresses[rng.Next(addresses.Length)], (ushort)rng.Next(4), 0, 0, TcpFlags.Ack, 0);
+            if (i % 3 == 0) p.Transport = TransportLayer.Udp;
+            if (i % 5 == 0) p.Vlan = (ushort)rng.Next(4096);
+            if (i % 7 == 0) p.InnerVlan = (ushort)rng.Next(4096);
+            var expected = FlowKey.From(p, out bool expectedSourceIsA);
+            uint hash = FlowKey.HashOf(p, out bool sourceIsA);
+            Assert.Equal(expectedSourceIsA, sourceIsA);
+            Assert.Equal(expected.SymmetricHash, hash);
+            var rebuilt = FlowKey.FromClassified(p, sourceIsA, hash);
+            Assert.Equal(expected, rebuilt);
+            Assert.Equal(expected.AddressA, rebuilt.AddressA);
+            Assert.Equal(expected.PortA, rebuilt.PortA);
+            workers[(int)(((ulong)hash * 2) >> 32)]++;
+        }
+        // The worker is taken from the hash's high bits: an even split.
+        Assert.InRange(workers[0], 9_300, 10_700);
+    }
+
     [Theory]
     [InlineData(502, true)]
     [InlineData(802, true)]
