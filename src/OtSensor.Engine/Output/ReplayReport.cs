@@ -89,6 +89,9 @@ public sealed class ReplayReport : IEventConsumer
     /// <summary>Servers from which the CoAP section is worth a thread of its own (below, the hand-off costs more than it saves).</summary>
     internal int ParallelSectionServers { get; set; } = 256;
 
+    /// <summary>Alerts from which the alerts array is serialized on a thread of its own.</summary>
+    internal int ParallelSectionAlerts { get; set; } = 256;
+
     /// <summary>
     /// A section's JSON exactly as the summary's writer would write it as the value of a top-level property: the bytes
     /// of <see cref="ChunkedBuffer"/> from <c>Start</c> to <c>End</c>.
@@ -119,6 +122,12 @@ public sealed class ReplayReport : IEventConsumer
         // A large replay's summary is megabytes of JSON written after the last packet, while the second core idles:
         // the CoAP section (the largest on mixed traffic) is serialized on another thread meanwhile.
         var coapJson = Coap.ServerCount >= ParallelSectionServers ? Task.Run(() => SectionJson("coap", Coap.WriteJson, options)) : null;
+        // So are the alerts (thousands on a replay of an attack or of a plant that learns): the detection engine is
+        // done with them once the replay has completed.
+        var detection = Detection;
+        var alertsJson = detection is not null && detection.Raised.Count >= ParallelSectionAlerts
+            ? Task.Run(() => SectionJson("alerts", w => WriteAlerts(w, detection), options))
+            : null;
         using var w = new Utf8JsonWriter(output, options);
         w.WriteStartObject();
         w.WriteStartArray("files");
@@ -212,12 +221,7 @@ public sealed class ReplayReport : IEventConsumer
         }
         else
         {
-            using var section = coapJson.GetAwaiter().GetResult();
-            // Straight to the stream (the writer would first copy megabytes into a buffer of its own); the writer
-            // writes the last byte itself, so that it knows the property has its value.
-            w.Flush();
-            section.CopyTo(output, section.Start, section.End - 1);
-            w.WriteRawValue(section.ByteAt(section.End - 1), skipInputValidation: true);
+            WriteSection(w, output, coapJson);
         }
         if (Inventory is not null)
         {
@@ -229,17 +233,35 @@ public sealed class ReplayReport : IEventConsumer
             if (StorePath is not null) w.WriteString("store", StorePath);
             w.WriteEndObject();
         }
-        if (Detection is not null)
+        if (detection is not null)
         {
-            w.WriteStartArray("alerts");
-            foreach (var a in Detection.Raised)
-            {
-                OtSensor.Detection.AlertFormats.WriteJson(w, a);
-                FlushIfLarge(w);
-            }
-            w.WriteEndArray();
+            w.WritePropertyName("alerts");
+            if (alertsJson is null) WriteAlerts(w, detection);
+            else WriteSection(w, output, alertsJson);
         }
         w.WriteNumber("internal_errors", InternalErrors);
         w.WriteEndObject();
+    }
+
+    private static void WriteAlerts(Utf8JsonWriter w, OtSensor.Detection.DetectionEngine detection)
+    {
+        w.WriteStartArray();
+        foreach (var a in detection.Raised)
+        {
+            OtSensor.Detection.AlertFormats.WriteJson(w, a);
+            FlushIfLarge(w);
+        }
+        w.WriteEndArray();
+    }
+
+    /// <summary>The value of the property just named: a section serialized on another thread (<see cref="SectionJson"/>).</summary>
+    private static void WriteSection(Utf8JsonWriter w, Stream output, Task<ChunkedBuffer> pending)
+    {
+        using var section = pending.GetAwaiter().GetResult();
+        // Straight to the stream (the writer would first copy megabytes into a buffer of its own); the writer writes
+        // the last byte itself, so that it knows the property has its value.
+        w.Flush();
+        section.CopyTo(output, section.Start, section.End - 1);
+        w.WriteRawValue(section.ByteAt(section.End - 1), skipInputValidation: true);
     }
 }

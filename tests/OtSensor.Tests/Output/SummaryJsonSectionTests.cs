@@ -2,6 +2,7 @@ using System.Text;
 using OtSensor.Capture;
 using OtSensor.Core;
 using OtSensor.Output;
+using OtSensor.Pipeline;
 using OtSensor.Tests.Decoding;
 using OtSensor.Tests.Pipeline;
 
@@ -74,6 +75,89 @@ public class SummaryJsonSectionTests
             string parallel = Summary(run, 0);
             Assert.True(Encoding.UTF8.GetByteCount(inline) > 2 << 20, $"summary of {inline.Length} chars");
             Assert.Contains("/sensors/temp5", inline, StringComparison.Ordinal);
+            Assert.Equal(inline, parallel);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+}
+
+/// <summary>The replay summary's alerts serialized on a thread of their own are the same text as written in line.</summary>
+public class SummaryJsonAlertsSectionTests
+{
+    private static (ReplayReport Report, ReplayStats Stats) Run(IReadOnlyList<string> files)
+    {
+        var report = new ReplayReport();
+        var detection = new OtSensor.Detection.DetectionEngine(baseline: OtSensor.Detection.BaselineMode.Off);
+        report.Detection = detection;
+        var engine = new ReplayEngine(new ReplayOptions { Files = files, Workers = 2 }, [report, detection]);
+        var stats = engine.RunAsync().GetAwaiter().GetResult();
+        if (engine.FirstInternalError is { } e) throw new InvalidOperationException("internal error in the pipeline", e);
+        return (report, stats);
+    }
+
+    private static string Summary(ReplayReport report, ReplayStats stats, int parallelFrom)
+    {
+        report.ParallelSectionAlerts = parallelFrom;
+        using var ms = new MemoryStream();
+        report.WriteJson(ms, stats, includeTiming: false);
+        return Encoding.UTF8.GetString(ms.ToArray());
+    }
+
+    [Theory]
+    [InlineData("plant_attack.pcap")]
+    [InlineData("mqtt_policy.pcap")]
+    [InlineData("modbus_fc_scan.pcap")]
+    public void ParallelAlertsSection_IsByteIdenticalToTheInlineOne(string capture)
+    {
+        var (report, stats) = Run([Path.Combine(OtSensor.Tests.Differential.TestPaths.CapturesDir, "attacks", capture)]);
+        Assert.NotEmpty(report.Detection!.Raised);
+        string inline = Summary(report, stats, int.MaxValue);
+        string parallel = Summary(report, stats, 0);
+        Assert.Equal(inline, parallel);
+        Assert.Contains("\"alerts\": [", parallel, StringComparison.Ordinal);
+        Assert.Contains("\"internal_errors\": 0", parallel, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ParallelAlertsSection_IsByteIdentical_WhenEmptyOrLarge()
+    {
+        // No alert at all: an empty array either way.
+        var (quiet, quietStats) = Run([Path.Combine(OtSensor.Tests.Differential.TestPaths.CapturesDir, "modbus_pymodbus.pcap")]);
+        Assert.Equal(Summary(quiet, quietStats, int.MaxValue), Summary(quiet, quietStats, 0));
+
+        // 2,500 clients asking one CoAP server for /.well-known/core: 2,500 discovery alerts, an array that spans
+        // several of the buffer's 1 MiB chunks.
+        string path = Path.Combine(Path.GetTempPath(), $"otsensor-alert-sections-{Environment.ProcessId}.pcap");
+        try
+        {
+            using (var file = File.Create(path))
+            using (var pcap = new PcapWriter(file, LinkType.Ethernet))
+            {
+                long t = 1_700_000_000_000_000_000;
+                byte[] wellKnown = Encoding.ASCII.GetBytes(".well-known"), core = Encoding.ASCII.GetBytes("core");
+                for (int client = 0; client < 2500; client++)
+                {
+                    string clientIp = $"10.{20 + client / 250}.{client % 250}.7";
+                    ushort mid = (ushort)(client + 1);
+                    // CON GET /.well-known/core, token 1 byte.
+                    var request = new List<byte> { 0x41, 0x01, (byte)(mid >> 8), (byte)mid, (byte)client, (byte)(0xB0 | wellKnown.Length) };
+                    request.AddRange(wellKnown);
+                    request.Add((byte)core.Length);
+                    request.AddRange(core);
+                    var response = new List<byte> { 0x61, 0x45, (byte)(mid >> 8), (byte)mid, (byte)client, 0xC1, 0x28, 0xFF };
+                    response.AddRange(Encoding.ASCII.GetBytes("</sensors/temp>;rt=\"temperature\""));
+                    pcap.WritePacket(t += 1_000_000, Frames.Eth(0x0800, Frames.Ipv4(17, Frames.Udp(40000, 5683, [.. request]), clientIp, "10.9.9.9")));
+                    pcap.WritePacket(t += 1_000_000, Frames.Eth(0x0800, Frames.Ipv4(17, Frames.Udp(5683, 40000, [.. response]), "10.9.9.9", clientIp)));
+                }
+            }
+            var (report, stats) = Run([path]);
+            Assert.Equal(2500, report.Detection!.Raised.Count(a => a.Type == "coap_resource_discovery"));
+            string inline = Summary(report, stats, int.MaxValue);
+            string parallel = Summary(report, stats, 0);
+            Assert.True(Encoding.UTF8.GetByteCount(inline) > 2 << 20, $"summary of {inline.Length} chars");
             Assert.Equal(inline, parallel);
         }
         finally
