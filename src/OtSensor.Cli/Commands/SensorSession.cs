@@ -108,6 +108,9 @@ internal sealed class SensorSession : IDisposable
                 s.Consumers.Add(s.Detection);
                 s.Report.Detection = s.Detection;
             }
+            // With a store, completing the replay writes it (and the alerts and baseline): the JSON summary's sections
+            // are serialized meanwhile.
+            s.Report.PrepareJson = s.AsJson && !noStore;
             if (parse.GetValue(o.Events) is { } eventsPath)
             {
                 try

@@ -30,7 +30,65 @@ public sealed class ReplayReport : IEventConsumer
         else if (proto == ProtocolId.Mqtt) Mqtt.OnEvent(in entry, buffer);
     }
 
-    public void OnComplete(ReplayStats stats) => Stats = stats;
+    /// <summary>
+    /// Set when the JSON summary will be written after a completion that has work of its own (the store's final
+    /// write, the alerts' and baseline's): the protocol sections and the alerts are serialized on a thread of their
+    /// own from <see cref="OnComplete"/> on, meanwhile, as none of them changes once the last batch is analysed. Left
+    /// false (the sections are then written by <see cref="WriteJson"/>) when nothing would overlap them.
+    /// </summary>
+    public bool PrepareJson { get; set; }
+
+    private PreparedSections? _prepared;
+
+    public void OnComplete(ReplayStats stats)
+    {
+        Stats = stats;
+        if (PrepareJson && _prepared is null) _prepared = PreparedSections.Start(this);
+    }
+
+    /// <summary>The sections <see cref="OnComplete"/> started serializing (modbus, mqtt, coap, alerts), in that order, on one thread.</summary>
+    private sealed class PreparedSections
+    {
+        public readonly TaskCompletionSource<ChunkedBuffer> Modbus = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<ChunkedBuffer> Mqtt = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<ChunkedBuffer> Coap = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        public readonly TaskCompletionSource<ChunkedBuffer>? Alerts;
+
+        private PreparedSections(bool alerts)
+        {
+            if (alerts) Alerts = new(TaskCreationOptions.RunContinuationsAsynchronously);
+        }
+
+        public static PreparedSections Start(ReplayReport report)
+        {
+            var detection = report.Detection;
+            var p = new PreparedSections(detection is not null);
+            // A thread, not the thread pool: the store's completion runs pool tasks that must not queue behind these.
+            new Thread(() =>
+            {
+                var options = JsonOptions;
+                Run(p.Modbus, () => SectionJson("modbus", report.Modbus.WriteJson, options));
+                Run(p.Mqtt, () => SectionJson("mqtt", report.Mqtt.WriteJson, options));
+                Run(p.Coap, () => SectionJson("coap", report.Coap.WriteJson, options));
+                if (p.Alerts is not null) Run(p.Alerts, () => SectionJson("alerts", w => WriteAlerts(w, detection!), options));
+            }) { IsBackground = true, Name = "otsensor summary" }.Start();
+            return p;
+        }
+
+        private static void Run(TaskCompletionSource<ChunkedBuffer> into, Func<ChunkedBuffer> make)
+        {
+            try
+            {
+                into.SetResult(make());
+            }
+            catch (Exception ex)
+            {
+                into.SetException(ex);
+            }
+        }
+    }
+
+    private static readonly JsonWriterOptions JsonOptions = new() { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     public void WriteText(TextWriter w, ReplayStats stats)
     {
@@ -118,16 +176,20 @@ public sealed class ReplayReport : IEventConsumer
     /// <summary>The summary as one JSON object. <paramref name="includeTiming"/> false leaves out wall-clock figures (golden files).</summary>
     public void WriteJson(Stream output, ReplayStats stats, bool includeTiming = true, Func<string, string>? pathMapper = null)
     {
-        var options = new JsonWriterOptions { Indented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        var options = JsonOptions;
+        var prepared = _prepared;
+        _prepared = null;
         // A large replay's summary is megabytes of JSON written after the last packet, while the second core idles:
         // the CoAP section (the largest on mixed traffic) is serialized on another thread meanwhile.
-        var coapJson = Coap.ServerCount >= ParallelSectionServers ? Task.Run(() => SectionJson("coap", Coap.WriteJson, options)) : null;
+        var coapJson = prepared?.Coap.Task
+            ?? (Coap.ServerCount >= ParallelSectionServers ? Task.Run(() => SectionJson("coap", Coap.WriteJson, options)) : null);
         // So are the alerts (thousands on a replay of an attack or of a plant that learns): the detection engine is
         // done with them once the replay has completed.
         var detection = Detection;
-        var alertsJson = detection is not null && detection.Raised.Count >= ParallelSectionAlerts
-            ? Task.Run(() => SectionJson("alerts", w => WriteAlerts(w, detection), options))
-            : null;
+        var alertsJson = prepared?.Alerts?.Task
+            ?? (detection is not null && detection.Raised.Count >= ParallelSectionAlerts
+                ? Task.Run(() => SectionJson("alerts", w => WriteAlerts(w, detection), options))
+                : null);
         using var w = new Utf8JsonWriter(output, options);
         w.WriteStartObject();
         w.WriteStartArray("files");
@@ -211,9 +273,11 @@ public sealed class ReplayReport : IEventConsumer
         w.WriteNumber("conflicting_overlaps", f.ConflictingOverlaps);
         w.WriteEndObject();
         w.WritePropertyName("modbus");
-        Modbus.WriteJson(w);
+        if (prepared is null) Modbus.WriteJson(w);
+        else WriteSection(w, output, prepared.Modbus.Task);
         w.WritePropertyName("mqtt");
-        Mqtt.WriteJson(w);
+        if (prepared is null) Mqtt.WriteJson(w);
+        else WriteSection(w, output, prepared.Mqtt.Task);
         w.WritePropertyName("coap");
         if (coapJson is null)
         {

@@ -87,9 +87,9 @@ public class SummaryJsonSectionTests
 /// <summary>The replay summary's alerts serialized on a thread of their own are the same text as written in line.</summary>
 public class SummaryJsonAlertsSectionTests
 {
-    private static (ReplayReport Report, ReplayStats Stats) Run(IReadOnlyList<string> files)
+    private static (ReplayReport Report, ReplayStats Stats) Run(IReadOnlyList<string> files, bool prepare = false)
     {
-        var report = new ReplayReport();
+        var report = new ReplayReport { PrepareJson = prepare };
         var detection = new OtSensor.Detection.DetectionEngine(baseline: OtSensor.Detection.BaselineMode.Off);
         report.Detection = detection;
         var engine = new ReplayEngine(new ReplayOptions { Files = files, Workers = 2 }, [report, detection]);
@@ -119,6 +119,25 @@ public class SummaryJsonAlertsSectionTests
         Assert.Equal(inline, parallel);
         Assert.Contains("\"alerts\": [", parallel, StringComparison.Ordinal);
         Assert.Contains("\"internal_errors\": 0", parallel, StringComparison.Ordinal);
+    }
+
+    /// <summary>Sections serialized from the completion on (<see cref="ReplayReport.PrepareJson"/>) give the same summary.</summary>
+    [Theory]
+    [InlineData("attacks/plant_attack.pcap")]
+    [InlineData("attacks/mqtt_policy.pcap")]
+    [InlineData("coap_libcoap.pcap")]
+    [InlineData("modbus_pymodbus.pcap")]
+    [InlineData("mqtt_mosquitto.pcap")]
+    public void PreparedSections_GiveTheSameSummary(string capture)
+    {
+        string path = Path.Combine(OtSensor.Tests.Differential.TestPaths.CapturesDir, capture);
+        var (inline, inlineStats) = Run([path]);
+        var (prepared, preparedStats) = Run([path], prepare: true);
+        string expected = Summary(inline, inlineStats, int.MaxValue);
+        Assert.Equal(expected, Summary(prepared, preparedStats, int.MaxValue));
+        Assert.Contains("\"modbus\": {", expected, StringComparison.Ordinal);
+        // Written once: a second summary of the same report is written in line, the same again.
+        Assert.Equal(expected, Summary(prepared, preparedStats, int.MaxValue));
     }
 
     [Fact]
