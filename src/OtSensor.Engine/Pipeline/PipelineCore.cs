@@ -27,11 +27,11 @@ public abstract class PipelineOptions
 /// <summary>
 /// The stages after the source: a single ingest thread (the caller) decodes packets into pooled batches, N dissector
 /// workers process the flows hashed to them, and the analysis stage hands every batch and event to the consumers in a
-/// deterministic order (packet order, whatever the number of workers). The analysis stage is one thread, or two when
-/// some consumers run apart (<see cref="IEventConsumer.RunsApart"/>): each thread ("lane") gives every batch and event
-/// to its consumers in that same order, and a batch goes back to the pool when both lanes are done with it. Workers
-/// and analysis lanes are dedicated threads that block on their queues: no thread-pool hops and no async state
-/// machines between stages.
+/// deterministic order (packet order, whatever the number of workers). The analysis stage is one thread for the
+/// consumers that share state, and one more for each consumer that runs apart (<see cref="IEventConsumer.RunsApart"/>):
+/// each thread ("lane") gives every batch and event to its consumers in that same order, and a batch goes back to the
+/// pool when every lane is done with it. Workers and analysis lanes are dedicated threads that block on their
+/// queues: no thread-pool hops and no async state machines between stages.
 /// </summary>
 internal sealed class PipelineCore
 {
@@ -100,9 +100,16 @@ internal sealed class PipelineCore
         }
         foreach (var t in _workerThreads) t.Start();
         // Decided at the start (a consumer's RunsApart may depend on how it was wired up after construction).
+        // The consumers that do not run apart share the first lane; each one that does has a lane of its own.
         var main = Array.FindAll(_consumers, c => !c.RunsApart);
-        var apart = Array.FindAll(_consumers, c => c.RunsApart);
-        _lanes = main.Length > 0 && apart.Length > 0 ? [new Lane(main), new Lane(apart)] : [new Lane(_consumers)];
+        var lanes = new List<Lane>();
+        if (main.Length > 0) lanes.Add(new Lane(main));
+        foreach (var c in _consumers)
+        {
+            if (c.RunsApart) lanes.Add(new Lane([c]));
+        }
+        if (lanes.Count == 0) lanes.Add(new Lane([]));
+        _lanes = [.. lanes];
         _lanesRunning = _lanes.Length;
         for (int i = 0; i < _lanes.Length; i++)
         {
