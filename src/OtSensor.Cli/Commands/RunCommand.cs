@@ -138,7 +138,7 @@ internal sealed class ServiceSession : IDisposable
             if (r.Config.Detection.Enabled)
             {
                 s._alertStore = AlertStore.Open(r.Config.Store);
-                s.Detection = new DetectionEngine(r.Rules, s._alertStore, r.Baseline) { AssetKeys = s.Inventory.AssetKeyOf };
+                s.Detection = new DetectionEngine(r.Rules, s._alertStore, r.Baseline) { Naming = s.Inventory.Naming };
                 s.Consumers.Add(s.Detection);
             }
             return s;

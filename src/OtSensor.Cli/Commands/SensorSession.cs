@@ -104,7 +104,7 @@ internal sealed class SensorSession : IDisposable
             {
                 s.Detection = ReplayDetection.Create(parse.GetValue(o.Baseline), parse.GetValue(o.RulesConfig), noStore ? null : storePath, stderr, out s._alertStore, out exitCode);
                 if (s.Detection is null) return s.Fail();
-                if (s.Inventory is not null) s.Detection.AssetKeys = s.Inventory.AssetKeyOf;
+                if (s.Inventory is not null) s.Detection.Naming = s.Inventory.Naming;
                 s.Consumers.Add(s.Detection);
                 s.Report.Detection = s.Detection;
             }

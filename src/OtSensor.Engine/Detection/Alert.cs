@@ -24,11 +24,11 @@ public sealed class Alert
     public long Count { get; set; } = 1;
     /// <summary>modbus, mqtt, coap, tcp, udp...</summary>
     public string Proto { get; init; } = "";
-    public string? SrcAsset { get; init; }
+    public string? SrcAsset { get; set; }
     public string? SrcIp { get; init; }
     public string? SrcMac { get; init; }
     public int? SrcPort { get; init; }
-    public string? DstAsset { get; init; }
+    public string? DstAsset { get; set; }
     public string? DstIp { get; init; }
     public string? DstMac { get; init; }
     public int? DstPort { get; init; }

@@ -119,18 +119,43 @@ public sealed partial class DetectionEngine : IEventConsumer
     public DetectionOptions Options => _options;
 
     /// <summary>
-    /// The asset key (<c>mac:…</c> / <c>ip:…</c>, as the inventory names assets) of an endpoint, for the alerts'
-    /// <see cref="Alert.SrcAsset"/> / <see cref="Alert.DstAsset"/>; called only when an alert is created, on the
-    /// analysis thread. Null (the default, no inventory running): the fields stay empty.
+    /// The inventory's asset keys (<c>mac:…</c> / <c>ip:…</c>) for the alerts' <see cref="Alert.SrcAsset"/> /
+    /// <see cref="Alert.DstAsset"/>, as the inventory named the endpoints at the packet or event that raised the
+    /// alert. Null (the default, no inventory running): the fields stay empty. The inventory must come before this
+    /// engine in the consumers' order (it did when both ran on one thread: it had handled each point first).
     /// </summary>
-    public Func<MacAddress, IpAddr, string?>? AssetKeys { get; set; }
+    public OtSensor.Inventory.AssetNaming? Naming { get; set; }
 
     /// <summary>
-    /// Detection reads no other consumer's state, unless it names assets through the inventory (<see cref="AssetKeys"/>):
-    /// without that, it runs on an analysis thread of its own (the alerts are the same: it sees the same batches and
-    /// events in the same order).
+    /// Detection reads no other consumer's state (the inventory's asset keys come through <see cref="Naming"/>, which
+    /// is safe to read from another thread): it runs on an analysis thread of its own, and the alerts are the same (it
+    /// sees the same batches and events in the same order).
     /// </summary>
-    public bool RunsApart => AssetKeys is null;
+    public bool RunsApart => true;
+
+    // Where the consumers' order is (see AssetNaming): the batch and the index of the event being handled.
+    private long _batchSequence;
+    private long _eventIndex;
+
+    /// <summary>Alerts created since the last naming, with their endpoints and the point they were raised at.</summary>
+    private readonly List<(Alert Alert, MacAddress SrcMac, IpAddr SrcIp, MacAddress DstMac, IpAddr DstIp, long Stamp)> _unnamed = [];
+
+    /// <summary>
+    /// Names the assets of the alerts created since the last call, once the inventory has got as far as the last of
+    /// them (<paramref name="wait"/> false: it has finished, at the end of the run).
+    /// </summary>
+    private void NameAssets(bool wait)
+    {
+        var naming = Naming;
+        if (naming is null || _unnamed.Count == 0) return;
+        if (wait) naming.WaitFor(_unnamed[^1].Stamp);
+        foreach (var (a, srcMac, srcIp, dstMac, dstIp, stamp) in _unnamed)
+        {
+            a.SrcAsset = naming.Name(srcMac, srcIp, stamp);
+            a.DstAsset = naming.Name(dstMac, dstIp, stamp);
+        }
+        _unnamed.Clear();
+    }
 
     /// <summary>
     /// Completing writes the alerts still pending and the baseline: nothing of the inventory is read then (asset names
@@ -243,6 +268,8 @@ public sealed partial class DetectionEngine : IEventConsumer
 
     public void OnPackets(PacketBatch batch)
     {
+        _batchSequence = batch.Sequence;
+        _eventIndex = 0;
         var slots = batch.Slots;
         var decoded = batch.Decoded;
         if (batch.Count > 0) Clock(slots[0].TimestampNs);
@@ -263,6 +290,7 @@ public sealed partial class DetectionEngine : IEventConsumer
 
     public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
     {
+        _eventIndex++;
         if (entry.Kind == EventKind.Anomaly)
         {
             ref readonly var an = ref entry.Anomaly;
@@ -290,6 +318,8 @@ public sealed partial class DetectionEngine : IEventConsumer
     /// <summary>Writes everything pending (alerts, baseline) and waits for the store.</summary>
     public void Complete()
     {
+        // Every lane is done: the inventory has recorded everything.
+        NameAssets(wait: false);
         // The baseline's JSON is built while the last alerts are being written, then written after them.
         Flush(wait: false, force: true);
         FlushLearning(dropCache: false);
@@ -318,6 +348,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     private void Flush(bool wait, bool force)
     {
         _lastFlushTicks = Stopwatch.GetTimestamp();
+        if (_writer is not null) NameAssets(wait: true);
         foreach (var o in _dirty)
         {
             o.Dirty = false;
@@ -458,11 +489,9 @@ public sealed partial class DetectionEngine : IEventConsumer
             LastSeenNs = ts,
             Count = 1,
             Proto = proto,
-            SrcAsset = AssetKeys?.Invoke(src.Mac, src.Ip),
             SrcIp = src.Ip.IsZero ? null : Ip(src.Ip),
             SrcMac = src.Mac.IsZero ? null : Mac(src.Mac),
             SrcPort = src.Port == 0 ? null : src.Port,
-            DstAsset = AssetKeys?.Invoke(dst.Mac, dst.Ip),
             DstIp = dst.Ip.IsZero ? null : Ip(dst.Ip),
             DstMac = dst.Mac.IsZero ? null : Mac(dst.Mac),
             DstPort = dst.Port == 0 ? null : dst.Port,
@@ -470,6 +499,7 @@ public sealed partial class DetectionEngine : IEventConsumer
             Evidence = evidence,
             TracePackets = [.. _tracePackets],
         };
+        if (Naming is not null) _unnamed.Add((alert, src.Mac, src.Ip, dst.Mac, dst.Ip, OtSensor.Inventory.AssetNaming.Stamp(_batchSequence, _eventIndex)));
         var key = (type.Index, src.Ip, dst.Ip);
         if (_open.Count >= _options.MaxOpenAlerts && !_open.ContainsKey(key))
         {

@@ -64,7 +64,12 @@ public sealed class AssetInventory : IEventConsumer
         {
             var seed = store.Load();
             foreach (var e in seed.Endpoints) _endpoints[(e.Mac, e.Ip)] = e;
-            foreach (var m in seed.Macs) _macs[m.Mac] = m;
+            foreach (var m in seed.Macs)
+            {
+                _macs[m.Mac] = m;
+                if (m.IsRouter) Naming.Router(m.Mac, AssetNaming.Before);
+                foreach (var ip in m.ArpIps) Naming.ArpIp(m.Mac, ip, AssetNaming.Before);
+            }
             foreach (var l in seed.Links) _links[LinkKey.Of(l)] = l;
             foreach (var (k, id) in seed.AssetIds) _assetIds[k] = id;
             foreach (var e in _endpoints.Values)
@@ -118,7 +123,35 @@ public sealed class AssetInventory : IEventConsumer
 
     // ------------------------------------------------------------------ packets
 
+    /// <summary>
+    /// The asset keys of this inventory for another analysis thread (the detection engine's alerts), as
+    /// <see cref="AssetKeyOf"/> gives them at the same point of the replay.
+    /// </summary>
+    public AssetNaming Naming { get; } = new();
+
+    // Where the consumers' order is (see AssetNaming): the batch and the index of the event being handled.
+    private long _batchSequence;
+    private long _eventIndex;
+    private long _stamp;
+
     public void OnPackets(PacketBatch batch)
+    {
+        _batchSequence = batch.Sequence;
+        _eventIndex = 0;
+        _stamp = AssetNaming.Stamp(_batchSequence, 0);
+        try
+        {
+            OnPacketsOf(batch);
+        }
+        finally
+        {
+            // Published before the periodic flush: another thread may be waiting to name alerts of this batch.
+            Naming.Publish(_stamp);
+        }
+        MaybeFlush(final: false);
+    }
+
+    private void OnPacketsOf(PacketBatch batch)
     {
         _version++;
         for (int i = 0; i < batch.Count; i++)
@@ -141,7 +174,6 @@ public sealed class AssetInventory : IEventConsumer
                 if (ep is not null) Sent(ep, ts, len, d.Vlan);
             }
         }
-        MaybeFlush(final: false);
     }
 
     private static bool Usable(MacAddress mac) => !mac.IsZero && !mac.IsMulticast;
@@ -182,6 +214,7 @@ public sealed class AssetInventory : IEventConsumer
         {
             ms.ArpIps.Add(ip);
             ms.Dirty = true;
+            Naming.ArpIp(mac, ip, _stamp);
         }
     }
 
@@ -395,6 +428,7 @@ public sealed class AssetInventory : IEventConsumer
             ms.IsRouter = true;
             ms.RouterReason = reason;
             ms.RouterFrame = frame;
+            Naming.Router(ms.Mac, _stamp);
         }
     }
 
@@ -446,6 +480,19 @@ public sealed class AssetInventory : IEventConsumer
     // ------------------------------------------------------------------ events
 
     public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
+    {
+        _stamp = AssetNaming.Stamp(_batchSequence, ++_eventIndex);
+        try
+        {
+            OnEventOf(in entry, buffer);
+        }
+        finally
+        {
+            Naming.Publish(_stamp);
+        }
+    }
+
+    private void OnEventOf(in EventEntry entry, EventBuffer buffer)
     {
         _version++;
         if (entry.Kind != EventKind.Transaction) return;

@@ -1,0 +1,176 @@
+using OtSensor.Core;
+using OtSensor.Decoding;
+using OtSensor.Inventory;
+using OtSensor.Pipeline;
+using OtSensor.Store;
+using OtSensor.Tests.Differential;
+
+namespace OtSensor.Tests.Inventory;
+
+/// <summary>
+/// The asset keys another thread gets from <see cref="AssetNaming"/> at a point of the replay are exactly those
+/// <see cref="AssetInventory.AssetKeyOf"/> gave on the inventory's own thread at that point.
+/// </summary>
+public class AssetNamingTests
+{
+    /// <summary>Runs right after the inventory on its thread and asks it for the key of every endpoint it sees.</summary>
+    private sealed class Probe(AssetInventory inventory) : IEventConsumer
+    {
+        public readonly List<(MacAddress Mac, IpAddr Ip, long Stamp, string? Key)> Asked = [];
+        private long _sequence, _index;
+
+        public void OnPackets(PacketBatch batch)
+        {
+            _sequence = batch.Sequence;
+            _index = 0;
+            long stamp = AssetNaming.Stamp(_sequence, 0);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                ref readonly var d = ref batch.Decoded[i];
+                Ask(d.SrcMac, d.SrcIp, stamp);
+                Ask(d.DstMac, d.DstIp, stamp);
+                if (d.Network == NetworkLayer.Arp) Ask(d.ArpSenderMac, d.ArpSenderIp, stamp);
+            }
+        }
+
+        public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch)
+        {
+            long stamp = AssetNaming.Stamp(_sequence, ++_index);
+            Ask(entry.Flow.ClientMac, entry.Flow.ClientIp, stamp);
+            Ask(entry.Flow.ServerMac, entry.Flow.ServerIp, stamp);
+        }
+
+        private void Ask(MacAddress mac, IpAddr ip, long stamp) => Asked.Add((mac, ip, stamp, inventory.AssetKeyOf(mac, ip)));
+
+        public void OnComplete(ReplayStats stats) { }
+    }
+
+    private static Probe Run(IReadOnlyList<string> files, AssetInventory inventory, int batchPackets)
+    {
+        var probe = new Probe(inventory);
+        var engine = new ReplayEngine(new ReplayOptions { Files = files, Workers = 2, BatchPackets = batchPackets }, [inventory, probe]);
+        engine.RunAsync().GetAwaiter().GetResult();
+        Assert.Equal(0, engine.InternalErrors);
+        return probe;
+    }
+
+    private static void AssertSameKeys(Probe probe, AssetNaming naming)
+    {
+        Assert.NotEmpty(probe.Asked);
+        foreach (var (mac, ip, stamp, key) in probe.Asked) Assert.Equal(key, naming.Name(mac, ip, stamp));
+    }
+
+    private static readonly byte[] Host = SyntheticCapture.Mac("00:1d:9c:00:00:05");
+    private static readonly byte[] Router = SyntheticCapture.Mac("08:61:95:00:00:01");
+
+    /// <summary>A MAC that becomes a router part way (its remote hosts then get ip: keys), then announces one of them in ARP.</summary>
+    private static SyntheticCapture RouterCapture()
+    {
+        var cap = new SyntheticCapture().Arp(Router, "10.0.0.1", "10.0.0.5");
+        ushort port = 40000;
+        string[] remotes = ["172.16.1.10", "172.16.1.11", "172.16.1.12", "172.16.1.13", "172.16.1.14"];
+        foreach (var r in remotes) cap.Handshake(Host, "10.0.0.5", port++, Router, r, 502);
+        cap.Arp(Router, "172.16.1.12", "10.0.0.5");
+        foreach (var r in remotes) cap.Handshake(Host, "10.0.0.5", port++, Router, r, 502);
+        return cap;
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    [InlineData(64)]
+    public void KeysAtEachPoint_AreTheInventorysOwn_AsARouterAppearsAndAnnouncesAnAddress(int batchPackets)
+    {
+        using var dir = new TempDir();
+        string path = RouterCapture().Write(dir.File("router.pcap"));
+        var inventory = new AssetInventory();
+        var probe = Run([path], inventory, batchPackets);
+        AssertSameKeys(probe, inventory.Naming);
+        // With a batch a packet, the capture shows all three answers: a remote host by the router's MAC before it is
+        // known as one, then remote hosts by IP, and the announced address by the router's MAC again (with larger
+        // batches the inventory has seen more of the batch's packets at its first point: fewer answers, the same rule).
+        var r12 = IpAddr.Parse("172.16.1.12");
+        var r14 = IpAddr.Parse("172.16.1.14");
+        var routerMac = new MacAddress(0x086195000001UL);
+        if (batchPackets == 1)
+        {
+            Assert.Contains(probe.Asked, a => a.Mac == routerMac && a.Ip == r12 && a.Key == "mac:08:61:95:00:00:01");
+            Assert.Contains(probe.Asked, a => a.Mac == routerMac && a.Ip == r14 && a.Key == "ip:172.16.1.14");
+            Assert.Contains(probe.Asked, a => a.Mac == routerMac && a.Ip == r12 && a.Key == "ip:172.16.1.12");
+        }
+        long last = probe.Asked[^1].Stamp;
+        Assert.True(inventory.Naming.Reached(last));
+        Assert.Equal("mac:08:61:95:00:00:01", inventory.Naming.Name(routerMac, r12, last));
+    }
+
+    [Fact]
+    public void KeysAtEachPoint_AreTheInventorysOwn_OnRealCaptures_AndWithAStoreSeed()
+    {
+        string[] files =
+        [
+            TestPaths.Capture("modbus_pymodbus.pcap"), TestPaths.Capture("mqtt_mosquitto.pcap"), TestPaths.Capture("coap_libcoap.pcap"),
+            Path.Combine(TestPaths.CapturesDir, "attacks", "plant_normal.pcap"), Path.Combine(TestPaths.CapturesDir, "attacks", "port_scan.pcap"),
+        ];
+        var inventory = new AssetInventory();
+        AssertSameKeys(Run(files, inventory, 32), inventory.Naming);
+
+        // A second run seeded from a store that already knows the router: its facts hold from the first point on.
+        using var dir = new TempDir();
+        string path = RouterCapture().Write(dir.File("router.pcap"));
+        string db = dir.File("s.db");
+        using (var store = InventoryStore.Open(db, readOnly: false))
+        {
+            var first = new AssetInventory(null, store);
+            Run([path], first, 16);
+            first.OnComplete(new ReplayStats());
+        }
+        using (var store = InventoryStore.Open(db, readOnly: false))
+        {
+            var seeded = new AssetInventory(null, store);
+            var probe = Run([path], seeded, 16);
+            AssertSameKeys(probe, seeded.Naming);
+            Assert.Contains(probe.Asked, a => a.Ip == IpAddr.Parse("172.16.1.10") && a.Key == "ip:172.16.1.10" && a.Stamp == AssetNaming.Stamp(0, 0));
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(3)]
+    public async Task Alerts_CarryTheInventorysAssetKeys_InTheStoreToo(int workers)
+    {
+        string[] files =
+        [
+            Path.Combine(TestPaths.CapturesDir, "attacks", "port_scan.pcap"), Path.Combine(TestPaths.CapturesDir, "attacks", "plant_attack.pcap"),
+            Path.Combine(TestPaths.CapturesDir, "attacks", "mqtt_policy.pcap"), Path.Combine(TestPaths.CapturesDir, "attacks", "coap_amplification.pcap"),
+        ];
+        using var dir = new TempDir();
+        string db = dir.File("s.db");
+        List<OtSensor.Detection.Alert> raised;
+        using (var inventoryStore = InventoryStore.Open(db, readOnly: false))
+        using (var alertStore = OtSensor.Detection.AlertStore.Open(db))
+        {
+            var inventory = new AssetInventory(null, inventoryStore);
+            var detection = new OtSensor.Detection.DetectionEngine(null, alertStore, OtSensor.Detection.BaselineMode.Off) { Naming = inventory.Naming };
+            Assert.True(detection.RunsApart);
+            var engine = new ReplayEngine(new ReplayOptions { Files = files, Workers = workers, BatchPackets = 64 }, [inventory, detection]);
+            await engine.RunAsync();
+            Assert.Equal(0, engine.InternalErrors);
+            raised = [.. detection.Raised];
+        }
+        Assert.True(raised.Count >= 4, $"{raised.Count} alerts");
+        // No routers in these captures: an endpoint with a MAC is its MAC's asset, one without is its IP's.
+        foreach (var a in raised)
+        {
+            Assert.Equal(a.SrcMac is not null ? "mac:" + a.SrcMac : a.SrcIp is null ? null : "ip:" + a.SrcIp, a.SrcAsset);
+            Assert.Equal(a.DstMac is not null ? "mac:" + a.DstMac : a.DstIp is null ? null : "ip:" + a.DstIp, a.DstAsset);
+        }
+        using var reopened = OtSensor.Detection.AlertStore.Open(db);
+        var stored = reopened.ReadAfter(0, 100_000).ToDictionary(a => a.Id);
+        Assert.Equal(raised.Count, stored.Count);
+        foreach (var a in raised)
+        {
+            Assert.Equal(a.SrcAsset, stored[a.Id].SrcAsset);
+            Assert.Equal(a.DstAsset, stored[a.Id].DstAsset);
+        }
+    }
+}
