@@ -316,6 +316,20 @@ public sealed class AlertStore : IAlertOutbox, IDisposable
 
     public void WriteBaseline(BaselineModel model, BaselineState state) => WriteBaseline(model.ToJson(), state);
 
+    /// <summary>Writes a baseline already in its JSON form as UTF-8 (<see cref="BaselineModel.ToJsonUtf8"/>) and its state.</summary>
+    public void WriteBaseline(byte[] modelJsonUtf8, BaselineState state) => Run(() =>
+    {
+        using var tx = _db.BeginTransaction(deferred: false);
+        using (var put = new SqlStatement(_db, "INSERT INTO baseline(id, data) VALUES (1, ?1) ON CONFLICT(id) DO UPDATE SET data = excluded.data;"))
+        {
+            put.Utf8(1, modelJsonUtf8);
+            put.Run();
+        }
+        Put("baseline_state", JsonSerializer.Serialize(state, BaselineStateJsonContext.Default.BaselineState), tx);
+        tx.Commit();
+        return 0;
+    });
+
     /// <summary>Writes a baseline already in its JSON form (<see cref="BaselineModel.ToJson"/>) and its state.</summary>
     public void WriteBaseline(string modelJson, BaselineState state) => Run(() =>
     {

@@ -209,6 +209,127 @@ public sealed partial class BaselineModel
         return JsonSerializer.Serialize(d, indented ? s_indented : DtoJsonContext.Default.Dto);
     }
 
+    /// <summary>
+    /// <see cref="ToJson"/>'s compact form with <c>sorted</c> false, as UTF-8, written straight from the sets: no string
+    /// per learned key and no UTF-16 document (the store's copy, written at the end of every replay that learns).
+    /// </summary>
+    public byte[] ToJsonUtf8()
+    {
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(1 << 16);
+        using (var w = new Utf8JsonWriter(buffer))
+        {
+            Span<byte> line = stackalloc byte[512];
+            w.WriteStartObject();
+            w.WriteStartArray("assets"u8);
+            foreach (var kv in Assets)
+            {
+                var t = new Line(line);
+                t.Ip(kv.Key); t.Bar(); t.Num(kv.Value.Value);
+                w.WriteStringValue(t.Text);
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("links"u8);
+            foreach (var k in Links)
+            {
+                var t = new Line(line);
+                t.Ip(k.Client); t.Bar(); t.Ip(k.Server);
+                w.WriteStringValue(t.Text);
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("services"u8);
+            foreach (var k in Services)
+            {
+                var t = new Line(line);
+                t.Ip(k.Client); t.Bar(); t.Ip(k.Server); t.Bar(); t.Num(k.Transport); t.Bar(); t.Num(k.Port); t.Bar(); t.Num((int)k.Protocol);
+                w.WriteStringValue(t.Text);
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("codes"u8);
+            foreach (var k in Codes)
+            {
+                var t = new Line(line);
+                t.Ip(k.Client); t.Bar(); t.Ip(k.Server); t.Bar(); t.Num((int)k.Protocol); t.Bar(); t.Num(k.Code);
+                w.WriteStringValue(t.Text);
+            }
+            w.WriteEndArray();
+            w.WriteStartArray("writers"u8);
+            foreach (var k in Writers)
+            {
+                var t = new Line(line);
+                t.Ip(k.Client); t.Bar(); t.Ip(k.Server); t.Bar(); t.Num(k.Unit);
+                w.WriteStringValue(t.Text);
+            }
+            w.WriteEndArray();
+            WriteRanges(w, "written"u8, Written, line);
+            WriteRanges(w, "read"u8, Read, line);
+            w.WriteStartArray("polls"u8);
+            foreach (var kv in Polls)
+            {
+                var t = new Line(line);
+                var k = kv.Key;
+                var v = kv.Value;
+                t.Ip(k.Client); t.Bar(); t.Ip(k.Server); t.Bar(); t.Num((int)k.Protocol); t.Bar(); t.Num(k.Code); t.Bar(); t.Num(k.Unit); t.Bar();
+                t.Num(k.Address); t.Bar(); t.Num(v.Intervals); t.Bar(); t.Num(v.SumNs); t.Bar(); t.Num(v.MinNs); t.Bar(); t.Num(v.MaxNs);
+                w.WriteStringValue(t.Text);
+            }
+            w.WriteEndArray();
+            WriteStrings(w, "mqtt_clients"u8, MqttClients);
+            WriteStrings(w, "mqtt_topics"u8, MqttTopics);
+            WriteStrings(w, "coap_resources"u8, CoapResources);
+            w.WriteStartArray("findings"u8);
+            foreach (var f in Findings) w.WriteStringValue(f);
+            w.WriteEndArray();
+            w.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteRanges(Utf8JsonWriter w, ReadOnlySpan<byte> name, Dictionary<RegisterKey, ValueRange> ranges, Span<byte> line)
+    {
+        w.WriteStartArray(name);
+        foreach (var kv in ranges)
+        {
+            var t = new Line(line);
+            var k = kv.Key;
+            var v = kv.Value;
+            t.Ip(k.Server); t.Bar(); t.Num(k.Unit); t.Bar(); t.Num(k.Address); t.Bar(); t.Num(v.Min); t.Bar(); t.Num(v.Max); t.Bar(); t.Num(v.Samples);
+            w.WriteStringValue(t.Text);
+        }
+        w.WriteEndArray();
+    }
+
+    private static void WriteStrings(Utf8JsonWriter w, ReadOnlySpan<byte> name, HashSet<string> items)
+    {
+        w.WriteStartArray(name);
+        foreach (var item in items) w.WriteStringValue(item);
+        w.WriteEndArray();
+    }
+
+    /// <summary>One '|'-separated line of ASCII fields (addresses and invariant integers) in a caller's buffer.</summary>
+    private ref struct Line(Span<byte> buffer)
+    {
+        private readonly Span<byte> _buffer = buffer;
+        private int _length;
+
+        public readonly ReadOnlySpan<byte> Text => _buffer[.._length];
+
+        public void Bar() => _buffer[_length++] = (byte)'|';
+
+        public void Ip(IpAddr a) => _length += a.FormatUtf8(_buffer[_length..]);
+
+        public void Num(long v)
+        {
+            v.TryFormat(_buffer[_length..], out int n, default, CultureInfo.InvariantCulture);
+            _length += n;
+        }
+
+        public void Num(ulong v)
+        {
+            v.TryFormat(_buffer[_length..], out int n, default, CultureInfo.InvariantCulture);
+            _length += n;
+        }
+    }
+
     /// <summary>Parses <see cref="ToJson"/>'s form; throws <see cref="FormatException"/> on bad input.</summary>
     public static BaselineModel FromJson(string json)
     {

@@ -323,7 +323,7 @@ public sealed partial class DetectionEngine : IEventConsumer
         // The baseline's JSON is built while the last alerts are being written, then written after them.
         Flush(wait: false, force: true);
         FlushLearning(dropCache: false);
-        string? baselineJson = _store is not null && (_baselineDirty || Learning) ? _baseline.ToJson(sorted: false) : null;
+        byte[]? baselineJson = _store is not null && (_baselineDirty || Learning) ? _baseline.ToJsonUtf8() : null;
         if (_writer is not null)
         {
             _writer.WaitIdle();

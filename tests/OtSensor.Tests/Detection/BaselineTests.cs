@@ -291,6 +291,40 @@ public class BaselineTests
         Assert.NotEqual(BaselineModel.FromJson(first!).ToJson(), first);
     }
 
+    /// <summary>The store's UTF-8 form is exactly the unsorted JSON text, whatever the keys hold.</summary>
+    [Fact]
+    public void BaselineModel_Utf8Form_IsTheUnsortedJson()
+    {
+        var e = DetectionHarness.Run([Plant("normal"), DetectionHarness.Attack("mqtt_policy.pcap"), DetectionHarness.Attack("coap_amplification.pcap")], mode: BaselineMode.Learn);
+        var m = e.Baseline;
+        Assert.Equal(m.ToJson(sorted: false), System.Text.Encoding.UTF8.GetString(m.ToJsonUtf8()));
+
+        var v6 = OtSensor.Core.IpAddr.Parse("2001:db8::ffff:10.0.0.1");
+        var v4 = OtSensor.Core.IpAddr.Parse("255.255.255.254");
+        var model = new BaselineModel();
+        model.Assets[v6] = new OtSensor.Core.MacAddress(0xFFFF_FFFF_FFFFUL);
+        model.Assets[v4] = new OtSensor.Core.MacAddress(0);
+        model.Links.Add(new PairKey(v6, v4));
+        model.Services.Add(new ServiceKey(v4, v6, 17, 65535, OtSensor.ProtocolId.Coap));
+        model.Codes.Add(new CodeKey(v4, v6, OtSensor.ProtocolId.Modbus, -1));
+        model.Writers.Add(new WriterKey(v4, v6, 255));
+        model.Written[new RegisterKey(v6, 0, 65535)] = new ValueRange { Min = int.MinValue, Max = int.MaxValue, Samples = long.MaxValue };
+        model.Read[new RegisterKey(v4, 7, 0)] = new ValueRange { Min = -5, Max = 0, Samples = 1 };
+        model.Polls[new PollKey(v4, v6, OtSensor.ProtocolId.Mqtt, 3, 1, int.MaxValue)] = new PollStats { Intervals = 2, SumNs = long.MaxValue, MinNs = long.MinValue, MaxNs = 0 };
+        foreach (var text in new[] { "10.0.0.1|plant/+/temp", "10.0.0.1|<script>&'\"", "::1|caf\u00e9|\u00fcser", "10.0.0.2|\u0001\u001f\u007f", "10.0.0.3|\ud83d\ude00 sensor", "" })
+        {
+            model.MqttTopics.Add(text);
+            model.MqttClients.Add(text + "|u");
+            model.CoapResources.Add(text + "|GET");
+            model.Findings.Add("mqtt_sys_topic_access|" + text);
+        }
+        string expected = model.ToJson(sorted: false);
+        Assert.Equal(expected, System.Text.Encoding.UTF8.GetString(model.ToJsonUtf8()));
+        Assert.Equal(model.ToJson(), BaselineModel.FromJson(expected).ToJson());
+        Assert.Equal("{\"assets\":[],\"links\":[],\"services\":[],\"codes\":[],\"writers\":[],\"written\":[],\"read\":[],\"polls\":[],\"mqtt_clients\":[],\"mqtt_topics\":[],\"coap_resources\":[],\"findings\":[]}",
+            System.Text.Encoding.UTF8.GetString(new BaselineModel().ToJsonUtf8()));
+    }
+
     [Fact]
     public void DetectionWithAllRules_CostsLittleOnTopOfTheReplay()
     {
