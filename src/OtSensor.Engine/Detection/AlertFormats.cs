@@ -34,6 +34,14 @@ public static class AlertFormats
 
     public static void WriteJson(Utf8JsonWriter w, Alert a)
     {
+        // The indented forms (summary, alerts command) are rendered as one raw value: the same text (see AlertJsonEmitter).
+        if (AlertJsonEmitter.For(w) is { } emitter) emitter.Write(w, a);
+        else WriteJsonByWriter(w, a);
+    }
+
+    /// <summary>The alert written call by call through <paramref name="w"/> (any options).</summary>
+    internal static void WriteJsonByWriter(Utf8JsonWriter w, Alert a)
+    {
         Span<byte> time = stackalloc byte[PacketTime.Rfc3339Length];
         w.WriteStartObject();
         w.WriteNumber(IdName, a.Id);
