@@ -41,7 +41,7 @@ internal sealed class PipelineCore
     private readonly Stack<PacketBatch> _free = new();
     private int _freeCount;
     private int _created;
-    private readonly int _pool;
+    private int _pool;
     private readonly BatchQueue[] _workerQueues;
     private Lane[] _lanes = [];
     private int _lanesRunning;
@@ -67,7 +67,7 @@ internal sealed class PipelineCore
         _workers = Math.Clamp(options.Workers, 1, 64);
         // Batches are created on first need, up to the pool size: a small replay does not clear megabytes of batches
         // it never fills, and a large one creates them while the workers already dissect the first.
-        _pool = _workers * 4 + 4;
+        _pool = PoolSize(_workers, lanes: 1);
         _workerQueues = new BatchQueue[_workers];
         for (int i = 0; i < _workers; i++) _workerQueues[i] = new BatchQueue();
         _defrag = new IpDefragmenter(options.Defrag);
@@ -110,6 +110,7 @@ internal sealed class PipelineCore
         }
         if (lanes.Count == 0) lanes.Add(new Lane([]));
         _lanes = [.. lanes];
+        _pool = PoolSize(_workers, _lanes.Length);
         _lanesRunning = _lanes.Length;
         for (int i = 0; i < _lanes.Length; i++)
         {
@@ -119,6 +120,14 @@ internal sealed class PipelineCore
         }
         _batch = Rent();
     }
+
+    /// <summary>
+    /// Batches in the pool. With more than one analysis lane, a batch goes back only when the slowest lane is done
+    /// with it, while the workers and the other lanes run ahead: more batches in flight keep both cores busy. Mixed 1M
+    /// with detection (two lanes, 2026-12-04, median of 11): 12 batches 0.340 s, 16 0.329 s, 20 0.317 s; with the
+    /// dissectors only (one lane) 20 batches were slower than 12 (0.167 s against 0.158 s).
+    /// </summary>
+    internal static int PoolSize(int workers, int lanes) => workers * 4 + (lanes > 1 ? 12 : 4);
 
     /// <summary>Ships the last batch (flows closed after it) and waits for every stage; then calls the consumers' OnComplete.</summary>
     public async Task<ReplayStats> CompleteAsync(TimeSpan elapsed)
