@@ -147,15 +147,28 @@ public sealed partial class DetectionEngine : IEventConsumer
     private void NameAssets(bool wait)
     {
         var naming = Naming;
-        if (naming is null || _unnamed.Count == 0) return;
-        if (wait) naming.WaitFor(_unnamed[^1].Stamp);
-        foreach (var (a, srcMac, srcIp, dstMac, dstIp, stamp) in _unnamed)
+        if (naming is null) return;
+        lock (_namingLock)
         {
-            a.SrcAsset = naming.Name(srcMac, srcIp, stamp);
-            a.DstAsset = naming.Name(dstMac, dstIp, stamp);
+            if (_unnamed.Count == 0) return;
+            if (wait) naming.WaitFor(_unnamed[^1].Stamp);
+            foreach (var (a, srcMac, srcIp, dstMac, dstIp, stamp) in _unnamed)
+            {
+                a.SrcAsset = naming.Name(srcMac, srcIp, stamp);
+                a.DstAsset = naming.Name(dstMac, dstIp, stamp);
+            }
+            _unnamed.Clear();
         }
-        _unnamed.Clear();
     }
+
+    private readonly Lock _namingLock = new();
+
+    /// <summary>
+    /// Once every analysis lane is done (the replay's packets and events all handled): names the assets of the alerts
+    /// still unnamed, from any thread (the summary serializes the alerts while <see cref="Complete"/> runs). After it,
+    /// every alert of <see cref="Raised"/> has its asset keys.
+    /// </summary>
+    public void NameAssetsAfterAnalysis() => NameAssets(wait: false);
 
     /// <summary>
     /// Completing writes the alerts still pending and the baseline: nothing of the inventory is read then (asset names
@@ -319,7 +332,7 @@ public sealed partial class DetectionEngine : IEventConsumer
     public void Complete()
     {
         // Every lane is done: the inventory has recorded everything.
-        NameAssets(wait: false);
+        NameAssetsAfterAnalysis();
         // The baseline's JSON is built while the last alerts are being written, then written after them.
         Flush(wait: false, force: true);
         FlushLearning(dropCache: false);

@@ -77,7 +77,15 @@ public sealed class ReplayReport : IEventConsumer
                 Run(p.Modbus, () => SectionJson("modbus", report.Modbus.WriteJson, options));
                 Run(p.Mqtt, () => SectionJson("mqtt", report.Mqtt.WriteJson, options));
                 Run(p.Coap, () => SectionJson("coap", report.Coap.WriteJson, options));
-                if (p.Alerts is not null) Run(p.Alerts, () => SectionJson("alerts", w => WriteAlerts(w, detection!), options));
+                if (p.Alerts is not null)
+                {
+                    Run(p.Alerts, () =>
+                    {
+                        // The last alerts get their asset names when the detection engine completes, meanwhile.
+                        detection!.NameAssetsAfterAnalysis();
+                        return SectionJson("alerts", w => WriteAlerts(w, detection), options);
+                    });
+                }
             }) { IsBackground = true, Name = "otsensor summary" }.Start();
             return p;
         }

@@ -173,4 +173,55 @@ public class AssetNamingTests
             Assert.Equal(a.DstAsset, stored[a.Id].DstAsset);
         }
     }
+
+    /// <summary>Reads the alerts at the completion, before the detection engine's own completion has named them.</summary>
+    private sealed class EarlyReader(Func<OtSensor.Detection.DetectionEngine> detection) : IEventConsumer
+    {
+        public List<(string? Src, string? Dst, string? SrcMac, string? DstMac)> Seen { get; } = [];
+
+        public void OnPackets(PacketBatch batch) { }
+
+        public void OnEvent(in EventEntry entry, EventBuffer buffer, PacketBatch batch) { }
+
+        public void OnComplete(ReplayStats stats)
+        {
+            var d = detection();
+            d.NameAssetsAfterAnalysis();
+            foreach (var a in d.Raised) Seen.Add((a.SrcAsset, a.DstAsset, a.SrcMac, a.DstMac));
+        }
+    }
+
+    /// <summary>
+    /// The summary serializes the alerts while the detection engine completes: asking for the names once the analysis
+    /// is over gives every alert its keys, whichever thread asks first (the native build's summary once showed nulls).
+    /// </summary>
+    [Fact]
+    public async Task AlertsReadAtTheCompletion_HaveTheirAssetNames_AndSoDoesThePreparedSummary()
+    {
+        string[] files = [Path.Combine(TestPaths.CapturesDir, "attacks", "plant_attack.pcap"), Path.Combine(TestPaths.CapturesDir, "attacks", "mqtt_policy.pcap")];
+        for (int round = 0; round < 5; round++)
+        {
+            var inventory = new AssetInventory();
+            var detection = new OtSensor.Detection.DetectionEngine(null, null, OtSensor.Detection.BaselineMode.Off) { Naming = inventory.Naming };
+            var reader = new EarlyReader(() => detection);
+            var report = new OtSensor.Output.ReplayReport { PrepareJson = true, Detection = detection, Inventory = inventory };
+            var engine = new ReplayEngine(new ReplayOptions { Files = files }, [report, inventory, reader, detection]);
+            var stats = await engine.RunAsync();
+            Assert.NotEmpty(reader.Seen);
+            foreach (var (src, dst, srcMac, dstMac) in reader.Seen)
+            {
+                Assert.Equal(srcMac is null ? src : "mac:" + srcMac, src);
+                Assert.Equal(dstMac is null ? dst : "mac:" + dstMac, dst);
+                Assert.True(srcMac is null || src is not null);
+            }
+            using var ms = new MemoryStream();
+            report.WriteJson(ms, stats, includeTiming: false);
+            using var doc = System.Text.Json.JsonDocument.Parse(ms.ToArray());
+            foreach (var a in doc.RootElement.GetProperty("alerts").EnumerateArray())
+            {
+                if (a.GetProperty("src_mac").ValueKind == System.Text.Json.JsonValueKind.String)
+                    Assert.Equal("mac:" + a.GetProperty("src_mac").GetString(), a.GetProperty("src_asset").GetString());
+            }
+        }
+    }
 }
