@@ -123,11 +123,12 @@ internal sealed class PipelineCore
 
     /// <summary>
     /// Batches in the pool. With more than one analysis lane, a batch goes back only when the slowest lane is done
-    /// with it, while the workers and the other lanes run ahead: more batches in flight keep both cores busy. Mixed 1M
-    /// with detection (two lanes, 2026-12-04, median of 11): 12 batches 0.340 s, 16 0.329 s, 20 0.317 s; with the
-    /// dissectors only (one lane) 20 batches were slower than 12 (0.167 s against 0.158 s).
+    /// with it, while the workers and the other lanes run ahead: more batches in flight keep both cores busy, up to a
+    /// point where they no longer stay in the caches. Two workers, 1M packets, 2026-12-04, medians of 9: mixed with
+    /// detection 12 batches 0.360 s, 16 0.352 s, 20 0.350 s; mixed default mode 0.769 s, 0.709 s, 0.702 s; Modbus with
+    /// detection 0.249 s, 0.243 s, 0.270 s. With one lane (the dissectors only) 12 stays best.
     /// </summary>
-    internal static int PoolSize(int workers, int lanes) => workers * 4 + (lanes > 1 ? 12 : 4);
+    internal static int PoolSize(int workers, int lanes) => workers * 4 + (lanes > 1 ? 8 : 4);
 
     /// <summary>Ships the last batch (flows closed after it) and waits for every stage; then calls the consumers' OnComplete.</summary>
     public async Task<ReplayStats> CompleteAsync(TimeSpan elapsed)
