@@ -152,27 +152,33 @@ internal sealed class AlertJsonEmitter
         _length += text.Length;
     }
 
-    private void NewLine(int depth)
+    // NEWLINE and the indentation of each depth met so far, made once.
+    private byte[][] _lineStarts = [];
+
+    private byte[] LineStart(int depth)
     {
-        int spaces = depth * _indentSize;
-        var span = Room(_newLine.Length + spaces);
-        _newLine.CopyTo(span);
-        span.Slice(_newLine.Length, spaces).Fill((byte)' ');
-        _length += _newLine.Length + spaces;
+        if (depth >= _lineStarts.Length) Array.Resize(ref _lineStarts, depth + 4);
+        return _lineStarts[depth] ??= [.. _newLine, .. Enumerable.Repeat((byte)' ', depth * _indentSize)];
     }
+
+    private void NewLine(int depth) => Raw(LineStart(depth));
 
     /// <summary>(,) NEWLINE indent "name": — names are plain ASCII literals.</summary>
     private void Name(int depth, ReadOnlySpan<byte> name, bool first = false)
     {
-        if (!first) Put((byte)',');
-        NewLine(depth);
-        var span = Room(name.Length + 4);
-        span[0] = (byte)'"';
-        name.CopyTo(span[1..]);
-        span[name.Length + 1] = (byte)'"';
-        span[name.Length + 2] = (byte)':';
-        span[name.Length + 3] = (byte)' ';
-        _length += name.Length + 4;
+        var start = LineStart(depth);
+        var span = Room(1 + start.Length + name.Length + 4);
+        int n = 0;
+        if (!first) span[n++] = (byte)',';
+        start.CopyTo(span[n..]);
+        n += start.Length;
+        span[n++] = (byte)'"';
+        name.CopyTo(span[n..]);
+        n += name.Length;
+        span[n++] = (byte)'"';
+        span[n++] = (byte)':';
+        span[n++] = (byte)' ';
+        _length += n;
     }
 
     private void Num(long v)
