@@ -209,7 +209,7 @@ internal sealed class AlertJsonEmitter
             return;
         }
         var span = Room(s.Length + 2);
-        if (CopyPlain(s, span[1..], _relaxed ? RelaxedPlain : DefaultPlain))
+        if (JsonPlainAscii.TryCopy(s, span[1..], _relaxed ? JsonPlainAscii.Relaxed : JsonPlainAscii.Default))
         {
             span[0] = (byte)'"';
             span[s.Length + 1] = (byte)'"';
@@ -222,41 +222,4 @@ internal sealed class AlertJsonEmitter
         _escapeWriter.Flush();
         Raw(_escapeBuffer.WrittenSpan);
     }
-
-    private static bool CopyPlain(string s, Span<byte> to, ReadOnlySpan<byte> plain)
-    {
-        for (int i = 0; i < s.Length; i++)
-        {
-            uint c = s[i];
-            if (c >= 0x80 || plain[(int)c] == 0) return false;
-            to[i] = (byte)c;
-        }
-        return true;
-    }
-
-    /// <summary>ASCII the default encoder leaves as it is: printable, but " &amp; ' + &lt; &gt; \ ` (and DEL).</summary>
-    private static ReadOnlySpan<byte> DefaultPlain =>
-    [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-    ];
-
-    /// <summary>ASCII the relaxed encoder leaves as it is: printable, but " and \ (and DEL, left to the writer).</summary>
-    private static ReadOnlySpan<byte> RelaxedPlain =>
-    [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
-    ];
 }

@@ -317,13 +317,7 @@ public sealed partial class BaselineModel
 
         public void Ip(IpAddr a) => _length += a.FormatUtf8(_buffer[_length..]);
 
-        public void Num(long v)
-        {
-            v.TryFormat(_buffer[_length..], out int n, default, CultureInfo.InvariantCulture);
-            _length += n;
-        }
-
-        public void Num(ulong v)
+        public void Num<T>(T v) where T : IUtf8SpanFormattable
         {
             v.TryFormat(_buffer[_length..], out int n, default, CultureInfo.InvariantCulture);
             _length += n;

@@ -85,7 +85,7 @@ internal sealed class RowJson
     private void Quoted(ReadOnlySpan<char> value)
     {
         var span = Room(value.Length + 2);
-        if (value.Length <= ShortString ? CopyPlain(value, span[1..]) :
+        if (value.Length <= ShortString ? OtSensor.Core.JsonPlainAscii.TryCopy(value, span[1..], OtSensor.Core.JsonPlainAscii.Default) :
             Ascii.FromUtf16(value, span.Slice(1, value.Length), out _) == OperationStatus.Done && !span.Slice(1, value.Length).ContainsAnyExcept(s_plain))
         {
             int n = value.Length;
@@ -101,33 +101,6 @@ internal sealed class RowJson
 
     /// <summary>Up to this length strings are checked and copied a character at a time (the vector paths cost more on short ones).</summary>
     private const int ShortString = 48;
-
-    /// <summary>Copies <paramref name="value"/> as bytes when every character is plain (<see cref="s_plain"/>); false otherwise.</summary>
-    private static bool CopyPlain(ReadOnlySpan<char> value, Span<byte> to)
-    {
-        var plain = PlainAscii;
-        to = to[..value.Length];
-        for (int i = 0; i < value.Length; i++)
-        {
-            uint c = value[i];
-            if (c >= 0x80 || plain[(int)c] == 0) return false;
-            to[i] = (byte)c;
-        }
-        return true;
-    }
-
-    /// <summary><see cref="s_plain"/> as a table by character (non-zero: plain).</summary>
-    private static ReadOnlySpan<byte> PlainAscii =>
-    [
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // U+0000..U+000F
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // U+0010..U+001F
-        1, 1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 0, 1, 1, 1, 1, // U+0020..U+002F: not " & ' +
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 0, 1, // U+0030..U+003F: not < >
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, // U+0040..U+004F
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, // U+0050..U+005F: not \
-        0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, // U+0060..U+006F: not `
-        1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, // U+0070..U+007F: not DEL
-    ];
 
     private void Quoted(ReadOnlySpan<byte> utf8)
     {
