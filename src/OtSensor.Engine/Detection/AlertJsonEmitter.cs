@@ -22,6 +22,7 @@ internal sealed class AlertJsonEmitter
     private readonly JavaScriptEncoder? _encoder;
     private readonly bool _relaxed;
     private readonly byte[] _newLine;
+    private readonly string _newLineText;
     private readonly int _indentSize;
     private readonly ArrayBufferWriter<byte> _escapeBuffer = new(256);
     private readonly Utf8JsonWriter _escapeWriter;
@@ -30,6 +31,7 @@ internal sealed class AlertJsonEmitter
     {
         _encoder = options.Encoder;
         _relaxed = relaxed;
+        _newLineText = options.NewLine;
         _newLine = Encoding.ASCII.GetBytes(options.NewLine);
         _indentSize = options.IndentSize;
         _escapeWriter = new Utf8JsonWriter(_escapeBuffer, new JsonWriterOptions { Encoder = options.Encoder, SkipValidation = true });
@@ -52,7 +54,7 @@ internal sealed class AlertJsonEmitter
         return cached;
     }
 
-    private bool Matches(JsonWriterOptions o) => ReferenceEquals(o.Encoder, _encoder) && o.IndentSize == _indentSize && _newLine.AsSpan().SequenceEqual(Encoding.ASCII.GetBytes(o.NewLine));
+    private bool Matches(JsonWriterOptions o) => ReferenceEquals(o.Encoder, _encoder) && o.IndentSize == _indentSize && o.NewLine == _newLineText;
 
     /// <summary>Writes <paramref name="a"/> as the next value of <paramref name="w"/> (an array element).</summary>
     public void Write(Utf8JsonWriter w, Alert a)
