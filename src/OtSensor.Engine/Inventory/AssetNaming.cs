@@ -65,11 +65,22 @@ public sealed class AssetNaming
     /// <summary>True when the inventory has recorded every fact up to <paramref name="stamp"/>.</summary>
     public bool Reached(long stamp) => Volatile.Read(ref _progress) >= stamp;
 
-    /// <summary>Waits until <see cref="Reached"/> (the inventory's thread gets there on its own: it waits for nothing else).</summary>
-    public void WaitFor(long stamp)
+    /// <summary>
+    /// Waits until <see cref="Reached"/> (the inventory's thread gets there on its own: it waits for nothing else), at
+    /// most <paramref name="timeout"/>: false when it did not get there (an inventory that is not in the pipeline, or
+    /// a thread stopped by a bug), so that a caller never hangs; it then names from the facts recorded so far.
+    /// </summary>
+    public bool WaitFor(long stamp, TimeSpan timeout)
     {
+        if (Reached(stamp)) return true;
+        long deadline = System.Diagnostics.Stopwatch.GetTimestamp() + (long)(timeout.TotalSeconds * System.Diagnostics.Stopwatch.Frequency);
         var spin = new SpinWait();
-        while (!Reached(stamp)) spin.SpinOnce();
+        while (!Reached(stamp))
+        {
+            if (System.Diagnostics.Stopwatch.GetTimestamp() > deadline) return false;
+            spin.SpinOnce();
+        }
+        return true;
     }
 
     /// <summary>The asset key of (<paramref name="mac"/>, <paramref name="ip"/>) at <paramref name="stamp"/>: see <see cref="AssetInventory.AssetKeyOf"/>.</summary>

@@ -224,4 +224,46 @@ public class AssetNamingTests
             }
         }
     }
+
+    [Fact]
+    public async Task WaitFor_ReturnsWhenReached_AndGivesUpAfterItsTimeout()
+    {
+        var naming = new AssetNaming();
+        Assert.True(naming.WaitFor(AssetNaming.Before, TimeSpan.Zero));
+        Assert.False(naming.WaitFor(AssetNaming.Stamp(3, 1), TimeSpan.FromMilliseconds(50)));
+        var publisher = Task.Run(async () =>
+        {
+            await Task.Delay(50);
+            naming.Publish(AssetNaming.Stamp(3, 2));
+        });
+        Assert.True(naming.WaitFor(AssetNaming.Stamp(3, 1), TimeSpan.FromSeconds(30)));
+        await publisher;
+        // Stamps published only grow.
+        naming.Publish(AssetNaming.Stamp(1, 0));
+        Assert.True(naming.Reached(AssetNaming.Stamp(3, 2)));
+    }
+
+    /// <summary>An engine given the naming of an inventory that is not in the pipeline names its alerts anyway (the MAC keys) instead of hanging.</summary>
+    [Fact]
+    public async Task NamingOfAnInventoryOutsideThePipeline_DoesNotHang()
+    {
+        using var dir = new TempDir();
+        string db = dir.File("s.db");
+        var previous = OtSensor.Detection.DetectionEngine.NamingTimeout;
+        OtSensor.Detection.DetectionEngine.NamingTimeout = TimeSpan.FromMilliseconds(100);
+        try
+        {
+            using var alertStore = OtSensor.Detection.AlertStore.Open(db);
+            var outside = new AssetInventory();
+            var detection = new OtSensor.Detection.DetectionEngine(new OtSensor.Detection.DetectionOptions(), alertStore, OtSensor.Detection.BaselineMode.Off) { Naming = outside.Naming };
+            var engine = new ReplayEngine(new ReplayOptions { Files = [Path.Combine(TestPaths.CapturesDir, "attacks", "port_scan.pcap")] }, [detection]);
+            await engine.RunAsync();
+            Assert.NotEmpty(detection.Raised);
+            Assert.All(detection.Raised, a => Assert.Equal(a.SrcMac is null ? (a.SrcIp is null ? null : "ip:" + a.SrcIp) : "mac:" + a.SrcMac, a.SrcAsset));
+        }
+        finally
+        {
+            OtSensor.Detection.DetectionEngine.NamingTimeout = previous;
+        }
+    }
 }
